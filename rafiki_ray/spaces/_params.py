@@ -1,0 +1,683 @@
+"""Immutable, validated parameter types: the single model every format is converted into.
+
+Each parameter knows how to sample itself from a ``numpy.random.Generator``, whether a value
+belongs to it, how to enumerate itself when finite, and how to round-trip through a plain
+dict. Quantisation is explicit (``q`` plus ``rounding`` and ``clip``) because the source
+formats disagree: NNI rounds and clips (``clip(round(U/q)*q, lo, hi)``), Polyaxon floors
+and does not clip (``floor(U/q)*q``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from rafiki_ray._errors import invalid, invalid_type
+
+if TYPE_CHECKING:
+    from rafiki_ray.spaces._space import SearchSpace
+
+__all__ = [
+    "Param",
+    "Float",
+    "Int",
+    "Normal",
+    "Categorical",
+    "Fixed",
+    "Policy",
+    "Arch",
+    "Subset",
+    "Option",
+    "Conditional",
+    "POLICIES",
+    "GRID_LIMIT",
+]
+
+from rafiki_ray._constants import POLICIES  # noqa: E402
+#: Largest number of values a single parameter enumerates for grid search.
+GRID_LIMIT = 100_000
+
+Rounding = Literal["round", "floor"]
+Emit = Literal["value", "nni"]
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _finite(x: Any, name: str, kind: str) -> float:
+    if not _is_number(x):
+        raise invalid_type(f"{kind}.{name}", "must be a number", x)
+    if not math.isfinite(float(x)):
+        raise invalid(f"{kind}.{name}", "must be finite", x)
+    return float(x)
+
+
+def _quantize(v: float, q: float, rounding: Rounding) -> float:
+    k = math.floor(v / q) if rounding == "floor" else round(v / q)
+    # Multiply in a way that keeps 0.1 * 3 close to 0.3 (trim binary noise).
+    return float(np.round(k * q, 12))
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars to Python ones."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Param:
+    """Base class of every parameter type (frozen dataclasses below)."""
+
+    type_name: ClassVar[str] = "param"
+
+    def sample(self, rng: np.random.Generator) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def contains(self, value: Any) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def grid_values(self) -> list[Any] | None:
+        """All values when the parameter is finite (and not too large), else ``None``."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type_name}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            out[f.name] = _to_plain(getattr(self, f.name))
+        return out
+
+
+def _to_plain(value: Any) -> Any:
+    from rafiki_ray.spaces._space import SearchSpace
+
+    if isinstance(value, SearchSpace):
+        return {"type": "space", "params": value.to_dict()}
+    if isinstance(value, Option):
+        return {"label": _to_plain(value.label), "space": value.space.to_dict()}
+    if isinstance(value, tuple):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Float(Param):
+    """A real number in ``[low, high]``, uniform or log-uniform, optionally quantised.
+
+    ``q`` quantises the draw: ``round(v/q)*q`` (or ``floor`` with ``rounding="floor"``),
+    then clips to ``[low, high]`` when ``clip`` is true.
+    """
+
+    low: float
+    high: float
+    log: bool = False
+    q: float | None = None
+    rounding: Rounding = "round"
+    clip: bool = True
+    type_name: ClassVar[str] = "float"
+
+    def __post_init__(self) -> None:
+        lo = _finite(self.low, "low", "float")
+        hi = _finite(self.high, "high", "float")
+        object.__setattr__(self, "low", lo)
+        object.__setattr__(self, "high", hi)
+        if lo > hi:
+            raise invalid("float", "needs low <= high", [lo, hi])
+        if self.log and lo <= 0:
+            raise invalid("float", "log scale needs 0 < low <= high", [lo, hi])
+        if self.q is not None:
+            q = _finite(self.q, "q", "float")
+            if q <= 0:
+                raise invalid("float.q", "must be > 0", self.q)
+            object.__setattr__(self, "q", q)
+        if self.rounding not in ("round", "floor"):
+            raise invalid("float.rounding", "must be 'round' or 'floor'", self.rounding)
+
+    def from_unit(self, u: float) -> float:
+        """Map ``u`` in [0, 1] to a value (the inverse of :meth:`to_unit`)."""
+        u = min(max(float(u), 0.0), 1.0)
+        if self.log:
+            v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            v = self.low + u * (self.high - self.low)
+        return self._finish(v)
+
+    def to_unit(self, value: float) -> float:
+        v = float(value)
+        if self.high == self.low:
+            return 0.5
+        if self.log:
+            v = max(v, self.low)
+            u = (math.log(v) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        else:
+            u = (v - self.low) / (self.high - self.low)
+        return min(max(u, 0.0), 1.0)
+
+    def _finish(self, v: float) -> float:
+        if self.q is not None:
+            v = _quantize(v, self.q, self.rounding)
+        if self.clip:
+            v = min(max(v, self.low), self.high)
+        return float(v)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self.from_unit(rng.random())
+
+    def contains(self, value: Any) -> bool:
+        if not _is_number(value) or not math.isfinite(float(value)):
+            return False
+        v = float(value)
+        if self.clip and not (self.low - 1e-12 <= v <= self.high + 1e-12):
+            return False
+        if self.q is not None and not (self.clip and v in (self.low, self.high)):
+            k = v / self.q
+            return abs(k - round(k)) < 1e-6
+        return True
+
+    def grid_values(self) -> list[Any] | None:
+        if self.low == self.high:
+            return [self.low]
+        if self.q is None or self.log:
+            return None
+        lo_k = math.floor(self.low / self.q) if self.rounding == "floor" else round(self.low / self.q)
+        hi_k = math.floor(self.high / self.q) if self.rounding == "floor" else round(self.high / self.q)
+        if hi_k - lo_k + 1 > GRID_LIMIT:
+            return None
+        vals = sorted({self._finish(_quantize(k * self.q, self.q, "round")) for k in range(lo_k, hi_k + 1)})
+        return vals
+
+
+@dataclass(frozen=True)
+class Int(Param):
+    """An integer in ``[low, high]`` (both inclusive), uniform or log-uniform.
+
+    Log-uniform integers are ``floor(exp(U(log low, log(high + 1))))``, the same law as
+    Tune's ``lograndint(low, high + 1)``. With ``q``, only multiples of ``q`` are drawn.
+    """
+
+    low: int
+    high: int
+    log: bool = False
+    q: int | None = None
+    type_name: ClassVar[str] = "int"
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                    v = int(v)
+                else:
+                    raise invalid_type(f"int.{name}", "must be an integer", v)
+            object.__setattr__(self, name, int(v))
+        if self.low > self.high:
+            raise invalid("int", "needs low <= high", [self.low, self.high])
+        if self.log and self.low <= 0:
+            raise invalid("int", "log scale needs 0 < low <= high", [self.low, self.high])
+        if self.q is not None:
+            if isinstance(self.q, bool) or not isinstance(self.q, (int, np.integer)) or self.q <= 0:
+                raise invalid("int.q", "must be a positive integer", self.q)
+            object.__setattr__(self, "q", int(self.q))
+            if self._q_range()[0] > self._q_range()[1]:
+                raise invalid("int", f"has no multiple of q={self.q} in [low, high]", [self.low, self.high])
+
+    def _q_range(self) -> tuple[int, int]:
+        q = self.q or 1
+        return -((-self.low) // q), self.high // q
+
+    @property
+    def size(self) -> int:
+        lo, hi = self._q_range()
+        return hi - lo + 1
+
+    def from_unit(self, u: float) -> int:
+        u = min(max(float(u), 0.0), 1.0 - 1e-12)
+        if self.log:
+            lo, hi = math.log(self.low), math.log(self.high + 1)
+            v = int(math.floor(math.exp(lo + u * (hi - lo))))
+            v = min(max(v, self.low), self.high)
+            if self.q:
+                v = self._snap(v)
+            return v
+        lo_k, _ = self._q_range()
+        k = lo_k + int(math.floor(u * self.size))
+        return int(k * (self.q or 1))
+
+    def to_unit(self, value: Any) -> float:
+        v = float(value)
+        if self.log:
+            lo, hi = math.log(self.low), math.log(self.high + 1)
+            v = min(max(v, self.low), self.high)
+            return min(max((math.log(v + 0.5) - lo) / (hi - lo), 0.0), 1.0)
+        lo_k, _ = self._q_range()
+        k = v / (self.q or 1)
+        return min(max((k - lo_k + 0.5) / self.size, 0.0), 1.0)
+
+    def _snap(self, v: int) -> int:
+        q = self.q or 1
+        lo_k, hi_k = self._q_range()
+        return int(min(max(round(v / q), lo_k), hi_k) * q)
+
+    def sample(self, rng: np.random.Generator) -> int:
+        if self.log:
+            return self.from_unit(rng.random())
+        lo_k, hi_k = self._q_range()
+        return int(rng.integers(lo_k, hi_k + 1)) * (self.q or 1)
+
+    def contains(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            return False
+        return self.low <= value <= self.high and value % (self.q or 1) == 0
+
+    def grid_values(self) -> list[Any] | None:
+        if self.size > GRID_LIMIT:
+            return None
+        lo_k, hi_k = self._q_range()
+        return [k * (self.q or 1) for k in range(lo_k, hi_k + 1)]
+
+
+@dataclass(frozen=True)
+class Normal(Param):
+    """``N(mu, sigma)``; with ``log`` the value is ``exp(N(mu, sigma))`` (log-normal).
+
+    With ``q``: ``round(v/q)*q`` (or ``floor``), never clipped (NNI's ``qnormal``).
+    """
+
+    mu: float
+    sigma: float
+    log: bool = False
+    q: float | None = None
+    rounding: Rounding = "round"
+    type_name: ClassVar[str] = "normal"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mu", _finite(self.mu, "mu", "normal"))
+        sigma = _finite(self.sigma, "sigma", "normal")
+        if sigma <= 0:
+            raise invalid("normal.sigma", "must be > 0", self.sigma)
+        object.__setattr__(self, "sigma", sigma)
+        if self.q is not None:
+            q = _finite(self.q, "q", "normal")
+            if q <= 0:
+                raise invalid("normal.q", "must be > 0", self.q)
+            object.__setattr__(self, "q", q)
+        if self.rounding not in ("round", "floor"):
+            raise invalid("normal.rounding", "must be 'round' or 'floor'", self.rounding)
+
+    def from_unit(self, u: float) -> float:
+        from scipy.special import ndtri
+
+        u = min(max(float(u), 1e-9), 1 - 1e-9)
+        z = self.mu + self.sigma * float(ndtri(u))
+        return self._finish(z)
+
+    def to_unit(self, value: Any) -> float:
+        from scipy.special import ndtr
+
+        v = float(value)
+        if self.log:
+            v = math.log(max(v, 1e-300))
+        return float(ndtr((v - self.mu) / self.sigma))
+
+    def _finish(self, z: float) -> float:
+        v = math.exp(z) if self.log else z
+        if self.q is not None:
+            v = _quantize(v, self.q, self.rounding)
+        return float(v)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self._finish(float(rng.normal(self.mu, self.sigma)))
+
+    def contains(self, value: Any) -> bool:
+        if not _is_number(value) or not math.isfinite(float(value)):
+            return False
+        if self.log and self.q is None and float(value) <= 0:
+            return False
+        if self.q is not None:
+            k = float(value) / self.q
+            return abs(k - round(k)) < 1e-6
+        return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that does not equate ``True`` with ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    try:
+        return bool(a == b)
+    except Exception:  # pragma: no cover - exotic values
+        return False
+
+
+@dataclass(frozen=True, eq=True)
+class Categorical(Param):
+    """One of ``choices`` (any values, dicts and lists included), optionally weighted.
+
+    ``emit="nni"`` returns ``{"_value": v, "_idx": i}`` (NNI's ``layer_choice`` format).
+    """
+
+    choices: tuple[Any, ...]
+    weights: tuple[float, ...] | None = None
+    emit: Emit = "value"
+    type_name: ClassVar[str] = "categorical"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.choices, (str, bytes)) or not hasattr(self.choices, "__iter__"):
+            raise invalid_type("categorical.choices", "must be a list of values", self.choices)
+        choices = tuple(_plain(c) for c in self.choices)
+        if not choices:
+            raise invalid("categorical.choices", "must not be empty", list(choices))
+        object.__setattr__(self, "choices", choices)
+        if self.weights is not None:
+            w = tuple(float(x) for x in self.weights)
+            if len(w) != len(choices):
+                raise invalid(
+                    "categorical.weights", f"needs one weight per choice ({len(choices)})", list(w)
+                )
+            if any(not math.isfinite(x) or x < 0 for x in w):
+                raise invalid("categorical.weights", "must be finite and >= 0", list(w))
+            if abs(sum(w) - 1.0) > 1e-6:
+                raise invalid("categorical.weights", "must sum to 1", list(w))
+            object.__setattr__(self, "weights", w)
+        if self.emit not in ("value", "nni"):
+            raise invalid("categorical.emit", "must be 'value' or 'nni'", self.emit)
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, repr(self.choices), self.weights, self.emit))
+
+    def index(self, value: Any) -> int:
+        """Index of ``value`` (or of its NNI ``{"_value", "_idx"}`` form) in ``choices``."""
+        if self.emit == "nni" and isinstance(value, dict) and "_idx" in value:
+            return int(value["_idx"])
+        for i, c in enumerate(self.choices):
+            if _same(c, value):
+                return i
+        raise invalid("categorical", f"value is not one of {list(self.choices)!r}", value)
+
+    def pick(self, i: int) -> Any:
+        v = copy.deepcopy(self.choices[int(i)])
+        if self.emit == "nni":
+            return {"_value": v, "_idx": int(i)}
+        return v
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        if self.weights is None:
+            i = int(rng.integers(len(self.choices)))
+        else:
+            i = int(rng.choice(len(self.choices), p=np.asarray(self.weights)))
+        return self.pick(i)
+
+    def contains(self, value: Any) -> bool:
+        try:
+            self.index(value)
+        except ValueError:
+            return False
+        return True
+
+    def grid_values(self) -> list[Any] | None:
+        return [self.pick(i) for i in range(len(self.choices))]
+
+
+@dataclass(frozen=True)
+class Fixed(Param):
+    """A constant."""
+
+    value: Any
+    type_name: ClassVar[str] = "fixed"
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, repr(self.value)))
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        return copy.deepcopy(self.value)
+
+    def contains(self, value: Any) -> bool:
+        return _same(value, self.value)
+
+    def grid_values(self) -> list[Any] | None:
+        return [copy.deepcopy(self.value)]
+
+
+@dataclass(frozen=True)
+class Policy(Param):
+    """A Rafiki policy switch (a bool the advisor sets; ``default`` when nothing does)."""
+
+    policy: str
+    default: bool = False
+    type_name: ClassVar[str] = "policy"
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise invalid("policy", f"must be one of {list(POLICIES)}", self.policy)
+        if not isinstance(self.default, bool):
+            raise invalid_type("policy.default", "must be a bool", self.default)
+
+    def sample(self, rng: np.random.Generator) -> bool:
+        return self.default
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def grid_values(self) -> list[Any] | None:
+        return [self.default]
+
+
+@dataclass(frozen=True)
+class Arch(Param):
+    """An architecture: one choice per position; the value is a list.
+
+    ``items[i]`` holds the candidates at position ``i``. Candidates compare by value.
+    """
+
+    items: tuple[tuple[Any, ...], ...]
+    type_name: ClassVar[str] = "arch"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.items, (str, bytes)) or not hasattr(self.items, "__iter__"):
+            raise invalid_type("arch.items", "must be a list of candidate lists", self.items)
+        items = []
+        for i, cands in enumerate(self.items):
+            if isinstance(cands, (str, bytes)) or not hasattr(cands, "__iter__"):
+                raise invalid_type(f"arch.items[{i}]", "must be a list of candidates", cands)
+            cands = tuple(_plain(c) for c in cands)
+            if not cands:
+                raise invalid(f"arch.items[{i}]", "must not be empty", list(cands))
+            items.append(cands)
+        if not items:
+            raise invalid("arch.items", "must not be empty", [])
+        object.__setattr__(self, "items", tuple(items))
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, repr(self.items)))
+
+    def index(self, pos: int, value: Any) -> int:
+        for i, c in enumerate(self.items[pos]):
+            if _same(c, value):
+                return i
+        raise invalid(f"arch[{pos}]", f"value is not one of {list(self.items[pos])!r}", value)
+
+    def sample(self, rng: np.random.Generator) -> list[Any]:
+        return [copy.deepcopy(c[int(rng.integers(len(c)))]) for c in self.items]
+
+    def contains(self, value: Any) -> bool:
+        if not isinstance(value, (list, tuple)) or len(value) != len(self.items):
+            return False
+        try:
+            for p, v in enumerate(value):
+                self.index(p, v)
+        except ValueError:
+            return False
+        return True
+
+    def grid_values(self) -> list[Any] | None:
+        n = math.prod(len(c) for c in self.items)
+        if n > GRID_LIMIT:
+            return None
+        import itertools
+
+        return [list(combo) for combo in itertools.product(*self.items)]
+
+
+@dataclass(frozen=True)
+class Subset(Param):
+    """``n_chosen`` distinct candidates (NNI ``input_choice``), in candidate order.
+
+    ``emit="nni"`` returns ``{"_value": [...], "_idx": [...]}``.
+    """
+
+    candidates: tuple[Any, ...]
+    n_chosen: int
+    emit: Emit = "value"
+    type_name: ClassVar[str] = "subset"
+
+    def __post_init__(self) -> None:
+        cands = tuple(_plain(c) for c in self.candidates)
+        object.__setattr__(self, "candidates", cands)
+        if not cands:
+            raise invalid("subset.candidates", "must not be empty", [])
+        n = self.n_chosen
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= len(cands):
+            raise invalid("subset.n_chosen", f"must be an int in [0, {len(cands)}]", n)
+        object.__setattr__(self, "n_chosen", int(n))
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, repr(self.candidates), self.n_chosen, self.emit))
+
+    def pick(self, idx: list[int]) -> Any:
+        idx = sorted(int(i) for i in idx)
+        vals = [copy.deepcopy(self.candidates[i]) for i in idx]
+        if self.emit == "nni":
+            return {"_value": vals, "_idx": idx}
+        return vals
+
+    def indices(self, value: Any) -> list[int]:
+        if self.emit == "nni" and isinstance(value, dict) and "_idx" in value:
+            return sorted(int(i) for i in value["_idx"])
+        out = []
+        for v in value:
+            for i, c in enumerate(self.candidates):
+                if _same(c, v) and i not in out:
+                    out.append(i)
+                    break
+            else:
+                raise invalid("subset", f"value is not one of {list(self.candidates)!r}", v)
+        return sorted(out)
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        idx = rng.choice(len(self.candidates), size=self.n_chosen, replace=False)
+        return self.pick(list(idx))
+
+    def contains(self, value: Any) -> bool:
+        try:
+            idx = self.indices(value)
+        except (ValueError, TypeError):
+            return False
+        return len(idx) == self.n_chosen and len(set(idx)) == len(idx)
+
+    def grid_values(self) -> list[Any] | None:
+        import itertools
+
+        if math.comb(len(self.candidates), self.n_chosen) > GRID_LIMIT:
+            return None
+        return [self.pick(list(c)) for c in itertools.combinations(range(len(self.candidates)), self.n_chosen)]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One branch of a :class:`Conditional`: a label and the sub-space active under it."""
+
+    label: Any
+    space: SearchSpace
+
+    def __hash__(self) -> int:
+        return hash((repr(self.label), id(self.space)))
+
+
+@dataclass(frozen=True)
+class Conditional(Param):
+    """A choice between sub-spaces (NNI nested choice, RapidFire lists of config groups).
+
+    The value is ``{label_key: label, **sub_config}``, or just ``sub_config`` when
+    ``label_key`` is ``None``. Only the chosen option's parameters are active.
+    """
+
+    options: tuple[Option, ...]
+    weights: tuple[float, ...] | None = None
+    label_key: str | None = "_name"
+    type_name: ClassVar[str] = "conditional"
+
+    def __post_init__(self) -> None:
+        from rafiki_ray.spaces._space import SearchSpace
+
+        opts = tuple(self.options)
+        if not opts:
+            raise invalid("conditional.options", "must not be empty", [])
+        for i, o in enumerate(opts):
+            if not isinstance(o, Option) or not isinstance(o.space, SearchSpace):
+                raise invalid_type(f"conditional.options[{i}]", "must be an Option(label, SearchSpace)", o)
+            if self.label_key is not None and self.label_key in o.space:
+                raise invalid(
+                    f"conditional.options[{i}]", f"sub-space must not define {self.label_key!r}", o.label
+                )
+        object.__setattr__(self, "options", opts)
+        if self.weights is not None:
+            w = tuple(float(x) for x in self.weights)
+            if len(w) != len(opts) or any(x < 0 for x in w) or abs(sum(w) - 1) > 1e-6:
+                raise invalid("conditional.weights", "needs one weight >= 0 per option, summing to 1", list(w))
+            object.__setattr__(self, "weights", w)
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, tuple(repr(o.label) for o in self.options)))
+
+    def make(self, i: int, sub: dict[str, Any]) -> dict[str, Any]:
+        if self.label_key is None:
+            return sub
+        return {self.label_key: copy.deepcopy(self.options[i].label), **sub}
+
+    def which(self, value: Any) -> int:
+        """Index of the option that produced ``value``."""
+        if not isinstance(value, dict):
+            raise invalid("conditional", "value must be a dict", value)
+        if self.label_key is not None:
+            for i, o in enumerate(self.options):
+                if self.label_key in value and _same(value[self.label_key], o.label):
+                    return i
+            raise invalid("conditional", f"{self.label_key!r} names no option", value.get(self.label_key))
+        for i, o in enumerate(self.options):
+            if set(value) == set(o.space.keys()) and o.space.contains(value):
+                return i
+        raise invalid("conditional", "value matches no option", value)
+
+    def sub_value(self, value: dict[str, Any]) -> dict[str, Any]:
+        if self.label_key is None:
+            return value
+        return {k: v for k, v in value.items() if k != self.label_key}
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        if self.weights is None:
+            i = int(rng.integers(len(self.options)))
+        else:
+            i = int(rng.choice(len(self.options), p=np.asarray(self.weights)))
+        return self.make(i, self.options[i].space.sample(rng))
+
+    def contains(self, value: Any) -> bool:
+        try:
+            i = self.which(value)
+        except ValueError:
+            return False
+        return self.options[i].space.contains(self.sub_value(value))
+
+    def grid_values(self) -> list[Any] | None:
+        out: list[Any] = []
+        for i, o in enumerate(self.options):
+            if not o.space.is_finite():
+                return None
+            out.extend(self.make(i, c) for c in o.space.grid())
+            if len(out) > GRID_LIMIT:
+                return None
+        return out

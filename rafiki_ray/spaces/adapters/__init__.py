@@ -1,0 +1,1 @@
+"""Pure adapters from source formats (Rafiki, NNI/T9k, Polyaxon, RapidFire) to SearchSpace."""
