@@ -1,0 +1,1 @@
+"""Benchmarks: declarative (method name -> factory; one dataclass per problem)."""
