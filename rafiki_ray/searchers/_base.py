@@ -1,0 +1,414 @@
+"""``RafikiSearcher``: what every rafiki_ray searcher shares.
+
+A subclass implements one method, :meth:`RafikiSearcher._propose`, and may keep extra plain
+state through :meth:`_get_extra_state` / :meth:`_set_extra_state`. The base handles the rest
+of Tune's ``Searcher`` protocol:
+
+* metric and mode from the constructor or from ``set_search_properties``; the space from the
+  constructor (a :class:`~rafiki_ray.spaces.SearchSpace` or a Tune ``param_space``) or from
+  the Tuner's ``param_space``;
+* ``points_to_evaluate`` (full or partial configs; missing keys are sampled), warm start from
+  ``add_evaluated_point``, Tune results and pandas DataFrames (:meth:`warm_start`);
+* observations kept as configs plus a *loss* (lower is better: ``-metric`` when maximising);
+  failed, missing and NaN results are kept but never fed to a model, ``±inf`` is clipped to
+  the worst/best finite loss seen (:meth:`model_data`);
+* pending trials with a constant liar (``constant_liar_type`` ``"min" | "max" | "mean"`` of
+  the observed losses, as NNI's and T9k's tuners; ``None`` disables it);
+* explicit plain-data state (:meth:`get_state` / :meth:`set_state`, ``save`` / ``restore``)
+  holding metric, mode and space, because ``Tuner.restore`` does not call
+  ``set_search_properties`` again.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
+from rafiki_ray._state import load_state, save_state
+from rafiki_ray.spaces._encoding import Encoder
+from rafiki_ray.spaces._space import SearchSpace, as_space
+
+__all__ = ["RafikiSearcher", "LIAR_TYPES"]
+
+logger = logging.getLogger(__name__)
+
+LIAR_TYPES = ("min", "max", "mean")
+_OK, _FAILED = "ok", "failed"
+
+
+def _check_mode(mode: Any, path: str = "mode") -> str | None:
+    if mode is None:
+        return None
+    if mode not in ("min", "max"):
+        raise invalid(path, "must be 'min' or 'max'", mode)
+    return str(mode)
+
+
+def _unflatten(flat: Mapping[str, Any], sep: str = "/") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(sep)
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+class RafikiSearcher(Searcher, abc.ABC):
+    """Base class of rafiki_ray searchers (subclass of ``ray.tune.search.Searcher``).
+
+    Args:
+        space: a ``SearchSpace`` or a Tune ``param_space`` dict; ``None`` to take the Tuner's.
+        metric: the metric to optimise (or from ``TuneConfig(metric=...)``).
+        mode: ``"min"`` or ``"max"``.
+        seed: seeds the searcher's own ``numpy.random.Generator``.
+        points_to_evaluate: configurations (full or partial) to try first, in order.
+        constant_liar_type: the loss assumed for pending trials (``"min"``, ``"max"``,
+            ``"mean"`` of observed losses) or ``None`` to ignore pending trials.
+        max_concurrent: at most this many pending trials (``None``: no limit of our own).
+    """
+
+    #: Source argument names accepted by subclasses' ``from_args`` (e.g. NNI classArgs).
+    ALIASES: ClassVar[dict[str, str]] = {"optimize_mode": "mode", "random_state": "seed"}
+
+    def __init__(
+        self,
+        space: Any = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        seed: int | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+        constant_liar_type: str | None = "min",
+        max_concurrent: int | None = None,
+    ) -> None:
+        mode = _check_mode(mode)
+        if metric is not None and not isinstance(metric, str):
+            raise invalid_type("metric", "must be a str", metric)
+        super().__init__(metric=metric, mode=mode)
+        self._seed = check_seed(seed)
+        self._rng = make_rng(self._seed)
+        if constant_liar_type is not None and constant_liar_type not in LIAR_TYPES:
+            raise invalid("constant_liar_type", f"must be one of {list(LIAR_TYPES)} or None", constant_liar_type)
+        self._liar = constant_liar_type
+        if max_concurrent is not None and (
+            isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1
+        ):
+            raise invalid("max_concurrent", "must be a positive int or None", max_concurrent)
+        self._max_concurrent = max_concurrent
+        if points_to_evaluate is not None and (
+            isinstance(points_to_evaluate, Mapping) or not isinstance(points_to_evaluate, Sequence)
+        ):
+            raise invalid_type("points_to_evaluate", "must be a list of dicts", points_to_evaluate)
+        self._queued: list[dict[str, Any]] = [dict(p) for p in (points_to_evaluate or [])]
+        self._space: SearchSpace | None = None
+        self._encoder: Encoder | None = None
+        # observations: dicts {"config", "loss", "status", "trial_id"}; x/active cached apart
+        self._obs: list[dict[str, Any]] = []
+        self._obs_x: list[np.ndarray] = []
+        self._obs_active: list[np.ndarray] = []
+        self._pending: dict[str, dict[str, Any]] = {}
+        if space is not None:
+            self._set_space(as_space(space, "space"))
+
+    # ------------------------------------------------------------------ subclass API
+    @abc.abstractmethod
+    def _propose(self, trial_id: str) -> dict[str, Any]:
+        """Return the next configuration (a dict the space contains)."""
+
+    def _get_extra_state(self) -> dict[str, Any]:
+        """Plain data a subclass must persist beyond observations and RNG."""
+        return {}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`_get_extra_state`."""
+
+    def _on_space(self) -> None:
+        """Hook: the space (and encoder) has just been set."""
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def space(self) -> SearchSpace | None:
+        return self._space
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            raise RuntimeError(f"{type(self).__name__}: no search space set yet")
+        return self._encoder
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._rng
+
+    @property
+    def n_observations(self) -> int:
+        return len(self._obs)
+
+    # ------------------------------------------------------------------ Tune protocol
+    def _set_space(self, space: SearchSpace) -> None:
+        if space.is_empty():
+            raise invalid("space", "has no parameter to search", space.to_dict())
+        self._space = space
+        self._encoder = Encoder(space)
+        for i, p in enumerate(self._queued):
+            self._queued[i] = self._complete_point(p, f"points_to_evaluate[{i}]")
+        self._on_space()
+
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
+        if self._space is not None and config:
+            return False
+        mode = _check_mode(mode)
+        if config:
+            self._set_space(as_space(config, "param_space"))
+        if metric is not None:
+            self._metric = metric
+        if mode is not None:
+            self._mode = mode
+        return True
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self._max_concurrent = max_concurrent
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._space is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: no search space: pass `space=` or a Tuner `param_space`"
+            )
+        if self._metric is None or self._mode is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: metric and mode must be set (constructor or TuneConfig)"
+            )
+        if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
+            return None
+        if self._queued:
+            config = self._queued.pop(0)
+        else:
+            config = self._propose(trial_id)
+        self._pending[trial_id] = config
+        return _deep_copy(config)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        config = self._pending.pop(trial_id, None)
+        if config is None:
+            return
+        loss = None if (error or result is None) else self._loss(result.get(self._metric))
+        self._record(config, loss, trial_id)
+
+    def add_evaluated_point(
+        self,
+        parameters: dict[str, Any],
+        value: float,
+        error: bool = False,
+        pruned: bool = False,
+        intermediate_values: list[float] | None = None,
+    ) -> None:
+        if self._space is None:
+            raise RuntimeError(f"{type(self).__name__}: set a space before adding points")
+        self._space.validate(parameters, "parameters")
+        loss = None if error else self._loss(value)
+        self._record(_deep_copy(parameters), loss, None)
+
+    def warm_start(self, results: Any, metric: str | None = None) -> int:
+        """Add earlier results: a pandas DataFrame (Tune's ``config/...`` columns, or one
+        column per top-level parameter) or a Tune ``ResultGrid``. Returns how many were
+        added; rows outside the space raise ``ValueError`` naming the row."""
+        import pandas as pd
+
+        metric = metric or self._metric
+        if metric is None:
+            raise invalid("metric", "is needed to read earlier results", None)
+        if self._space is None:
+            raise RuntimeError(f"{type(self).__name__}: set a space before warm_start")
+        if not isinstance(results, pd.DataFrame):
+            if hasattr(results, "get_dataframe"):
+                results = results.get_dataframe()
+            else:
+                raise invalid_type("results", "must be a pandas DataFrame or a Tune ResultGrid", results)
+        if metric not in results.columns:
+            raise invalid("results", f"has no column {metric!r}", list(results.columns))
+        cfg_cols = [c for c in results.columns if c.startswith("config/")]
+        n = 0
+        for i, row in enumerate(results.to_dict("records")):
+            if cfg_cols:
+                flat = {c[len("config/"):]: row[c] for c in cfg_cols}
+            else:
+                flat = {k: row[k] for k in self._space if k in row}
+            config = _unflatten({k: _plain(v) for k, v in flat.items()})
+            try:
+                self._space.validate(config, f"results[{i}]")
+            except ValueError:
+                config = self._regroup(config, f"results[{i}]")
+            value = row[metric]
+            self._record(config, self._loss(value), None)
+            n += 1
+        return n
+
+    def _regroup(self, config: dict[str, Any], path: str) -> dict[str, Any]:
+        """DataFrames flatten nested dict values too; rebuild them to the space's shape."""
+        self._require_space().validate(config, path)  # raises with the path
+        return config
+
+    # ------------------------------------------------------------------ helpers
+    def _loss(self, value: Any) -> float | None:
+        """Lower is better; ``None`` for missing/NaN/non-numeric values."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return None
+        if math.isnan(v):
+            return None
+        return -v if self._mode == "max" else v
+
+    def _record(self, config: dict[str, Any], loss: float | None, trial_id: str | None) -> None:
+        x, active = self.encoder.encode(config)
+        self._obs.append(
+            {"config": config, "loss": loss, "status": _OK if loss is not None else _FAILED, "trial_id": trial_id}
+        )
+        self._obs_x.append(x)
+        self._obs_active.append(active)
+
+    def _complete_point(self, point: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """Fill keys missing from a partial point with samples; validate the result."""
+        space = self._require_space()
+        if not isinstance(point, Mapping):
+            raise invalid_type(path, "must be a dict", point)
+        full = _merge(space.sample(self._rng), point)
+        space.validate(full, path)
+        return full
+
+    def _require_space(self) -> SearchSpace:
+        if self._space is None:
+            raise RuntimeError(f"{type(self).__name__}: no search space set yet")
+        return self._space
+
+    def model_data(self, *, with_pending: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, active, y)`` of finite-loss observations (``±inf`` clipped to the finite range),
+        plus pending trials at the constant-liar loss when ``with_pending`` and a liar is set."""
+        d = self.encoder.n_dims
+        ok = [i for i, o in enumerate(self._obs) if o["loss"] is not None]
+        losses = np.array([self._obs[i]["loss"] for i in ok], dtype=float)
+        finite = losses[np.isfinite(losses)]
+        if finite.size:
+            losses = np.clip(losses, finite.min(), finite.max())
+        else:
+            ok, losses = [], np.zeros(0)
+        X = np.array([self._obs_x[i] for i in ok], dtype=float).reshape(len(ok), d)
+        A = np.array([self._obs_active[i] for i in ok], dtype=bool).reshape(len(ok), d)
+        if with_pending and self._liar is not None and self._pending and losses.size:
+            lie = {"min": losses.min, "max": losses.max, "mean": losses.mean}[self._liar]()
+            px, pa = zip(*(self.encoder.encode(c) for c in self._pending.values()))
+            X = np.vstack([X, np.array(px)])
+            A = np.vstack([A, np.array(pa)])
+            losses = np.concatenate([losses, np.full(len(px), lie)])
+        return X, A, losses
+
+    def pending_configs(self) -> list[dict[str, Any]]:
+        return [_deep_copy(c) for c in self._pending.values()]
+
+    def best(self) -> tuple[dict[str, Any], float] | None:
+        """The best observed configuration and its metric value (in the user's sign)."""
+        ok = [o for o in self._obs if o["loss"] is not None]
+        if not ok:
+            return None
+        o = min(ok, key=lambda o: o["loss"])
+        return _deep_copy(o["config"]), (-o["loss"] if self._mode == "max" else o["loss"])
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "class": type(self).__name__,
+            "metric": self._metric,
+            "mode": self._mode,
+            "seed": self._seed,
+            "space": self._space.to_dict() if self._space is not None else None,
+            "rng": rng_state(self._rng),
+            "constant_liar_type": self._liar,
+            "max_concurrent": self._max_concurrent,
+            "queued": _deep_copy(self._queued),
+            "observations": _deep_copy(self._obs),
+            "pending": _deep_copy(self._pending),
+            "extra": self._get_extra_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state.get("class") != type(self).__name__:
+            raise invalid("state.class", f"was saved by another searcher, not {type(self).__name__}", state.get("class"))
+        self._metric, self._mode, self._seed = state["metric"], state["mode"], state["seed"]
+        self._liar, self._max_concurrent = state["constant_liar_type"], state["max_concurrent"]
+        self._queued = []
+        if state["space"] is not None:
+            self._space = SearchSpace.from_dict(state["space"])
+            self._encoder = Encoder(self._space)
+            self._on_space()
+        self._queued = _deep_copy(state["queued"])
+        self._obs, self._obs_x, self._obs_active = [], [], []
+        for o in state["observations"]:
+            self._record(o["config"], o["loss"], o["trial_id"])
+        self._pending = _deep_copy(state["pending"])
+        self._rng = make_rng(None)
+        set_rng_state(self._rng, state["rng"])
+        self._set_extra_state(state.get("extra") or {})
+
+    def save(self, checkpoint_path: str) -> None:
+        save_state(checkpoint_path, self.get_state(), kind=type(self).__name__)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.set_state(load_state(checkpoint_path, kind=type(self).__name__))
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> RafikiSearcher:
+        """Build from a source's argument names (NNI classArgs, Polyaxon, Ray) through
+        the class's ``ALIASES`` table; unknown names raise a ``ValueError`` listing them."""
+        import inspect
+
+        params = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        out = dict(kwargs)
+        for key, value in args.items():
+            name = cls.ALIASES.get(key, key)
+            if name not in params:
+                raise invalid(
+                    f"{cls.__name__}.{key}",
+                    f"is not an argument (known: {sorted(params | set(cls.ALIASES))})",
+                    value,
+                )
+            if name == "mode" and value in ("maximize", "minimize"):
+                value = "max" if value == "maximize" else "min"
+            out[name] = value
+        return cls(**out)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _merge(base: dict[str, Any], point: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in point.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and "_name" not in v:
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _deep_copy(x: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(x)
