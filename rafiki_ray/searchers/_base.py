@@ -248,7 +248,8 @@ class RafikiSearcher(Searcher, abc.ABC):
                 flat = {c[len("config/"):]: row[c] for c in cfg_cols}
             else:
                 flat = {k: row[k] for k in self._space if k in row}
-            config = _unflatten({k: _plain(v) for k, v in flat.items()})
+            # Tune flattens nested dicts; rows of other conditional options leave NaN holes.
+            config = _unflatten({k: _plain(v) for k, v in flat.items() if not _is_nan(v)})
             try:
                 self._space.validate(config, f"results[{i}]")
             except ValueError:
@@ -390,6 +391,10 @@ class RafikiSearcher(Searcher, abc.ABC):
                 value = "max" if value == "maximize" else "min"
             out[name] = value
         return cls(**out)
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, (float, np.floating)) and math.isnan(v)
 
 
 def _plain(v: Any) -> Any:
