@@ -1,0 +1,418 @@
+"""``RafikiScheduler``: the base of every rafiki_ray scheduler (a Tune ``FIFOScheduler``).
+
+What the base gives a subclass
+------------------------------
+* ``metric`` / ``mode`` / ``time_attr`` / ``seed`` validation, ``set_search_properties`` and
+  ``self._score(result)``: the metric signed so that **higher is better** (``None`` for a
+  missing or NaN metric; ``+inf``/``-inf`` kept). ``self._time(result)`` reads ``time_attr``.
+* One private ``numpy.random.Generator`` (``self._rng``) built from ``seed``.
+* Explicit plain-data state: ``get_state()`` / ``set_state()`` (the subclass adds its own dict
+  through ``_get_state()`` / ``_set_state()``), ``save(path)`` / ``restore(path)``.
+* **Driver-crash persistence.** Tune does not save scheduler state (ray issue 30838): after
+  ``Tuner.restore`` the scheduler is unpickled in its construction-time state and
+  ``on_trial_add`` is called again for every trial. The base learns the experiment directory
+  from the first trial it sees (``trial.storage.experiment_fs_path``), loads
+  ``<experiment_dir>/rafiki_scheduler_state.pkl`` if it exists *and* knows that trial (so a
+  stale file of an earlier run under the same name is ignored), and ``self._persist()`` writes
+  it atomically (throttled to one write per ``persist_interval_s`` unless ``force=True``;
+  subclasses force it on pause / promote / complete). State is keyed by ``trial.trial_id``,
+  which is stable across restore.
+* ``self._check_checkpoint(trial, result)``: call it right before returning ``PAUSE``. The first
+  time a function trainable that never reported a checkpoint would be paused it raises
+  :class:`CheckpointRequiredError` (Ray would silently restart the trial from scratch,
+  ray issue 27170).
+* Concurrency slots. Tune's ``max_concurrent_trials`` (a ``ConcurrencyLimiter`` or the
+  ``BasicVariantGenerator`` limit) counts a PAUSED trial as live, so a pausing scheduler would
+  deadlock once every slot holds a paused trial. ``_release_slot`` (on pause) and
+  ``_claim_slot`` (before resuming or stopping a paused trial) keep the limit meaning "running
+  trials", as workers do in the ASHA paper.
+* Restored trials that were paused before the crash come back from Tune as PENDING;
+  a subclass lists them in ``self._repause`` from ``on_trial_add`` and the base sets them back
+  to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all).
+
+Subclass hooks: override Tune's public hooks (``on_trial_add`` etc.) and call
+``super().on_trial_add(...)`` first (it validates metric/mode and performs the restore), or
+leave them and implement the ``_get_state`` / ``_set_state`` pair only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.experiment import Trial
+from ray.tune.result import DEFAULT_METRIC
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
+from rafiki_ray._state import load_state, save_state
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+
+__all__ = ["RafikiScheduler", "CheckpointRequiredError", "STATE_FILE"]
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "rafiki_scheduler_state.pkl"
+_MODES = ("min", "max")
+
+
+class CheckpointRequiredError(RuntimeError):
+    """A pausing scheduler was about to pause a trial that never reported a checkpoint."""
+
+
+class RafikiScheduler(FIFOScheduler):
+    """Base scheduler: validated metric/mode, signed scores, explicit state, crash persistence.
+
+    Args:
+        metric: result key to optimise; may come later from ``set_search_properties``.
+        mode: ``"min"`` or ``"max"``.
+        time_attr: monotonically increasing result key measuring the resource
+            (``training_iteration``, ``epoch``, ``time_total_s``, samples, ...).
+        seed: seed of the private generator (``None``: OS entropy).
+        persist: write ``rafiki_scheduler_state.pkl`` into the experiment directory so that
+            ``Tuner.restore`` after a driver crash continues with the same state.
+    """
+
+    #: Whether the scheduler may return PAUSE (subclasses that pause set True).
+    pauses: bool = False
+    #: Minimum seconds between two unforced state writes.
+    persist_interval_s: float = 0.5
+
+    def __init__(
+        self,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        time_attr: str = "training_iteration",
+        seed: int | None = None,
+        persist: bool = True,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if metric is not None and (not isinstance(metric, str) or not metric):
+            raise invalid_type(f"{name}.metric", "must be None or a non-empty str", metric)
+        if mode is not None and mode not in _MODES:
+            raise invalid(f"{name}.mode", "must be None, 'min' or 'max'", mode)
+        if not isinstance(time_attr, str) or not time_attr:
+            raise invalid_type(f"{name}.time_attr", "must be a non-empty str", time_attr)
+        if not isinstance(persist, bool):
+            raise invalid_type(f"{name}.persist", "must be a bool", persist)
+        self._metric: str | None = metric
+        self._mode: str | None = mode
+        self._time_attr = time_attr
+        self._seed = check_seed(seed, f"{name}.seed")
+        self._rng = make_rng(self._seed)
+        self._persist_enabled = persist
+        # Runtime-only (not part of the state):
+        self._experiment_dir: str | None = None
+        self._state_path: str | None = None
+        self._restored = False
+        self._last_persist = 0.0
+        self._dirty = False
+        self._checkpointed: set[str] = set()  # trial ids that reported a checkpoint
+        self._repause: set[str] = set()  # restored trials to put back into PAUSED
+        self._released: set[str] = set()  # paused trials whose concurrency slot we freed
+
+    # ------------------------------------------------------------------ metric / mode
+    @property
+    def mode(self) -> str | None:
+        return self._mode
+
+    @property
+    def time_attr(self) -> str:
+        return self._time_attr
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        """Accept metric/mode from ``TuneConfig``; False if already set to something else."""
+        if metric and self._metric and metric != self._metric:
+            return False
+        if mode and self._mode and mode != self._mode:
+            return False
+        if mode is not None and mode not in _MODES:
+            raise invalid(f"{type(self).__name__}.mode", "must be None, 'min' or 'max'", mode)
+        if metric:
+            self._metric = metric
+        if mode:
+            self._mode = mode
+        if self._metric is None and self._mode:
+            self._metric = DEFAULT_METRIC
+        return True
+
+    def _require_metric(self) -> None:
+        if not self._metric or self._mode not in _MODES:
+            raise invalid(
+                type(self).__name__,
+                "needs a metric and a mode ('min' or 'max'): pass them to the scheduler or "
+                "to tune.TuneConfig(metric=..., mode=...)",
+                {"metric": self._metric, "mode": self._mode},
+            )
+
+    def _score(self, result: dict[str, Any]) -> float | None:
+        """The metric signed so that higher is better; None when missing or NaN."""
+        value = result.get(self._metric) if self._metric else None
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        if math.isnan(value):
+            return None
+        return -value if self._mode == "min" else value
+
+    def _time(self, result: dict[str, Any]) -> float | None:
+        """The value of ``time_attr`` in a result (None when missing or not a number)."""
+        value = result.get(self._time_attr)
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return None if math.isnan(value) else value
+
+    # ------------------------------------------------------------------ state
+    def _get_state(self) -> dict[str, Any]:
+        """Subclass state (plain data). Override together with :meth:`_set_state`."""
+        return {}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_get_state` returned."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Plain-data state: metric, mode, time_attr, RNG state and the subclass's state."""
+        return {
+            "class": type(self).__name__,
+            "metric": self._metric,
+            "mode": self._mode,
+            "time_attr": self._time_attr,
+            "seed": self._seed,
+            "rng": rng_state(self._rng),
+            "checkpointed": sorted(self._checkpointed),
+            "released": sorted(self._released),
+            "sub": self._get_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state from :meth:`get_state` (the decisions that follow are identical)."""
+        if state.get("class") != type(self).__name__:
+            raise invalid(
+                f"{type(self).__name__}.set_state", "state of another class", state.get("class")
+            )
+        self._metric = state["metric"]
+        self._mode = state["mode"]
+        self._time_attr = state["time_attr"]
+        self._seed = state["seed"]
+        set_rng_state(self._rng, state["rng"])
+        self._checkpointed = set(state.get("checkpointed", ()))
+        self._released = set(state.get("released", ()))
+        self._set_state(state["sub"])
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write :meth:`get_state` atomically to ``checkpoint_path``."""
+        save_state(checkpoint_path, self.get_state(), kind=type(self).__name__)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Load a file written by :meth:`save`."""
+        self.set_state(load_state(checkpoint_path, kind=type(self).__name__))
+
+    def _known_trial_ids(self) -> set[str]:
+        """Trial ids the subclass state knows (used to recognise our own persisted file)."""
+        return set()
+
+    # ------------------------------------------------------------------ persistence
+    @property
+    def state_path(self) -> str | None:
+        """``<experiment_dir>/rafiki_scheduler_state.pkl`` once a trial has been seen."""
+        return self._state_path
+
+    def _attach(self, trial: Trial) -> None:
+        """Learn the experiment directory from the first trial; restore a persisted state."""
+        if self._experiment_dir is not None or not self._persist_enabled:
+            return
+        storage = getattr(trial, "storage", None)
+        if storage is None:  # a stub trial outside Tune (unit tests, simulators)
+            return
+        try:
+            import pyarrow.fs
+
+            local = isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
+            path = storage.experiment_fs_path
+        except Exception:  # pragma: no cover - unusual storage
+            local, path = False, None
+        if not local or not path:
+            logger.warning(
+                "%s: experiment storage is not a local folder; scheduler state is not "
+                "persisted (a driver crash loses it)",
+                type(self).__name__,
+            )
+            self._experiment_dir = ""
+            return
+        self._experiment_dir = path
+        self._state_path = os.path.join(path, STATE_FILE)
+        if os.path.exists(self._state_path):
+            try:
+                state = load_state(self._state_path, kind=type(self).__name__)
+            except Exception as exc:
+                logger.warning("%s: cannot read %s (%s); starting fresh",
+                               type(self).__name__, self._state_path, exc)
+                return
+            saved_ids = set(state.get("trial_ids", ()))
+            if trial.trial_id not in saved_ids:
+                logger.warning(
+                    "%s: ignoring %s, it belongs to another run (trial %s unknown)",
+                    type(self).__name__, self._state_path, trial.trial_id,
+                )
+                return
+            self.set_state(state)
+            self._restored = True
+            logger.info("%s: restored scheduler state from %s", type(self).__name__,
+                        self._state_path)
+
+    def _persist(self, force: bool = False) -> None:
+        """Write the state to the experiment directory (throttled unless ``force``)."""
+        if not self._state_path:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_persist < self.persist_interval_s:
+            self._dirty = True
+            return
+        state = self.get_state()
+        state["trial_ids"] = sorted(self._known_trial_ids())
+        save_state(self._state_path, state, kind=type(self).__name__)
+        self._last_persist = now
+        self._dirty = False
+
+    # ------------------------------------------------------------------ checkpoints
+    def _note_checkpoint(self, trial: Trial, result: dict[str, Any]) -> None:
+        if result.get("should_checkpoint"):
+            self._checkpointed.add(trial.trial_id)
+
+    def _check_checkpoint(self, trial: Trial, result: dict[str, Any] | None = None) -> None:
+        """Raise if ``trial`` is about to be paused without any checkpoint to resume from."""
+        if trial.trial_id in self._checkpointed:
+            return
+        if result is not None and result.get("should_checkpoint"):
+            self._checkpointed.add(trial.trial_id)
+            return
+        if getattr(trial, "latest_checkpoint_result", None) is not None:
+            self._checkpointed.add(trial.trial_id)
+            return
+        try:
+            from ray.tune.trainable.function_trainable import FunctionTrainable
+
+            cls = trial.get_trainable_cls()
+            if cls is not None and not issubclass(cls, FunctionTrainable):
+                return  # class trainables save_checkpoint() when paused
+        except Exception:  # stub trials without a registered trainable
+            pass
+        raise CheckpointRequiredError(
+            f"{type(self).__name__}: trial {trial.trial_id} would be paused but has never "
+            f"reported a checkpoint, so Ray would restart it from scratch (ray issue 27170). "
+            f"Report one with tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d)) "
+            f"and resume from tune.get_checkpoint(), or use the scheduler's stopping variant."
+        )
+
+    # ------------------------------------------------------------------ concurrency slots
+    @staticmethod
+    def _limiter(controller: Any) -> tuple[Any, str, int] | None:
+        """The object counting live trials for ``max_concurrent_trials`` (if any)."""
+        try:
+            alg = controller.search_alg
+        except Exception:
+            return None
+        if alg is None:
+            return None
+        if hasattr(alg, "_live_trials") and getattr(alg, "max_concurrent", 0):
+            return alg, "_live_trials", int(alg.max_concurrent)
+        from ray.tune.search import ConcurrencyLimiter
+
+        inner = getattr(alg, "searcher", None)
+        while inner is not None:
+            if isinstance(inner, ConcurrencyLimiter):
+                if getattr(inner, "batch", False):
+                    return None
+                return inner, "live_trials", int(inner.max_concurrent)
+            inner = getattr(inner, "searcher", None)
+        return None
+
+    def _release_slot(self, controller: Any, trial: Trial) -> None:
+        """A trial is being paused: its concurrency slot goes to another trial."""
+        found = self._limiter(controller)
+        if found is None:
+            return
+        obj, attr, _ = found
+        live = getattr(obj, attr)
+        if trial.trial_id in live:
+            live.discard(trial.trial_id)
+            if attr == "live_trials":
+                obj.num_unfinished_live_trials -= 1
+            self._released.add(trial.trial_id)
+
+    def _claim_slot(self, controller: Any, trial: Trial, *, force: bool = False) -> bool:
+        """Take a slot back before resuming (or stopping) a paused trial; False when full."""
+        if trial.trial_id not in self._released:
+            return True
+        found = self._limiter(controller)
+        if found is None:
+            self._released.discard(trial.trial_id)
+            return True
+        obj, attr, limit = found
+        live = getattr(obj, attr)
+        if not force and len(live) >= limit:
+            return False
+        if trial.trial_id not in live:
+            live.add(trial.trial_id)
+            if attr == "live_trials":
+                obj.num_unfinished_live_trials += 1
+        self._released.discard(trial.trial_id)
+        return True
+
+    def _slots_free(self, controller: Any) -> bool:
+        """Whether a paused trial may be resumed without exceeding max_concurrent_trials."""
+        found = self._limiter(controller)
+        if found is None:
+            return True
+        obj, attr, limit = found
+        return len(getattr(obj, attr)) < limit
+
+    def _stop_paused(self, controller: Any, trial: Trial) -> None:
+        """Stop a PAUSED/PENDING trial through Tune (the searcher hears of its completion)."""
+        self._claim_slot(controller, trial, force=True)
+        controller.stop_trial(trial)
+
+    def _apply_repause(self, controller: Any) -> None:
+        """Put restored trials that were paused before the crash back into PAUSED."""
+        if not self._repause:
+            return
+        for trial in list(controller.get_trials()):
+            if trial.trial_id in self._repause and trial.status == Trial.PENDING:
+                try:
+                    controller._set_trial_status(trial, Trial.PAUSED)
+                except Exception as exc:  # already staged by Tune: let it run
+                    logger.debug("cannot re-pause %s: %s", trial, exc)
+        self._repause.clear()
+
+    # ------------------------------------------------------------------ Tune hooks
+    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._require_metric()
+        self._attach(trial)
+
+    def on_trial_result(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> str:
+        self._note_checkpoint(trial, result)
+        return TrialScheduler.CONTINUE
+
+    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        self._apply_repause(tune_controller)
+        return super().choose_trial_to_run(tune_controller)
+
+    def debug_string(self) -> str:
+        return f"Using {type(self).__name__} (metric={self._metric!r}, mode={self._mode!r})."
