@@ -179,7 +179,7 @@ class SearchSpace(Mapping[str, Any]):
     def _order_like(self, cfg: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for key, value in self._params.items():
-            out[key] = value._order_like(cfg[key]) if isinstance(value, SearchSpace) else cfg[key]
+            out[key] = value._order_like(cfg.get(key, {})) if isinstance(value, SearchSpace) else cfg[key]
         return out
 
     # Plain data ------------------------------------------------------------------------
