@@ -1,0 +1,488 @@
+"""``SearcherContract``: the behaviour every rafiki_ray searcher must show (Optuna's
+``testing/pytest_samplers.py`` style; cases adapted from Ray Tune's ``test_searchers.py``).
+
+Use it from a test module::
+
+    from rafiki_ray.testing import SearcherContract
+
+    class TestMySearch(SearcherContract):
+        @pytest.fixture
+        def searcher_factory(self):
+            def make(**kw):
+                kw.setdefault("n_startup", 5)  # keep the warm-up short so the model is exercised
+                return MySearch(**kw)
+            return make
+
+The factory takes the ``RafikiSearcher`` keyword arguments (``space``, ``metric``, ``mode``,
+``seed``, ``points_to_evaluate``, ``constant_liar_type``, ``max_concurrent``) and must return a
+blank searcher when called without any. Class attributes below tune the budget; cases that use
+Ray request the session fixture ``ray_session`` and the ``storage`` fixture (a tmp Tune
+``storage_path``) from ``tests/conftest.py``; a third-party suite must provide both.
+
+Cases: metric/mode from the constructor and from ``set_search_properties``; float, int, log,
+quantised, categorical, normal and nested conditional spaces (right Python type, inside the
+space) and Tune ``param_space`` input; no duplicate points among pending suggestions (constant
+liar ``min | max | mean``); ``points_to_evaluate``; warm start (``add_evaluated_point``, a Tune
+DataFrame); failed / NaN / ``±inf`` results; seeding (also in a spawned process with
+``PYTHONHASHSEED`` unset); plain-data ``save``/``restore`` into a blank searcher and pickling;
+end to end in ``tune.Tuner`` with ``max_concurrent_trials`` and ``reuse_actors=True``; the
+searcher beats its own random-search baseline; and (``slow``) it survives ``Tuner.restore``
+after the driver is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import pickle
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rafiki_ray.spaces import (
+    Categorical,
+    Conditional,
+    Fixed,
+    Float,
+    Int,
+    Normal,
+    Option,
+    SearchSpace,
+    as_space,
+)
+
+__all__ = ["SearcherContract", "SPACES", "check_types", "objective"]
+
+
+# ---------------------------------------------------------------------------------------
+# spaces and objectives
+
+
+def _tune_space() -> dict[str, Any]:
+    from ray import tune
+
+    return {
+        "x": tune.uniform(-2.0, 2.0),
+        "lr": tune.loguniform(1e-4, 1e-1),
+        "n": tune.randint(1, 5),
+        "q": tune.qrandint(0, 20, 5),
+        "qf": tune.quniform(0.0, 1.0, 0.25),
+        "act": tune.choice(["relu", "tanh", "gelu"]),
+        "nested": {"y": tune.uniform(0.0, 1.0), "depth": tune.randint(2, 6)},
+        "const": 7,
+    }
+
+
+def _conditional_space() -> SearchSpace:
+    inner = Conditional(
+        (
+            Option("plain", SearchSpace({})),
+            Option("warmup", SearchSpace({"steps": Int(10, 1000, log=True)})),
+        )
+    )
+    return SearchSpace(
+        {
+            "x": Float(0.0, 1.0),
+            "optimizer": Conditional(
+                (
+                    Option("sgd", SearchSpace({"momentum": Float(0.0, 0.99), "nesterov": Categorical((True, False))})),
+                    Option("adam", SearchSpace({"beta1": Float(0.8, 0.999), "schedule": inner})),
+                    Option("lbfgs", SearchSpace({})),
+                ),
+                weights=(0.5, 0.3, 0.2),
+            ),
+            "model": {"depth": Int(1, 4), "act": Categorical(("relu", "tanh"))},
+            "seed": Fixed(3),
+        }
+    )
+
+
+#: Spaces every searcher must handle (name -> factory of a SearchSpace or Tune param_space).
+SPACES: dict[str, Callable[[], Any]] = {
+    "float": lambda: SearchSpace({"x": Float(-2.0, 3.0), "y": Float(5.0, 5.5)}),
+    "int": lambda: SearchSpace({"n": Int(-3, 7), "m": Int(0, 1)}),
+    "log": lambda: SearchSpace({"lr": Float(1e-5, 1e-1, log=True), "units": Int(8, 512, log=True)}),
+    "quantised": lambda: SearchSpace(
+        {"qf": Float(0.0, 1.0, q=0.25), "qi": Int(0, 100, q=10), "ql": Float(1.0, 1024.0, log=True, q=1.0)}
+    ),
+    "categorical": lambda: SearchSpace(
+        {
+            "act": Categorical(("relu", "tanh", "gelu")),
+            "flag": Categorical((True, False)),
+            "mixed": Categorical((1, "two", 3.5, None)),
+            "skewed": Categorical(("a", "b"), weights=(0.9, 0.1)),
+        }
+    ),
+    "normal": lambda: SearchSpace({"z": Normal(0.0, 1.0), "ln": Normal(0.0, 0.5, log=True), "qn": Normal(10.0, 3.0, q=1.0)}),
+    "conditional": _conditional_space,
+    "tune": _tune_space,
+}
+
+
+def check_types(space: SearchSpace, config: Mapping[str, Any], path: str = "config") -> None:
+    """Assert that ``config`` has plain Python types matching ``space`` (float, int, the
+    category's own type) and that the space contains it."""
+    assert space.contains(config), f"{path}: {config!r} is outside the space"
+    for key, p in space.items():
+        v = config[key]
+        where = f"{path}.{key}"
+        if isinstance(p, SearchSpace):
+            check_types(p, v, where)
+        elif isinstance(p, (Float, Normal)):
+            assert type(v) is float, f"{where}: expected float, got {type(v).__name__}"
+        elif isinstance(p, Int):
+            assert type(v) is int, f"{where}: expected int, got {type(v).__name__}"
+        elif isinstance(p, Categorical):
+            assert type(v) is type(p.choices[p.index(v)]), f"{where}: {v!r} has the wrong type"
+        elif isinstance(p, Conditional):
+            o = p.which(v)
+            check_types(p.options[o].space, p.sub_value(v), where)
+
+
+def objective(space: SearchSpace, config: Mapping[str, Any]) -> float:
+    """A deterministic, space-generic loss: distance of the encoded config to 0.3."""
+    from rafiki_ray.spaces import Encoder
+
+    x, active = Encoder(space).encode(dict(config))
+    return float(np.sum(((x - 0.3) ** 2)[active]))
+
+
+#: The optimisation problem: a shifted 4-D sphere plus a categorical penalty.
+OPT_SPACE = SearchSpace(
+    {
+        "x0": Float(-5.0, 5.0),
+        "x1": Float(-5.0, 5.0),
+        "x2": Float(-5.0, 5.0),
+        "n": Int(-5, 5),
+        "kind": Categorical(("bad", "ok", "good", "worse")),
+    }
+)
+_OPT_CENTRE = (1.3, -2.1, 3.2)
+_OPT_PENALTY = {"bad": 4.0, "ok": 1.0, "good": 0.0, "worse": 6.0}
+
+
+def opt_objective(config: Mapping[str, Any]) -> float:
+    return (
+        sum((config[f"x{i}"] - c) ** 2 for i, c in enumerate(_OPT_CENTRE))
+        + 0.5 * (config["n"] - 2) ** 2
+        + _OPT_PENALTY[config["kind"]]
+    )
+
+
+def drive(
+    searcher: Any,
+    n: int,
+    loss: Callable[[Mapping[str, Any]], float],
+    *,
+    metric: str = "loss",
+    prefix: str = "t",
+    start: int = 0,
+    poison: bool = False,
+) -> list[dict[str, Any]]:
+    """Suggest, evaluate and report ``n`` trials one after another; returns the configs.
+
+    With ``poison``, some trials fail, report NaN, ``+inf`` or ``-inf`` instead."""
+    configs = []
+    for i in range(start, start + n):
+        tid = f"{prefix}{i}"
+        cfg = searcher.suggest(tid)
+        assert cfg is not None, f"suggest({tid!r}) returned None"
+        configs.append(cfg)
+        value = loss(cfg)
+        if poison and i % 5 == 1:
+            searcher.on_trial_complete(tid, None, error=True)
+            continue
+        if poison and i % 5 == 3:
+            value = [float("nan"), float("inf"), -float("inf")][(i // 5) % 3]
+        searcher.on_trial_complete(tid, {metric: value})
+    return configs
+
+
+def _run_in_child(searcher: Any, n: int) -> list[dict[str, Any]]:
+    """Target of the spawned-process seeding case (module level so it pickles)."""
+    return drive(searcher, n, lambda c: objective(searcher.space, c))
+
+
+def _plain_data(x: Any, path: str = "state") -> None:
+    """Assert ``x`` is plain data (JSON types, numpy arrays/scalars), not pickled objects."""
+    if x is None or isinstance(x, (bool, int, float, str, np.generic, np.ndarray)):
+        return
+    if isinstance(x, Mapping):
+        for k, v in x.items():
+            assert isinstance(k, (str, int)), f"{path}: key {k!r} is not a str"
+            _plain_data(v, f"{path}.{k}")
+        return
+    if isinstance(x, (list, tuple)):
+        for i, v in enumerate(x):
+            _plain_data(v, f"{path}[{i}]")
+        return
+    raise AssertionError(f"{path}: {type(x).__name__} is not plain data")
+
+
+def _tune_trainable(config: dict[str, Any]) -> None:
+    """Cheap Tune trainable for the end-to-end cases: NaN for one category, as Ray's
+    InvalidValuesTest."""
+    from ray import tune
+
+    loss = (config["x"] - 0.5) ** 2 + 0.1 * config["n"] + config["nested"]["y"]
+    if config["act"] == "gelu":
+        loss = float("nan")
+    tune.report({"loss": loss})
+
+
+# ---------------------------------------------------------------------------------------
+# the contract
+
+
+class SearcherContract:
+    """Subclass in a test module and provide a ``searcher_factory`` fixture."""
+
+    #: suggestions per space in the type/bounds cases (exceed the searcher's warm-up)
+    n_steps: int = 16
+    #: evaluations per seed in the optimisation case, and the seeds compared
+    optimise_budget: int = 40
+    optimise_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    #: observations before the pending-duplicates case suggests a batch
+    n_before_batch: int = 12
+
+    @pytest.fixture
+    def searcher_factory(self) -> Callable[..., Any]:  # pragma: no cover - must be overridden
+        raise NotImplementedError("a SearcherContract subclass must define a `searcher_factory` fixture")
+
+    # -- metric / mode ------------------------------------------------------------------
+    def test_metric_mode_from_constructor(self, searcher_factory: Callable[..., Any]) -> None:
+        space = SPACES["float"]()
+        s = searcher_factory(space=space, metric="acc", mode="max", seed=0)
+        assert s.metric == "acc" and s.mode == "max"
+        drive(s, 3, lambda c: -objective(space, c), metric="acc")
+        best_cfg, best_val = s.best()
+        assert space.contains(best_cfg) and best_val <= 0
+
+    def test_metric_mode_space_from_set_search_properties(self, searcher_factory: Callable[..., Any]) -> None:
+        s = searcher_factory(seed=0)
+        assert s.set_search_properties("acc", "max", _tune_space()) is True
+        assert s.metric == "acc" and s.mode == "max"
+        space = as_space(_tune_space())
+        for cfg in drive(s, 4, lambda c: -objective(space, c), metric="acc"):
+            check_types(space, cfg)
+        # a second space is refused (Tune then raises), metric/mode stay
+        assert s.set_search_properties("other", "min", _tune_space()) is False
+
+    def test_missing_metric_or_space_is_a_clear_error(self, searcher_factory: Callable[..., Any]) -> None:
+        with pytest.raises(RuntimeError, match="search space"):
+            searcher_factory(metric="loss", mode="min").suggest("t0")
+        with pytest.raises(RuntimeError, match="metric and mode"):
+            searcher_factory(space=SPACES["float"]()).suggest("t0")
+        with pytest.raises(ValueError, match="mode"):
+            searcher_factory(space=SPACES["float"](), metric="loss", mode="maximize")
+
+    # -- spaces -------------------------------------------------------------------------
+    @pytest.mark.parametrize("space_name", list(SPACES))
+    def test_suggestions_have_right_types_and_stay_in_space(
+        self, searcher_factory: Callable[..., Any], space_name: str
+    ) -> None:
+        raw = SPACES[space_name]()
+        space = as_space(raw)
+        s = searcher_factory(space=raw, metric="loss", mode="min", seed=1)
+        configs = drive(s, self.n_steps, lambda c: objective(space, c))
+        for i, cfg in enumerate(configs):
+            check_types(space, cfg, f"suggestion[{i}]")
+        if space_name == "conditional":  # every branch is reachable
+            assert {c["optimizer"]["_name"] for c in configs} >= {"sgd", "adam"}
+
+    # -- parallel trials ----------------------------------------------------------------
+    @pytest.mark.parametrize("liar", ["min", "max", "mean"])
+    def test_pending_suggestions_are_distinct(self, searcher_factory: Callable[..., Any], liar: str) -> None:
+        space = SearchSpace({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "c": Categorical(("a", "b"))})
+        s = searcher_factory(space=space, metric="loss", mode="min", seed=2, constant_liar_type=liar)
+        drive(s, self.n_before_batch, lambda c: objective(space, c))
+        batch = [s.suggest(f"p{i}") for i in range(8)]
+        keys = {(round(c["x"], 9), round(c["y"], 9), c["c"]) for c in batch}
+        assert len(keys) == len(batch), f"duplicates among pending suggestions: {batch}"
+        assert len(s.pending_configs()) == 8
+        for i, c in enumerate(batch):  # pending trials complete normally
+            s.on_trial_complete(f"p{i}", {"loss": objective(space, c)})
+        assert s.n_observations == self.n_before_batch + 8
+
+    def test_max_concurrent_limits_pending(self, searcher_factory: Callable[..., Any]) -> None:
+        s = searcher_factory(space=SPACES["float"](), metric="loss", mode="min", seed=0, max_concurrent=2)
+        assert s.suggest("a") is not None and s.suggest("b") is not None
+        assert s.suggest("c") is None
+        s.on_trial_complete("a", {"loss": 1.0})
+        assert s.suggest("c") is not None
+
+    # -- points to evaluate and warm start -----------------------------------------------
+    def test_points_to_evaluate_come_first(self, searcher_factory: Callable[..., Any]) -> None:
+        space = _conditional_space()
+        full = space.sample(0)
+        points = [full, {"x": 0.25}]
+        s = searcher_factory(space=space, metric="loss", mode="min", seed=0, points_to_evaluate=points)
+        first, second = s.suggest("t0"), s.suggest("t1")
+        assert first == full
+        assert second["x"] == 0.25 and space.contains(second)
+        check_types(space, s.suggest("t2"))
+
+    def test_warm_start_from_add_evaluated_point(self, searcher_factory: Callable[..., Any]) -> None:
+        space = OPT_SPACE
+        s = searcher_factory(space=space, metric="loss", mode="min", seed=0)
+        rng = np.random.default_rng(5)
+        points = [space.sample(rng) for _ in range(20)]
+        for p in points:
+            s.add_evaluated_point(p, opt_objective(p))
+        s.add_evaluated_point(points[0], 0.0, error=True)
+        assert s.n_observations == 21
+        assert s.best()[1] == min(opt_objective(p) for p in points)
+        with pytest.raises(ValueError, match="parameters"):
+            s.add_evaluated_point({"x0": 99.0}, 1.0)
+        configs = drive(s, 5, opt_objective)
+        for cfg in configs:
+            check_types(space, cfg)
+        assert s.n_observations == 26
+
+    def test_warm_start_from_a_dataframe(self, searcher_factory: Callable[..., Any]) -> None:
+        import pandas as pd
+
+        space = as_space(_tune_space())
+        rng = np.random.default_rng(3)
+        rows = []
+        for i in range(12):
+            cfg = space.sample(rng)
+            row = {"loss": objective(space, cfg), "trial_id": f"old{i}"}
+            row.update({f"config/{k}": v for k, v in cfg.items() if not isinstance(v, dict)})
+            row.update({f"config/nested/{k}": v for k, v in cfg["nested"].items()})
+            rows.append(row)
+        rows[3]["loss"] = float("nan")
+        df = pd.DataFrame(rows)
+        s = searcher_factory(space=_tune_space(), metric="loss", mode="min", seed=0)
+        assert s.warm_start(df) == 12
+        assert s.best()[1] == pytest.approx(np.nanmin(df["loss"].to_numpy()))
+        for cfg in drive(s, 4, lambda c: objective(space, c)):
+            check_types(space, cfg)
+
+    # -- invalid values -----------------------------------------------------------------
+    def test_failed_nan_and_inf_results_do_not_crash(self, searcher_factory: Callable[..., Any]) -> None:
+        space = _conditional_space()
+        s = searcher_factory(space=space, metric="loss", mode="min", seed=4)
+        configs = drive(s, self.n_steps + 5, lambda c: objective(space, c), poison=True)
+        for cfg in configs:
+            check_types(space, cfg)
+        s.on_trial_complete("never-suggested", {"loss": 1.0})  # ignored, no crash
+        s.suggest("only-inf")
+        s.on_trial_complete("only-inf", {"loss": float("inf")})
+        assert s.n_observations == len(configs) + 1
+
+    @pytest.mark.parametrize("poison", [False, True], ids=["clean", "poisoned"])
+    def test_beats_its_random_baseline(self, searcher_factory: Callable[..., Any], poison: bool) -> None:
+        ours, rand = [], []
+        for seed in self.optimise_seeds:
+            s = searcher_factory(space=OPT_SPACE, metric="loss", mode="min", seed=seed)
+            configs = drive(s, self.optimise_budget, opt_objective, poison=poison)
+            ours.append(min(opt_objective(c) for c in configs))
+            rng = np.random.default_rng(seed)
+            rand.append(min(opt_objective(OPT_SPACE.sample(rng)) for _ in range(self.optimise_budget)))
+        assert np.median(ours) < np.median(rand), f"ours {ours} vs random {rand}"
+
+    def test_mode_max_maximises(self, searcher_factory: Callable[..., Any]) -> None:
+        ours, rand = [], []
+        for seed in self.optimise_seeds[:3]:
+            s = searcher_factory(space=OPT_SPACE, metric="score", mode="max", seed=seed)
+            configs = drive(s, self.optimise_budget, lambda c: -opt_objective(c), metric="score")
+            ours.append(min(opt_objective(c) for c in configs))
+            rng = np.random.default_rng(seed)
+            rand.append(min(opt_objective(OPT_SPACE.sample(rng)) for _ in range(self.optimise_budget)))
+        assert np.median(ours) < np.median(rand), f"ours {ours} vs random {rand}"
+
+    # -- seeding ------------------------------------------------------------------------
+    def test_same_seed_same_sequence_different_seed_differs(self, searcher_factory: Callable[..., Any]) -> None:
+        space = _conditional_space()
+
+        def run(seed: int) -> list[dict[str, Any]]:
+            s = searcher_factory(space=space, metric="loss", mode="min", seed=seed)
+            return drive(s, self.n_steps, lambda c: objective(space, c))
+
+        a, b, c = run(7), run(7), run(8)
+        assert a == b
+        assert a != c
+
+    def test_same_sequence_in_a_spawned_process(
+        self, searcher_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+        space = _conditional_space()
+        s = searcher_factory(space=space, metric="loss", mode="min", seed=11)
+        blob = pickle.dumps(s)
+        here = _run_in_child(pickle.loads(blob), self.n_steps)
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            there = pool.apply(_run_in_child, (pickle.loads(blob), self.n_steps))
+        assert here == there
+
+    # -- state --------------------------------------------------------------------------
+    def test_save_restore_into_a_blank_searcher(self, searcher_factory: Callable[..., Any], tmp_path: Any) -> None:
+        space = _conditional_space()
+        loss = lambda c: objective(space, c)  # noqa: E731
+        s = searcher_factory(space=space, metric="loss", mode="max", seed=3, constant_liar_type="mean")
+        drive(s, self.n_steps, loss)
+        s.suggest("pending-1")  # a trial still running at save time
+        state = s.get_state()
+        _plain_data(state)
+        assert state["metric"] == "loss" and state["mode"] == "max" and state["space"] is not None
+        path = str(tmp_path / "searcher.state")
+        s.save(path)
+        blank = searcher_factory()
+        blank.restore(path)  # no set_search_properties: metric, mode, space come from the state
+        assert blank.metric == "loss" and blank.mode == "max"
+        assert blank.space == s.space
+        assert blank.suggest("next") == s.suggest("next")
+        for t in (s, blank):
+            t.on_trial_complete("pending-1", {"loss": 0.5})
+            t.on_trial_complete("next", {"loss": 0.25})
+        assert blank.n_observations == s.n_observations == self.n_steps + 2
+        assert drive(blank, 3, loss, start=100) == drive(s, 3, loss, start=100)
+
+    def test_pickles(self, searcher_factory: Callable[..., Any]) -> None:
+        import cloudpickle
+
+        space = SPACES["categorical"]()
+        s = searcher_factory(space=space, metric="loss", mode="min", seed=0)
+        drive(s, 5, lambda c: objective(space, c))
+        for dumps, loads in ((pickle.dumps, pickle.loads), (cloudpickle.dumps, cloudpickle.loads)):
+            copy = loads(dumps(s))
+            assert copy.suggest("x") == s.suggest("x")
+            s.on_trial_complete("x", {"loss": 1.0})
+
+    # -- Ray Tune -----------------------------------------------------------------------
+    def test_end_to_end_in_tuner(self, searcher_factory: Callable[..., Any], ray_session: Any, storage: str) -> None:
+        from ray import tune
+
+        searcher = searcher_factory(seed=0)
+        tuner = tune.Tuner(
+            _tune_trainable,
+            param_space=_tune_space(),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                metric="loss",
+                mode="min",
+                num_samples=8,
+                max_concurrent_trials=2,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(storage_path=storage, name="contract", verbose=0),
+        )
+        results = tuner.fit()
+        assert len(results) == 8 and results.num_errors == 0
+        space = as_space(_tune_space())
+        configs = [r.config for r in results]
+        for cfg in configs:
+            check_types(space, cfg)
+        assert len({repr(sorted(c.items())) for c in configs}) == 8
+        df = results.get_dataframe()
+        best = results.get_best_result()
+        assert math.isfinite(best.metrics["loss"])
+        # warm start a fresh searcher from the experiment's DataFrame
+        fresh = searcher_factory(space=_tune_space(), metric="loss", mode="min", seed=1)
+        assert fresh.warm_start(df) == 8
+        assert fresh.best()[1] == pytest.approx(best.metrics["loss"])
+        check_types(space, fresh.suggest("after"))
