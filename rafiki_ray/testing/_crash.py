@@ -1,0 +1,320 @@
+"""Driver-crash harness: SIGKILL a Tune driver mid-experiment, ``Tuner.restore`` it, report.
+
+API
+---
+``run_crash_restore(factory, *, storage, name="crash", kill_after=4, factory_kwargs=None,
+introspect=None, timeout_s=300) -> dict``
+
+* ``factory`` is an importable ``"module:function"``; ``function(**factory_kwargs)`` returns
+  ``(trainable, tuner_kwargs)`` where ``tuner_kwargs`` holds what ``tune.Tuner`` takes besides
+  the trainable (``param_space``, ``tune_config``, optionally ``run_config``; the harness sets
+  ``storage_path``, ``name`` and ``verbose=0`` on it). It is called in both children, so it
+  must build fresh objects each time.
+* Phase 1: a child process (``start_new_session=True``, its own ``ray.init(num_cpus=2)``) runs
+  ``Tuner(...).fit()``. The parent polls ``<storage>/<name>/experiment_state-*.json`` (Tune's
+  snapshot, written every ``TUNE_GLOBAL_CHECKPOINT_S``, set to 0.5 s in the child) until the
+  trials together have reported at least ``kill_after`` results, then SIGKILLs every process of
+  the child's session (Ray's processes included) and checks that none is left. ``ray stop`` is
+  never used: other Ray clusters on the machine are left alone.
+* Phase 2: a second child runs ``Tuner.restore(path, trainable, resume_unfinished=True).fit()``.
+* ``introspect``: optional ``"module:function"`` called in the restore child as
+  ``function(result_grid, experiment_path) -> JSON-able``; its value is ``report["introspection"]``.
+
+The returned report (JSON data)::
+
+    {"experiment_path": str,
+     "results_before_kill": int,               # reported results seen in the snapshot
+     "scheduler_state_before": dict | None,    # rafiki_scheduler_state.pkl at the kill
+     "scheduler_state_after": dict | None,     # the same file after the restored run
+     "trials": {trial_id: {"config": dict, "iterations": [int, ...], "status": str,
+                           "error": str | None}},
+     "restore_error": str | None, "survivors": [pid, ...], "introspection": Any}
+
+``iterations`` lists every ``training_iteration`` the trial reported over both runs (from
+Tune's ``result.json``), so a trial resumed from its checkpoint reads 1,2,3,4,5 and one
+restarted from scratch 1,2,1,2,3,4,5. Searchers use the same harness (the searcher's own
+state is in Tune's ``searcher-state-*.pkl``; read it through ``introspect``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+__all__ = ["run_crash_restore", "load_factory"]
+
+STATE_FILE = "rafiki_scheduler_state.pkl"
+
+
+def load_factory(spec: str) -> Any:
+    """Import ``"module:function"``."""
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ValueError(f"factory: must be 'module:function', got {spec!r}")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _jsonable(x: Any) -> Any:
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and x != x:
+        return None
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return repr(x)
+
+
+def _read_state(path: str) -> dict[str, Any] | None:
+    file = os.path.join(path, STATE_FILE)
+    if not os.path.exists(file):
+        return None
+    with open(file, "rb") as f:
+        payload = pickle.load(f)
+    return _jsonable(payload.get("state"))
+
+
+def _count_results(exp_dir: str) -> int:
+    """Sum over trials of the last reported training_iteration in Tune's newest snapshot."""
+    files = glob.glob(os.path.join(exp_dir, "experiment_state-*.json"))
+    if not files:
+        return -1
+    newest = max(files, key=os.path.getmtime)
+    try:
+        with open(newest) as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        return -1
+    total = 0
+    for _, runtime in state.get("trial_data", []):
+        try:
+            meta = json.loads(runtime) if isinstance(runtime, str) else runtime
+            last = meta.get("last_result") or {}
+            if isinstance(last, str):
+                last = json.loads(last)
+            total += int(last.get("training_iteration", 0) or 0)
+        except Exception:
+            continue
+    return total
+
+
+def _session_pids(sid: int) -> list[int]:
+    import psutil
+
+    pids = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(proc.pid) == sid:
+                pids.append(proc.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return pids
+
+
+def _kill_session(child: subprocess.Popen) -> list[int]:
+    """SIGKILL every process in the child's session; return the pids still alive after."""
+    sid = child.pid
+    for _ in range(3):
+        pids = _session_pids(sid)
+        try:
+            os.killpg(sid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(0.5)
+        if not _session_pids(sid):
+            return []
+    return _session_pids(sid)
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["TUNE_GLOBAL_CHECKPOINT_S"] = "0.5"
+    env["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "0"  # result.json gives the iteration history
+    env.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _spawn(args: list[str], log_path: str) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "rafiki_ray.testing._crash", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=_child_env(),
+        cwd=os.getcwd(),
+    )
+
+
+def run_crash_restore(
+    factory: str,
+    *,
+    storage: str,
+    name: str = "crash",
+    kill_after: int = 4,
+    factory_kwargs: dict[str, Any] | None = None,
+    introspect: str | None = None,
+    timeout_s: float = 300.0,
+) -> dict[str, Any]:
+    """Run, SIGKILL after ``kill_after`` results, restore, finish; return the JSON report."""
+    exp_dir = os.path.join(storage, name)
+    kw = json.dumps(factory_kwargs or {})
+    common = ["--factory", factory, "--storage", storage, "--name", name, "--kwargs", kw]
+    log_path = os.path.join(storage, f"{name}-crash-harness.log")
+    deadline = time.monotonic() + timeout_s
+    child = _spawn(["fit", *common], log_path)
+    seen = -1
+    try:
+        while time.monotonic() < deadline:
+            seen = _count_results(exp_dir)
+            if seen >= kill_after:
+                break
+            if child.poll() is not None:
+                raise RuntimeError(
+                    f"crash harness: the experiment ended (rc={child.returncode}) before "
+                    f"{kill_after} results were snapshotted; see {log_path}:\n{_tail(log_path)}"
+                )
+            time.sleep(0.2)
+        else:
+            raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s")
+        state_before = _read_state(exp_dir)
+    finally:
+        survivors = _kill_session(child)
+    if survivors:
+        raise RuntimeError(f"crash harness: processes {survivors} survived SIGKILL")
+    out = os.path.join(storage, f"{name}-restore-report.json")
+    args = ["restore", *common, "--out", out]
+    if introspect:
+        args += ["--introspect", introspect]
+    child = _spawn(args, log_path)
+    try:
+        rc = child.wait(timeout=max(10.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        survivors = _kill_session(child)
+    if rc is None:
+        raise TimeoutError(f"crash harness: restore did not finish; see {log_path}")
+    if not os.path.exists(out):
+        raise RuntimeError(f"crash harness: restore failed (rc={rc}):\n{_tail(log_path)}")
+    with open(out) as f:
+        report = json.load(f)
+    report["results_before_kill"] = seen
+    report["scheduler_state_before"] = state_before
+    report["scheduler_state_after"] = _read_state(exp_dir)
+    report["survivors"] = survivors
+    report["log"] = log_path
+    return report
+
+
+def _tail(path: str, n: int = 4000) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read()[-n:].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _trial_history(trial_dir: str) -> list[int]:
+    iters: list[int] = []
+    path = os.path.join(trial_dir, "result.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        iters.append(int(json.loads(line).get("training_iteration", 0)))
+                    except ValueError:
+                        continue
+    return iters
+
+
+def _child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("phase", choices=["fit", "restore"])
+    parser.add_argument("--factory", required=True)
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--kwargs", default="{}")
+    parser.add_argument("--out")
+    parser.add_argument("--introspect")
+    a = parser.parse_args(argv)
+
+    import dataclasses
+
+    import ray
+    from ray import tune
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    trainable, tuner_kwargs = load_factory(a.factory)(**json.loads(a.kwargs))
+    exp_dir = os.path.join(a.storage, a.name)
+    if a.phase == "fit":
+        run_config = tuner_kwargs.pop("run_config", None) or tune.RunConfig()
+        run_config = dataclasses.replace(run_config, storage_path=a.storage, name=a.name, verbose=0)
+        tune.Tuner(trainable, run_config=run_config, **tuner_kwargs).fit()
+        return 0
+    error = None
+    grid = None
+    try:
+        tuner = tune.Tuner.restore(exp_dir, trainable, resume_unfinished=True)
+        grid = tuner.fit()
+    except Exception as exc:  # reported, not raised: the parent decides
+        error = f"{type(exc).__name__}: {exc}"
+    trials: dict[str, Any] = {}
+    if grid is not None:
+        for res in grid:
+            tid = (res.metrics or {}).get("trial_id") or os.path.basename(res.path)
+            trials[tid] = {
+                "config": _jsonable(res.config),
+                "iterations": _trial_history(res.path),
+                "status": "ERROR" if res.error else "TERMINATED",
+                "error": str(res.error) if res.error else None,
+                "last": _jsonable(res.metrics or {}),
+            }
+    introspection = None
+    if a.introspect and grid is not None:
+        introspection = _jsonable(load_factory(a.introspect)(grid, exp_dir))
+    report = {
+        "experiment_path": exp_dir,
+        "trials": trials,
+        "restore_error": error,
+        "introspection": introspection,
+    }
+    with open(a.out, "w") as f:
+        json.dump(report, f)
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - runs in the harness's children
+    sys.exit(_child(sys.argv[1:]))
