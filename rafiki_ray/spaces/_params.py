@@ -59,7 +59,9 @@ def _finite(x: Any, name: str, kind: str) -> float:
 
 
 def _quantize(v: float, q: float, rounding: Rounding) -> float:
-    k = math.floor(v / q) if rounding == "floor" else round(v / q)
+    # floor with a 1e-9 tolerance: a value that is already a multiple of q, seen through a
+    # log/CDF map (encode -> decode), must not drop to the multiple below.
+    k = math.floor(v / q + 1e-9) if rounding == "floor" else round(v / q)
     # Multiply in a way that keeps 0.1 * 3 close to 0.3 (trim binary noise).
     return float(np.round(k * q, 12))
 
