@@ -251,6 +251,7 @@ class SpaceAdapterContract:
                 search_alg=BasicVariantGenerator(random_state=0),
                 num_samples=self.tune_samples,
                 reuse_actors=True,
+                max_concurrent_trials=1,  # one actor, reused: 2-3x faster on 2 busy cores
             ),
             run_config=tune.RunConfig(storage_path=storage, verbose=0),
         )
