@@ -1,0 +1,226 @@
+"""``MedianStopping``: NNI's Medianstop assessor as a Tune scheduler.
+
+Golovin et al., "Google Vizier: A Service for Black-Box Optimization", KDD 2017 (median
+stopping rule), in the exact form of NNI's ``MedianstopAssessor``
+(``nni/algorithms/hpo/medianstop_assessor.py``):
+
+* a trial's *history* is the list of its reported metric values; at step ``S = len(history)``
+  with ``S >= start_step`` the trial's best value so far is compared with the median, at step
+  ``S``, of the running averages of the **successfully completed** trials that have at least
+  ``S`` points;
+* ``mode="max"`` takes the lower median ``sorted[(n - 1) // 2]`` and stops the trial if its best
+  is below it; ``mode="min"`` takes ``sorted[n // 2]`` and stops it if its best is above it;
+* no comparable completed trial: continue.
+
+Tune specifics (decisions, documented):
+
+* "successfully completed" = ``on_trial_complete`` for a trial this scheduler did not stop
+  (NNI's ``trial_end(success=True)``); errored trials, trials this scheduler stopped and trials
+  removed while paused/pending never enter the medians;
+* steps count the results that carry a usable metric: a result with the metric missing or NaN
+  is ignored (continue); ``+inf``/``-inf`` are kept (a running average that becomes NaN from
+  ``inf - inf`` is left out of the medians);
+* ``time_attr`` is only used to recognise results replayed after ``Tuner.restore`` (a result
+  whose ``time_attr`` does not exceed the last recorded one truncates the history there);
+* it never pauses, so trainables need no checkpoints.
+
+Arguments under NNI's names go through :attr:`MedianStopping.ALIASES` (``optimize_mode``
+``"maximize"``/``"minimize"``), e.g. ``MedianStopping.from_args({"optimize_mode": "minimize",
+"start_step": 3}, metric="loss")``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray.schedulers._base import RafikiScheduler
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+
+__all__ = ["MedianStopping", "from_nni_args"]
+
+
+def from_nni_args(cls: type, aliases: Mapping[str, str], args: Mapping[str, Any],
+                  kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Map a source's argument names onto ``cls``'s keyword arguments via ``aliases``."""
+    import inspect
+
+    params = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    out = dict(kwargs)
+    for key, value in args.items():
+        name = aliases.get(key, key)
+        if name not in params:
+            raise invalid(f"{cls.__name__}.{key}",
+                          f"is not an argument (known: {sorted(params | set(aliases))})", value)
+        if name == "mode" and value in ("maximize", "minimize"):
+            value = "max" if value == "maximize" else "min"
+        out[name] = value
+    return out
+
+
+class MedianStopping(RafikiScheduler):
+    """Stop a trial whose best-so-far is worse than the median of completed trials' running
+    averages at the same step (NNI Medianstop; see the module docstring).
+
+    Args:
+        metric, mode, time_attr, seed, persist: as :class:`RafikiScheduler`.
+        start_step: judge a trial only once it has at least this many results (NNI default 0).
+    """
+
+    #: NNI ``classArgs`` name -> constructor argument
+    ALIASES: dict[str, str] = {"optimize_mode": "mode"}
+
+    def __init__(
+        self,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        start_step: int = 0,
+        time_attr: str = "training_iteration",
+        seed: int | None = None,
+        persist: bool = True,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode, time_attr=time_attr, seed=seed,
+                         persist=persist)
+        if isinstance(start_step, bool) or not isinstance(start_step, int):
+            raise invalid_type("MedianStopping.start_step", "must be an int", start_step)
+        if start_step < 0:
+            raise invalid("MedianStopping.start_step", "must be >= 0", start_step)
+        self._start_step = start_step
+        self._hist: dict[str, list[float]] = {}  # running trials: signed scores
+        self._times: dict[str, list[float | None]] = {}
+        self._best: dict[str, float] = {}
+        self._avgs: dict[str, list[float]] = {}  # completed trials: running averages (signed)
+        self._stopped: set[str] = set()  # trials this scheduler stopped
+        self._ended: set[str] = set()  # every trial that ended (any way)
+        self._by_step: list[list[float]] = []  # step S-1 -> sorted averages of completed trials
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> MedianStopping:
+        """Build from NNI ``classArgs`` (``optimize_mode``, ``start_step``) plus keywords."""
+        return cls(**from_nni_args(cls, cls.ALIASES, args, kwargs))
+
+    @property
+    def start_step(self) -> int:
+        return self._start_step
+
+    # ------------------------------------------------------------------ decisions
+    def on_trial_result(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> str:
+        super().on_trial_result(tune_controller, trial, result)
+        score = self._score(result)
+        if score is None:
+            return TrialScheduler.CONTINUE
+        tid = trial.trial_id
+        hist = self._hist.setdefault(tid, [])
+        times = self._times.setdefault(tid, [])
+        t = self._time(result)
+        if t is not None and times and times[-1] is not None and t <= times[-1]:
+            keep = sum(1 for x in times if x is None or x < t)  # replay after a restore
+            del hist[keep:], times[keep:]
+            self._best[tid] = max(hist) if hist else -math.inf
+        hist.append(score)
+        times.append(t)
+        best = max(self._best.get(tid, -math.inf), score)
+        self._best[tid] = best
+        decision = self._judge(len(hist), best)
+        if decision == TrialScheduler.STOP:
+            self._stopped.add(tid)
+            self._persist(force=True)
+        else:
+            self._persist()
+        return decision
+
+    def _judge(self, step: int, best: float) -> str:
+        if step < self._start_step or step > len(self._by_step):
+            return TrialScheduler.CONTINUE
+        col = self._by_step[step - 1]
+        if not col:
+            return TrialScheduler.CONTINUE
+        # in signed (higher-is-better) space NNI's max rule and min rule are both the lower median
+        median = col[(len(col) - 1) // 2]
+        return TrialScheduler.STOP if best < median else TrialScheduler.CONTINUE
+
+    def on_trial_complete(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> None:
+        tid = trial.trial_id
+        hist = self._hist.pop(tid, None)
+        self._times.pop(tid, None)
+        self._best.pop(tid, None)
+        self._ended.add(tid)
+        if hist and tid not in self._stopped and tid not in self._avgs:
+            self._add_completed(tid, _running_averages(hist))
+        self._persist(force=True)
+
+    def _drop(self, trial: Trial) -> None:
+        tid = trial.trial_id
+        self._hist.pop(tid, None)
+        self._times.pop(tid, None)
+        self._best.pop(tid, None)
+        self._ended.add(tid)
+        self._persist(force=True)
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._drop(trial)
+
+    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._drop(trial)
+
+    def _add_completed(self, tid: str, avgs: list[float]) -> None:
+        self._avgs[tid] = avgs
+        while len(self._by_step) < len(avgs):
+            self._by_step.append([])
+        for i, a in enumerate(avgs):
+            if not math.isnan(a):
+                bisect.insort(self._by_step[i], a)
+
+    # ------------------------------------------------------------------ state
+    def _known_trial_ids(self) -> set[str]:
+        return set(self._hist) | self._ended | set(self._avgs)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "start_step": self._start_step,
+            "running": {k: list(v) for k, v in self._hist.items()},
+            "times": {k: list(v) for k, v in self._times.items()},
+            "completed": {k: list(v) for k, v in self._avgs.items()},
+            "stopped": sorted(self._stopped),
+            "ended": sorted(self._ended),
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._start_step = int(state["start_step"])
+        self._hist = {k: [float(x) for x in v] for k, v in state["running"].items()}
+        self._times = {k: list(v) for k, v in state["times"].items()}
+        self._best = {k: max(v) for k, v in self._hist.items() if v}
+        self._stopped = set(state["stopped"])
+        self._ended = set(state["ended"])
+        self._avgs, self._by_step = {}, []
+        for k, v in state["completed"].items():
+            self._add_completed(k, [float(x) for x in v])
+
+    def debug_string(self) -> str:
+        return (f"Using MedianStopping (metric={self._metric!r}, mode={self._mode!r}, "
+                f"start_step={self._start_step}): {len(self._avgs)} completed, "
+                f"{len(self._stopped)} stopped.")
+
+
+def _running_averages(values: list[float]) -> list[float]:
+    out, total = [], 0.0
+    with_nan = False
+    for i, v in enumerate(values, 1):
+        if not with_nan:
+            total += v
+            if math.isnan(total):
+                with_nan = True
+        out.append(math.nan if with_nan else total / i)
+    return out
