@@ -370,7 +370,7 @@ def _report(config):
 @pytest.mark.parametrize(
     "spec",
     [
-        {"matrix": {"lr": {"logspace": "-3:-1:5"}, "dropout": {"values": [0.2, 0.5]}}},
+        pytest.param({"matrix": {"lr": {"logspace": "-3:-1:5"}, "dropout": {"values": [0.2, 0.5]}}}, marks=pytest.mark.slow),
         {"seed": 3, "random_search": {"n_experiments": 4}, "matrix": {"lr": {"loguniform": "-7:-2"}, "dropout": {"pvalues": [[0.2, 0.5], [0.5, 0.5]]}}},
     ],
     ids=["full_grid", "random_search"],
