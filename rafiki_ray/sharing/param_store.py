@@ -161,6 +161,10 @@ class ParamStore:
         max_bytes: memory cap on the stored parameter bytes; ``None`` for no cap.
         keep_top_k: records never evicted by the cap because they rank in the top k by score
             (the most recent set of each trial is never evicted either).
+
+    Without a cap the store keeps, per trial, its most recent and its best set (at most two);
+    older sets are released at once. Under the cap a trial's best set can be evicted; its
+    ``LOCAL_BEST`` is then ``None`` until the trial publishes a strictly better score.
     """
 
     def __init__(self, name: str, namespace: str, *, _handle: Any = None) -> None:
