@@ -408,9 +408,9 @@ def _from_tune_value(value: Any, path: str) -> Any:
                 raise invalid(path, "integer domains must be uniform or log-uniform", str(sampler))
             if q is None or q == 1:
                 return Int(value.lower, value.upper - 1, log=log)
-            lo = math.ceil(value.lower / q) * q
-            hi = math.floor(value.upper / q) * q
-            return Int(int(lo), int(hi), log=log, q=int(q))
+            # q > 1: both bounds inclusive; Int draws the multiples of q inside them, as Tune
+            # does, so keep the bounds as given (Int(1, 10, q=3) round-trips unchanged).
+            return Int(int(value.lower), int(value.upper), log=log, q=int(q))
         if isinstance(value, s.Float):
             if isinstance(sampler, s.Normal):
                 return Normal(sampler.mean, sampler.sd, q=q)
