@@ -11,7 +11,16 @@ import pytest
 import yaml
 from scipy import stats
 
-from rafiki_ray.spaces import Categorical, Fixed, Float, Int, Normal, PolyaxonMatrix, SearchSpace, from_polyaxon
+from rafiki_ray.spaces import (
+    Categorical,
+    Fixed,
+    Float,
+    Int,
+    Normal,
+    PolyaxonMatrix,
+    SearchSpace,
+    from_polyaxon,
+)
 from rafiki_ray.spaces.adapters._configlist import INDEX_KEY, canonical
 from rafiki_ray.testing.spaces import SpaceAdapterContract
 
@@ -69,7 +78,10 @@ class TestPolyaxonContract(SpaceAdapterContract):
             ({"lr": {"logspace": "0.1:0.01:5"}}, "hptuning.matrix.lr.logspace"),
             ({"lr": {"range": 4202}}, "quote it ('1:10:2')"),
             ({"lr": {"values": [1], "range": "1:3:1"}}, "hptuning.matrix.lr"),
-            ({"grid_search": {}, "matrix": {"lr": {"uniform": [0, 1]}}}, "hptuning.matrix.lr.uniform"),
+            (
+                {"grid_search": {}, "matrix": {"lr": {"uniform": [0, 1]}}},
+                "hptuning.matrix.lr.uniform",
+            ),
             ({"lr": {"pvalues": [["a", 0.7], ["b", 0.6]]}}, "hptuning.matrix.lr.pvalues"),
         ],
         ids=["logspace_order", "yaml_4202", "two_options", "grid_distribution", "pvalues_sum"],
@@ -100,7 +112,11 @@ class TestPolyaxonContract(SpaceAdapterContract):
         ("uniform", {"low": -1, "high": 1, "size": 7}, Float(-1, 1)),
         ("quniform", [0, 1, 0.25], Float(0, 1, q=0.25, rounding="floor", clip=False)),
         ("loguniform", "-3:0", Float(math.exp(-3), 1.0, log=True)),
-        ("qloguniform", {"low": 0, "high": 2, "q": 1}, Float(1.0, math.exp(2), log=True, q=1, rounding="floor", clip=False)),
+        (
+            "qloguniform",
+            {"low": 0, "high": 2, "q": 1},
+            Float(1.0, math.exp(2), log=True, q=1, rounding="floor", clip=False),
+        ),
         ("normal", "5:1", Normal(5, 1)),
         ("qnormal", [0, 1, 0.5], Normal(0, 1, q=0.5, rounding="floor")),
         ("lognormal", {"loc": 0, "scale": 2}, Normal(0, 2, log=True)),
@@ -127,7 +143,9 @@ def test_logspace_follows_the_code_not_the_docs(caplog):
 
 
 def test_grid_logspace_5_by_values_2_is_10_configs_in_cartesian_order():
-    m = from_polyaxon({"matrix": {"lr": {"logspace": "0.01:0.1:5"}, "dropout": {"values": [0.2, 0.5]}}})
+    m = from_polyaxon(
+        {"matrix": {"lr": {"logspace": "0.01:0.1:5"}, "dropout": {"values": [0.2, 0.5]}}}
+    )
     assert m.algorithm == "grid_search" and m.space.grid_size() == 10
     configs = m.configs()
     assert len(configs) == 10
@@ -135,19 +153,34 @@ def test_grid_logspace_5_by_values_2_is_10_configs_in_cartesian_order():
     assert configs[0]["lr"] == configs[1]["lr"] < configs[2]["lr"]
     assert all(isinstance(v, dict) and "grid_search" in v for v in m.to_tune().values())
     truncated = from_polyaxon(
-        {"grid_search": {"n_experiments": 4}, "matrix": {"lr": {"logspace": "0.01:0.1:5"}, "dropout": {"values": [0.2, 0.5]}}}
+        {
+            "grid_search": {"n_experiments": 4},
+            "matrix": {"lr": {"logspace": "0.01:0.1:5"}, "dropout": {"values": [0.2, 0.5]}},
+        }
     )
     assert truncated.configs() == configs[:4]
     space = truncated.to_tune()
-    assert space[INDEX_KEY] == {"grid_search": [0, 1, 2, 3]} and set(space) == {INDEX_KEY, "lr", "dropout"}
+    assert space[INDEX_KEY] == {"grid_search": [0, 1, 2, 3]} and set(space) == {
+        INDEX_KEY,
+        "lr",
+        "dropout",
+    }
 
 
 def test_unquoted_yaml_range_gets_a_hint_to_quote_it():
     spec = yaml.safe_load("lr:\n  range: 1:10:2\n")
     assert spec["lr"]["range"] == 4202  # YAML 1.1 sexagesimal
-    with pytest.raises(ValueError, match=r"hptuning\.matrix\.lr\.range: .*4202.*quote it \('1:10:2'\)"):
+    with pytest.raises(
+        ValueError, match=r"hptuning\.matrix\.lr\.range: .*4202.*quote it \('1:10:2'\)"
+    ):
         from_polyaxon(spec)
-    assert from_polyaxon(yaml.safe_load("lr:\n  range: '1:10:2'\n")).space["lr"].choices == (1, 3, 5, 7, 9)
+    assert from_polyaxon(yaml.safe_load("lr:\n  range: '1:10:2'\n")).space["lr"].choices == (
+        1,
+        3,
+        5,
+        7,
+        9,
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,11 +197,17 @@ def test_unquoted_yaml_range_gets_a_hint_to_quote_it():
         ({"lr": {"logspace": "1:2:3:1"}}, "hptuning.matrix.lr.logspace.base"),
         ({"lr": {"uniform": "1:1"}}, "hptuning.matrix.lr.uniform: needs low < high"),
         ({"lr": {"quniform": "0:1:0"}}, "hptuning.matrix.lr.quniform.q"),
-        ({"lr": {"loguniform": "0:800"}}, "hptuning.matrix.lr.loguniform: low/high are natural-log"),
+        (
+            {"lr": {"loguniform": "0:800"}},
+            "hptuning.matrix.lr.loguniform: low/high are natural-log",
+        ),
         ({"lr": {"normal": "0:0"}}, "hptuning.matrix.lr.normal.scale"),
         ({"lr": {"values": []}}, "hptuning.matrix.lr.values: must be a non-empty list"),
         ({"lr": {"pvalues": [["a", 1.0]]}}, "hptuning.matrix.lr.pvalues[0]: probability"),
-        ({"lr": {"pvalues": [["a"]]}}, "hptuning.matrix.lr.pvalues[0]: must be a [value, probability]"),
+        (
+            {"lr": {"pvalues": [["a"]]}},
+            "hptuning.matrix.lr.pvalues[0]: must be a [value, probability]",
+        ),
         ({"lr": {"choice": [1, 2]}}, "hptuning.matrix.lr: has unknown options"),
         ({"lr": {}}, "hptuning.matrix.lr: needs exactly one option"),
         ({"lr": [1, 2]}, "hptuning.matrix.lr: must be a dict"),
@@ -186,7 +225,12 @@ def test_invalid_matrix_names_the_field(matrix, path):
 
 
 def test_pvalues_frequencies_chi_square():
-    m = from_polyaxon({"random_search": {"n_experiments": 1}, "matrix": {"act": {"pvalues": [["elu", 0.1], ["relu", 0.2], ["sigmoid", 0.7]]}}})
+    m = from_polyaxon(
+        {
+            "random_search": {"n_experiments": 1},
+            "matrix": {"act": {"pvalues": [["elu", 0.1], ["relu", 0.2], ["sigmoid", 0.7]]}},
+        }
+    )
     assert m.space["act"].weights == pytest.approx((0.1, 0.2, 0.7))
     draws = [c["act"] for c in m.space.samples(5000, seed=0)]
     observed = [draws.count(v) for v in ("elu", "relu", "sigmoid")]
@@ -195,14 +239,24 @@ def test_pvalues_frequencies_chi_square():
 
 def test_pvalues_last_value_gets_the_remainder():
     """numpy.multinomial (what Polyaxon calls) ignores the last probability."""
-    m = from_polyaxon({"random_search": {"n_experiments": 1}, "matrix": {"a": {"pvalues": [["x", 0.1], ["y", 0.2], ["z", 0.3]]}}})
+    m = from_polyaxon(
+        {
+            "random_search": {"n_experiments": 1},
+            "matrix": {"a": {"pvalues": [["x", 0.1], ["y", 0.2], ["z", 0.3]]}},
+        }
+    )
     assert m.space["a"].weights == pytest.approx((0.1, 0.2, 0.7))
     draws = [c["a"] for c in m.space.samples(4000, seed=1)]
     assert stats.chisquare([draws.count(v) for v in "xyz"], [400, 800, 2800]).pvalue > 1e-3
 
 
 def test_quniform_floors_and_does_not_clip():
-    m = from_polyaxon({"random_search": {"n_experiments": 1}, "matrix": {"a": {"quniform": [0, 1, 0.5]}, "b": {"quniform": [0.1, 1, 0.3]}}})
+    m = from_polyaxon(
+        {
+            "random_search": {"n_experiments": 1},
+            "matrix": {"a": {"quniform": [0, 1, 0.5]}, "b": {"quniform": [0.1, 1, 0.3]}},
+        }
+    )
     samples = m.space.samples(2000, seed=0)
     a = [c["a"] for c in samples]
     assert set(a) == {0.0, 0.5}  # floor: 1.0 is never drawn (round would give it 1/4)
@@ -212,7 +266,9 @@ def test_quniform_floors_and_does_not_clip():
 
 
 def test_loguniform_bounds_are_log_space_and_uniform_in_log():
-    m = from_polyaxon({"random_search": {"n_experiments": 1}, "matrix": {"a": {"loguniform": "-4:1"}}})
+    m = from_polyaxon(
+        {"random_search": {"n_experiments": 1}, "matrix": {"a": {"loguniform": "-4:1"}}}
+    )
     logs = np.log([c["a"] for c in m.space.samples(2000, seed=3)])
     assert logs.min() >= -4 and logs.max() <= 1
     assert stats.kstest(logs, stats.uniform(loc=-4, scale=5).cdf).pvalue > 1e-3
@@ -220,7 +276,9 @@ def test_loguniform_bounds_are_log_space_and_uniform_in_log():
 
 def test_qlognormal_is_floor_of_lognormal_over_q():
     """Decision: floor(exp(N)/q)*q (Polyaxon's code ignores q and exponentiates twice)."""
-    m = from_polyaxon({"random_search": {"n_experiments": 1}, "matrix": {"a": {"qlognormal": "1:0.5:0.5"}}})
+    m = from_polyaxon(
+        {"random_search": {"n_experiments": 1}, "matrix": {"a": {"qlognormal": "1:0.5:0.5"}}}
+    )
     values = np.array([c["a"] for c in m.space.samples(3000, seed=4)])
     np.testing.assert_allclose(values / 0.5, np.round(values / 0.5), atol=1e-9)
     reference = np.floor(np.exp(np.random.default_rng(5).normal(1, 0.5, 3000)) / 0.5) * 0.5
@@ -233,21 +291,39 @@ def test_qlognormal_is_floor_of_lognormal_over_q():
 
 
 def test_random_search_is_seeded_distinct_and_capped():
-    spec = {"seed": 0, "random_search": {"n_experiments": 50}, "matrix": {"a": {"values": [1, 1, 2]}, "b": {"pvalues": [["x", 0.0], ["y", 0.5]]}}}
+    spec = {
+        "seed": 0,
+        "random_search": {"n_experiments": 50},
+        "matrix": {"a": {"values": [1, 1, 2]}, "b": {"pvalues": [["x", 0.0], ["y", 0.5]]}},
+    }
     m = from_polyaxon(spec)
     assert m.seed == 0  # Polyaxon would ignore a 0 seed
     configs = m.configs()
-    assert sorted(canonical(c) for c in configs) == sorted(canonical(c) for c in [{"a": 1, "b": "y"}, {"a": 2, "b": "y"}])
-    docs = from_polyaxon(yaml.safe_load(DOCS_RANDOM.replace("concurrency: 2", "concurrency: 2\n  seed: 7")))
+    assert sorted(canonical(c) for c in configs) == sorted(
+        canonical(c) for c in [{"a": 1, "b": "y"}, {"a": 2, "b": "y"}]
+    )
+    docs = from_polyaxon(
+        yaml.safe_load(DOCS_RANDOM.replace("concurrency: 2", "concurrency: 2\n  seed: 7"))
+    )
     first = docs.configs()
-    assert len(first) == 40 and len({canonical(c) for c in first}) == 40 and first == docs.configs()
+    assert (
+        len(first) == 40 and len({canonical(c) for c in first}) == 40 and first == docs.configs()
+    )
     for c in first:
         docs.space.validate(c)
 
 
 def test_random_search_raises_instead_of_looping_forever():
-    m = from_polyaxon({"seed": 1, "random_search": {"n_experiments": 5}, "matrix": {"a": {"quniform": [0, 1, 0.5]}}})
-    with pytest.raises(ValueError, match="hptuning.random_search.n_experiments: .*only 2 distinct"):
+    m = from_polyaxon(
+        {
+            "seed": 1,
+            "random_search": {"n_experiments": 5},
+            "matrix": {"a": {"quniform": [0, 1, 0.5]}},
+        }
+    )
+    with pytest.raises(
+        ValueError, match="hptuning.random_search.n_experiments: .*only 2 distinct"
+    ):
         m.configs()
 
 
@@ -277,8 +353,18 @@ HYPERBAND = {
         "metric": {"name": "loss", "optimization": "minimize"},
         "resume": False,
     },
-    "matrix": {"learning_rate": {"uniform": [0, 0.9]}, "dropout": {"values": [0.25, 0.3]}, "activation": {"pvalues": [["relu", 0.1], ["sigmoid", 0.8]]}},
-    "early_stopping": [{"metric": "accuracy", "value": 0.9, "policy": {"kind": "truncation", "percent": 10, "evaluation_interval": 2}}],
+    "matrix": {
+        "learning_rate": {"uniform": [0, 0.9]},
+        "dropout": {"values": [0.25, 0.3]},
+        "activation": {"pvalues": [["relu", 0.1], ["sigmoid", 0.8]]},
+    },
+    "early_stopping": [
+        {
+            "metric": "accuracy",
+            "value": 0.9,
+            "policy": {"kind": "truncation", "percent": 10, "evaluation_interval": 2},
+        }
+    ],
 }
 
 BO = {
@@ -286,9 +372,17 @@ BO = {
         "n_iterations": 15,
         "n_initial_trials": 30,
         "metric": {"name": "loss", "optimization": "Minimize"},
-        "utility_function": {"acquisition_function": "ei", "eps": 1.2, "gaussian_process": {"kernel": "rbf", "nu": 1.9}},
+        "utility_function": {
+            "acquisition_function": "ei",
+            "eps": 1.2,
+            "gaussian_process": {"kernel": "rbf", "nu": 1.9},
+        },
     },
-    "matrix": {"learning_rate": {"uniform": [0.001, 0.09]}, "dropout": {"values": [0.25, 0.3]}, "activation": {"values": ["relu", "sigmoid"]}},
+    "matrix": {
+        "learning_rate": {"uniform": [0.001, 0.09]},
+        "dropout": {"values": [0.25, 0.3]},
+        "activation": {"values": ["relu", "sigmoid"]},
+    },
 }
 
 
@@ -303,13 +397,27 @@ def test_hyperband_and_bo_settings():
         "resume": False,
     }
     assert hb.space["activation"].weights == pytest.approx((0.1, 0.9))
-    assert hb.early_stopping[0]["policy"] == {"kind": "truncation", "evaluation_interval": 2, "percent": 10}
+    assert hb.early_stopping[0]["policy"] == {
+        "kind": "truncation",
+        "evaluation_interval": 2,
+        "percent": 10,
+    }
     assert hb.early_stopping[0]["optimization"] == "maximize"
     bo = from_polyaxon(BO)
     assert bo.num_samples == 45 and bo.mode == "min"
     uf = bo.settings["utility_function"]
-    assert (uf["acquisition_function"], uf["eps"], uf["n_warmup"], uf["n_iter"]) == ("ei", 1.2, 5000, 150)
-    assert uf["gaussian_process"] == {"kernel": "rbf", "length_scale": 1.0, "nu": 1.9, "n_restarts_optimizer": 0}
+    assert (uf["acquisition_function"], uf["eps"], uf["n_warmup"], uf["n_iter"]) == (
+        "ei",
+        1.2,
+        5000,
+        150,
+    )
+    assert uf["gaussian_process"] == {
+        "kernel": "rbf",
+        "length_scale": 1.0,
+        "nu": 1.9,
+        "n_restarts_optimizer": 0,
+    }
     with pytest.raises(ValueError, match="configs\\(\\) exists for grid_search"):
         bo.configs()
 
@@ -318,12 +426,24 @@ def test_hyperband_and_bo_settings():
     ("patch", "path"),
     [
         ({"hyperband": {**HYPERBAND["hyperband"], "eta": 1}}, "hptuning.hyperband.eta"),
-        ({"hyperband": {**HYPERBAND["hyperband"], "resource": {"name": "n", "type": "long"}}}, "hptuning.hyperband.resource.type"),
-        ({"hyperband": {k: v for k, v in HYPERBAND["hyperband"].items() if k != "metric"}}, "hptuning.hyperband: is missing ['metric']"),
+        (
+            {"hyperband": {**HYPERBAND["hyperband"], "resource": {"name": "n", "type": "long"}}},
+            "hptuning.hyperband.resource.type",
+        ),
+        (
+            {"hyperband": {k: v for k, v in HYPERBAND["hyperband"].items() if k != "metric"}},
+            "hptuning.hyperband: is missing ['metric']",
+        ),
         ({"hyperband": {**HYPERBAND["hyperband"], "max_iter": 0}}, "hptuning.hyperband.max_iter"),
         ({"random_search": {"n_experiments": 2}}, "hptuning: takes only one search algorithm"),
-        ({"early_stopping": [{"metric": "acc"}]}, "hptuning.early_stopping[0]: is missing ['value']"),
-        ({"early_stopping": [{"metric": "acc", "value": 1, "policy": {"kind": "median"}}]}, "hptuning.early_stopping[0].policy: is missing"),
+        (
+            {"early_stopping": [{"metric": "acc"}]},
+            "hptuning.early_stopping[0]: is missing ['value']",
+        ),
+        (
+            {"early_stopping": [{"metric": "acc", "value": 1, "policy": {"kind": "median"}}]},
+            "hptuning.early_stopping[0].policy: is missing",
+        ),
         ({"concurrency": 0}, "hptuning.concurrency"),
         ({"seed": -1}, "hptuning.seed"),
         ({"bayes": {}}, "hptuning: has unknown keys ['bayes']"),
@@ -338,8 +458,14 @@ def test_invalid_hyperband_settings_name_the_field(patch, path):
 @pytest.mark.parametrize(
     ("patch", "path"),
     [
-        ({"utility_function": {"acquisition_function": "ucb"}}, "hptuning.bo.utility_function: acquisition_function 'ucb' needs 'kappa'"),
-        ({"utility_function": {"acquisition_function": "pi", "eps": 1}}, "hptuning.bo.utility_function.acquisition_function"),
+        (
+            {"utility_function": {"acquisition_function": "ucb"}},
+            "hptuning.bo.utility_function: acquisition_function 'ucb' needs 'kappa'",
+        ),
+        (
+            {"utility_function": {"acquisition_function": "pi", "eps": 1}},
+            "hptuning.bo.utility_function.acquisition_function",
+        ),
         ({"utility_function": None}, "hptuning.bo: is missing ['utility_function']"),
         ({"metric": {"optimization": "minimize"}}, "hptuning.bo.metric: is missing ['name']"),
     ],
@@ -370,8 +496,18 @@ def _report(config):
 @pytest.mark.parametrize(
     "spec",
     [
-        pytest.param({"matrix": {"lr": {"logspace": "-3:-1:5"}, "dropout": {"values": [0.2, 0.5]}}}, marks=pytest.mark.slow),
-        {"seed": 3, "random_search": {"n_experiments": 4}, "matrix": {"lr": {"loguniform": "-7:-2"}, "dropout": {"pvalues": [[0.2, 0.5], [0.5, 0.5]]}}},
+        pytest.param(
+            {"matrix": {"lr": {"logspace": "-3:-1:5"}, "dropout": {"values": [0.2, 0.5]}}},
+            marks=pytest.mark.slow,
+        ),
+        {
+            "seed": 3,
+            "random_search": {"n_experiments": 4},
+            "matrix": {
+                "lr": {"loguniform": "-7:-2"},
+                "dropout": {"pvalues": [[0.2, 0.5], [0.5, 0.5]]},
+            },
+        },
     ],
     ids=["full_grid", "random_search"],
 )
@@ -383,7 +519,11 @@ def test_tune_runs_exactly_the_polyaxon_experiments(spec, ray_session, storage):
     tuner = tune.Tuner(
         _report,
         param_space=m.to_tune(),
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=m.num_samples, reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(random_state=0),
+            num_samples=m.num_samples,
+            reuse_actors=True,
+        ),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     )
     results = tuner.fit()

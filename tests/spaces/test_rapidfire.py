@@ -33,7 +33,10 @@ def docs_grid() -> GridSearch:
             "train": {
                 "epochs": 3,
                 "batch_size": List([128, 256]),
-                "optimizer": {"name": "Adam", "args": {"lr": List([1e-4, 1e-6]), "weight_decay": 1e-6}},
+                "optimizer": {
+                    "name": "Adam",
+                    "args": {"lr": List([1e-4, 1e-6]), "weight_decay": 1e-6},
+                },
             },
             "named_metrics": ["top1_accuracy", "top5_accuracy"],
         }
@@ -49,7 +52,10 @@ def docs_random(num_runs: int = 7, seed: int | None = 42) -> RandomSearch:
                 "batch_size": List([16, 32]),
                 "optimizer": {
                     "name": "Adam",
-                    "args": {"lr": Range(1e-4, 9e-4, dtype="float"), "weight_decay": Range(1e-4, 1e-5, dtype="float")},
+                    "args": {
+                        "lr": Range(1e-4, 9e-4, dtype="float"),
+                        "weight_decay": Range(1e-4, 1e-5, dtype="float"),
+                    },
                 },
             },
             "named_metrics": ["top1_accuracy"],
@@ -60,8 +66,14 @@ def docs_random(num_runs: int = 7, seed: int | None = 42) -> RandomSearch:
 
 
 NESTED = {
-    "model": {"layers": Range(1, 4), "width": Range(16, 256, log=True), "act": List(["relu", "tanh"])},
-    "optimizer": List([{"name": "sgd", "momentum": Range(0.0, 0.9, step=0.3)}, {"name": "adam", "args": {}}]),
+    "model": {
+        "layers": Range(1, 4),
+        "width": Range(16, 256, log=True),
+        "act": List(["relu", "tanh"]),
+    },
+    "optimizer": List(
+        [{"name": "sgd", "momentum": Range(0.0, 0.9, step=0.3)}, {"name": "adam", "args": {}}]
+    ),
     "lr": Range(1e-4, 1e-1, log=True),
     "seed": 0,
 }
@@ -78,7 +90,11 @@ class TestRapidFireContract(SpaceAdapterContract):
     def valid_spec(self, request):
         if request.param == "nested":
             return NESTED
-        return [{"model_type": "vit", "train": {"epochs": 1}}, docs_grid(), docs_random(num_runs=3)]
+        return [
+            {"model_type": "vit", "train": {"epochs": 1}},
+            docs_grid(),
+            docs_random(num_runs=3),
+        ]
 
     @pytest.fixture(
         params=[
@@ -88,7 +104,13 @@ class TestRapidFireContract(SpaceAdapterContract):
             ({"a": {"b": GridSearch({"c": List([1])})}}, "config.a.b"),
             ({1: List([1, 2])}, "config"),
         ],
-        ids=["generator_in_plain_list", "list_element", "list_mixing_dicts", "nested_group", "int_key"],
+        ids=[
+            "generator_in_plain_list",
+            "list_element",
+            "list_mixing_dicts",
+            "nested_group",
+            "int_key",
+        ],
     )
     def invalid_spec(self, request):
         return request.param
@@ -126,7 +148,10 @@ def test_float_step_keeps_the_inclusive_end_despite_rounding():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"start": 1, "end": 10, "log": True, "step": 1}, "Range: log=True and step are mutually exclusive"),
+        (
+            {"start": 1, "end": 10, "log": True, "step": 1},
+            "Range: log=True and step are mutually exclusive",
+        ),
         ({"start": 0, "end": 10, "log": True}, "Range: log=True needs start > 0"),
         ({"start": 5, "end": 1}, "Range: needs start <= end"),
         ({"start": 1.0, "end": 0.5, "step": 0.1}, "Range: needs start <= end"),
@@ -166,8 +191,16 @@ def test_log_range_is_uniform_in_log_space():
 
 
 def test_list_is_uniform_and_keeps_types():
-    draws = [c["v"] for c in from_rapidfire({"v": List([1, "a", 2.5, None])}).samples(4000, seed=3)]
-    assert stats.chisquare([sum(1 for d in draws if d is v or d == v) for v in (1, "a", 2.5)] + [draws.count(None)]).pvalue > 1e-3
+    draws = [
+        c["v"] for c in from_rapidfire({"v": List([1, "a", 2.5, None])}).samples(4000, seed=3)
+    ]
+    assert (
+        stats.chisquare(
+            [sum(1 for d in draws if d is v or d == v) for v in (1, "a", 2.5)]
+            + [draws.count(None)]
+        ).pvalue
+        > 1e-3
+    )
     assert {type(d) for d in draws} == {int, str, float, type(None)}
 
 
@@ -182,7 +215,11 @@ def test_docs_grid_is_8_configs_with_nesting_kept():
     first = configs[0]
     assert first == {
         "user_knobs": {"model_type": "resnet"},
-        "train": {"epochs": 3, "batch_size": 128, "optimizer": {"name": "Adam", "args": {"lr": 1e-4, "weight_decay": 1e-6}}},
+        "train": {
+            "epochs": 3,
+            "batch_size": 128,
+            "optimizer": {"name": "Adam", "args": {"lr": 1e-4, "weight_decay": 1e-6}},
+        },
         "named_metrics": ["top1_accuracy", "top5_accuracy"],
     }
     assert configs[1]["train"]["optimizer"]["args"]["lr"] == 1e-6  # the last knob varies fastest
@@ -191,14 +228,23 @@ def test_docs_grid_is_8_configs_with_nesting_kept():
 
 
 def test_grid_with_a_range_names_its_path():
-    with pytest.raises(ValueError, match=r"config\.train\.optimizer\.args\.lr: GridSearch cannot expand a Range"):
+    with pytest.raises(
+        ValueError, match=r"config\.train\.optimizer\.args\.lr: GridSearch cannot expand a Range"
+    ):
         GridSearch({"train": {"optimizer": {"args": {"lr": Range(1e-4, 1e-3)}}}})
-    with pytest.raises(ValueError, match=r"config\.opt\[0\]\.lr: GridSearch cannot expand a Range"):
+    with pytest.raises(
+        ValueError, match=r"config\.opt\[0\]\.lr: GridSearch cannot expand a Range"
+    ):
         GridSearch({"opt": List([{"lr": Range(1e-4, 1e-3)}])})
 
 
 def test_grid_expands_lists_of_dicts_recursively():
-    g = GridSearch({"opt": List([{"name": "sgd", "momentum": List([0.0, 0.9])}, {"name": "adam"}]), "bs": List([8, 16])})
+    g = GridSearch(
+        {
+            "opt": List([{"name": "sgd", "momentum": List([0.0, 0.9])}, {"name": "adam"}]),
+            "bs": List([8, 16]),
+        }
+    )
     assert isinstance(g.space["opt"], Conditional) and g.space["opt"].label_key is None
     assert g.configs() == [
         {"opt": {"name": "sgd", "momentum": 0.0}, "bs": 8},
@@ -222,11 +268,15 @@ def test_random_search_is_distinct_and_seeded():
     assert configs != docs_random(seed=1).configs()
     for c in configs:
         r.space.validate(c)
-        assert 1e-5 <= c["train"]["optimizer"]["args"]["weight_decay"] <= 1e-4  # reversed bounds swapped
+        assert (
+            1e-5 <= c["train"]["optimizer"]["args"]["weight_decay"] <= 1e-4
+        )  # reversed bounds swapped
 
 
 def test_random_search_that_cannot_yield_num_runs_says_so():
-    with pytest.raises(ValueError, match=r"num_runs: config has only 4 distinct configurations.*got 5"):
+    with pytest.raises(
+        ValueError, match=r"num_runs: config has only 4 distinct configurations.*got 5"
+    ):
         RandomSearch({"a": List([1, 2]), "b": List(["x", "y"]), "c": 3}, num_runs=5)
     assert len(RandomSearch({"a": List([1, 2]), "b": List(["x", "y"])}, num_runs=4).configs()) == 4
     with pytest.raises(ValueError, match="num_runs"):
@@ -235,8 +285,13 @@ def test_random_search_that_cannot_yield_num_runs_says_so():
 
 def test_mixed_list_is_weighted_by_runs_and_expands_like_run_fit():
     """The docs' advanced example: 1 config + a 2x2 grid + 6 random runs = 11 runs."""
-    grid = GridSearch({"model_type": "vit", "train": {"lr": List([1e-4, 1e-5]), "wd": List([1e-6, 1e-5])}})
-    rand = RandomSearch({"model_type": "resnet", "train": {"lr": Range(1e-4, 9e-4), "bs": List([64, 128, 256])}}, num_runs=6)
+    grid = GridSearch(
+        {"model_type": "vit", "train": {"lr": List([1e-4, 1e-5]), "wd": List([1e-6, 1e-5])}}
+    )
+    rand = RandomSearch(
+        {"model_type": "resnet", "train": {"lr": Range(1e-4, 9e-4), "bs": List([64, 128, 256])}},
+        num_runs=6,
+    )
     mix = [{"model_type": "vit", "train": {"lr": 1e-4}}, grid, rand]
     runs = expand_runs(mix)
     assert len(runs) == 11 and runs[1:5] == grid.configs() and runs[5:] == rand.configs()
@@ -267,21 +322,31 @@ def test_tune_runs_exactly_the_rapidfire_runs(which, ray_session, storage):
     from ray.tune.search import BasicVariantGenerator
 
     if which == "grid":
-        g = GridSearch({"train": {"bs": List([8, 16]), "opt": {"lr": List([0.1, 0.01])}}, "tag": "x"})
+        g = GridSearch(
+            {"train": {"bs": List([8, 16]), "opt": {"lr": List([0.1, 0.01])}}, "tag": "x"}
+        )
         param_space, expected, strip = g.to_tune(), g.configs(), lambda c: c
     elif which == "random":
-        r = RandomSearch({"train": {"bs": List([8, 16]), "opt": {"lr": Range(1e-3, 1e-1, log=True)}}}, num_runs=3, seed=0)
+        r = RandomSearch(
+            {"train": {"bs": List([8, 16]), "opt": {"lr": Range(1e-3, 1e-1, log=True)}}},
+            num_runs=3,
+            seed=0,
+        )
         param_space, expected = r.to_tune(), r.configs()
-        strip = lambda c: {k: v for k, v in c.items() if k != INDEX_KEY}  # noqa: E731
+        strip = lambda c: {k: v for k, v in c.items() if k != INDEX_KEY}
     else:
         mix = [{"a": 1}, RandomSearch({"b": Range(0, 9)}, num_runs=2, seed=0)]
         param_space, expected = runs_to_tune(mix), expand_runs(mix)
-        strip = lambda c: c[GROUP_KEY]  # noqa: E731
+        strip = lambda c: c[GROUP_KEY]
     results = tune.Tuner(
         _report,
         param_space=param_space,
-        tune_config=tune.TuneConfig(search_alg=BasicVariantGenerator(random_state=0), num_samples=1, reuse_actors=True),
+        tune_config=tune.TuneConfig(
+            search_alg=BasicVariantGenerator(random_state=0), num_samples=1, reuse_actors=True
+        ),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     ).fit()
     assert not results.errors
-    assert sorted(canonical(strip(r.config)) for r in results) == sorted(canonical(c) for c in expected)
+    assert sorted(canonical(strip(r.config)) for r in results) == sorted(
+        canonical(c) for c in expected
+    )

@@ -24,11 +24,11 @@ from rafiki_ray.spaces._space import SearchSpace
 
 __all__ = [
     "INDEX_KEY",
-    "config_list_param_space",
     "canonical",
-    "distinct_samples",
+    "config_list_param_space",
     "distinct_count",
     "distinct_grid_count",
+    "distinct_samples",
 ]
 
 #: The key of the list index in a param_space built by :func:`config_list_param_space`.
@@ -41,7 +41,9 @@ _COUNT_LIMIT = 200_000
 class _Pick:
     """``tune.sample_from`` function: the value of ``key`` in the config at the index."""
 
-    def __init__(self, configs: Sequence[Mapping[str, Any]], key: str | None, index_key: str) -> None:
+    def __init__(
+        self, configs: Sequence[Mapping[str, Any]], key: str | None, index_key: str
+    ) -> None:
         self.configs = [copy.deepcopy(dict(c)) for c in configs]
         self.key = key
         self.index_key = index_key
@@ -76,7 +78,9 @@ def config_list_param_space(
     keys = list(configs[0])
     for i, cfg in enumerate(configs):
         if set(cfg) != set(keys):
-            raise invalid(f"{path}[{i}]", f"must have the same keys as {path}[0] ({keys})", sorted(cfg))
+            raise invalid(
+                f"{path}[{i}]", f"must have the same keys as {path}[0] ({keys})", sorted(cfg)
+            )
     if index_key in keys:
         raise invalid(path, f"must not use the reserved key {index_key!r}", keys)
     space: dict[str, Any] = {index_key: tune.grid_search(list(range(len(configs))))}
@@ -130,7 +134,11 @@ def _param_count(p: Param) -> int | None:
     if isinstance(p, Int):
         return p.size
     if isinstance(p, Categorical):
-        idx = range(len(p.choices)) if p.weights is None else [i for i, w in enumerate(p.weights) if w > 0]
+        idx = (
+            range(len(p.choices))
+            if p.weights is None
+            else [i for i, w in enumerate(p.weights) if w > 0]
+        )
         return len({canonical(p.choices[i]) for i in idx})
     if isinstance(p, Conditional):
         total = 0

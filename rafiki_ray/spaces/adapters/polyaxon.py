@@ -33,7 +33,7 @@ Decisions where Polyaxon's docs and code disagree, or the code is wrong
       floor family as its ``qnormal``/``qloguniform``: nobody can rely on ``exp(exp(N))``.
     * ``normal``-family: Polyaxon's shared range validator demands ``loc < scale`` (so
       ``normal: [5, 1]`` is refused); we only require ``scale > 0``.
-    * ``low < high`` and ``start < stop`` are required (the code checks them; the docs say nothing).
+    * ``low < high`` and ``start < stop`` are required (the code checks them, the docs do not).
     * ``seed: 0`` is a seed (Polyaxon tests ``if seed`` and silently ignores 0).
     * random search never loops forever: Polyaxon caps ``n_experiments`` at the product of the
       option lengths when everything is discrete (counting duplicates and zero-probability
@@ -71,8 +71,14 @@ from rafiki_ray.spaces.adapters._configlist import (
     distinct_count,
     distinct_samples,
 )
+from rafiki_ray.spaces.adapters._polyaxon_settings import (
+    ALGORITHM_PARSERS,
+    parse_declarations,
+    parse_early_stopping,
+    parse_int,
+)
 
-__all__ = ["from_polyaxon", "PolyaxonMatrix", "INDEX_KEY"]
+__all__ = ["INDEX_KEY", "PolyaxonMatrix", "from_polyaxon"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,20 +228,24 @@ def from_polyaxon(
     decl: dict[str, Any] = {}
     if "hptuning" in hptuning:  # a whole polyaxonfile
         for key in ("declarations", "params"):
-            decl.update(_declarations(hptuning.get(key), ALIASES.get(key, key)))
+            decl.update(parse_declarations(hptuning.get(key), ALIASES.get(key, key)))
         section = hptuning["hptuning"]
         if not isinstance(section, Mapping):
             raise invalid_type(path, "must be a dict", section)
-    elif isinstance(hptuning.get("matrix"), Mapping) and not set(hptuning["matrix"]) & set(OPTIONS):
+    elif isinstance(hptuning.get("matrix"), Mapping) and not set(hptuning["matrix"]) & set(
+        OPTIONS
+    ):
         # an hptuning section (a bare matrix may name a parameter "matrix": {values: ...})
         section = hptuning
     else:
         section = {"matrix": hptuning}
-    decl.update(_declarations(declarations, "declarations"))
+    decl.update(parse_declarations(declarations, "declarations"))
 
     unknown = sorted(set(section) - _SECTION_KEYS, key=str)
     if unknown:
-        raise invalid(path, f"has unknown keys {unknown}; allowed: {sorted(_SECTION_KEYS)}", unknown)
+        raise invalid(
+            path, f"has unknown keys {unknown}; allowed: {sorted(_SECTION_KEYS)}", unknown
+        )
 
     used = [a for a in ALGORITHMS if section.get(a) is not None]
     if len(used) > 1:
@@ -273,16 +283,18 @@ def from_polyaxon(
         logger.debug("matrix parameters %s override declarations of the same name", overridden)
     merged.update(params)
 
-    settings = _ALGORITHM_PARSERS[algorithm](section.get(algorithm) or {}, f"{path}.{algorithm}")
+    settings = ALGORITHM_PARSERS[algorithm](section.get(algorithm) or {}, f"{path}.{algorithm}")
     return PolyaxonMatrix(
         space=SearchSpace(merged),
         algorithm=algorithm,
         n_experiments=settings.get("n_experiments"),
         seed=check_seed(section.get("seed"), f"{path}.seed"),
-        concurrency=_int(section.get("concurrency", 1), f"{path}.concurrency", 1, default=1),
+        concurrency=parse_int(section.get("concurrency", 1), f"{path}.concurrency", 1, default=1),
         declarations=decl,
         settings=settings,
-        early_stopping=_early_stopping(section.get("early_stopping"), f"{path}.early_stopping"),
+        early_stopping=parse_early_stopping(
+            section.get("early_stopping"), f"{path}.early_stopping"
+        ),
     )
 
 
@@ -295,7 +307,9 @@ def _parse_param(spec: Any, where: str) -> tuple[str, Param]:
         raise invalid_type(where, f"must be a dict with one option of {list(OPTIONS)}", spec)
     unknown = [k for k in spec if k not in OPTIONS]
     if unknown:
-        raise invalid(where, f"has unknown options {unknown}; allowed: {list(OPTIONS)}", dict(spec))
+        raise invalid(
+            where, f"has unknown options {unknown}; allowed: {list(OPTIONS)}", dict(spec)
+        )
     given = [k for k in spec if spec[k] is not None]  # Polyaxon: None means absent
     if len(given) != 1:
         raise invalid(where, f"needs exactly one option of {list(OPTIONS)}", sorted(given))
@@ -359,7 +373,7 @@ def _numeric_args(option: str, raw: Any, at: str) -> dict[str, Any]:
     required, optional = _NUMERIC_OPTIONS[option]
     keys = required + optional
     form = ":".join(required)
-    if isinstance(raw, bool) or isinstance(raw, (int, float)):
+    if isinstance(raw, (bool, int, float)):
         hint = ""
         if isinstance(raw, int) and abs(raw) >= 60:
             hint = (
@@ -377,7 +391,9 @@ def _numeric_args(option: str, raw: Any, at: str) -> dict[str, Any]:
         unknown = [k for k in raw if k not in keys]
         missing = [k for k in required if k not in raw]
         if unknown or missing:
-            raise invalid(at, f"dict needs keys {list(required)} (optional {list(optional)})", dict(raw))
+            raise invalid(
+                at, f"dict needs keys {list(required)} (optional {list(optional)})", dict(raw)
+            )
         items = [raw[k] for k in keys if k in raw]
     else:
         raise invalid_type(at, f"must be a '{form}' string, a list or a dict", raw)
@@ -431,12 +447,18 @@ def _build_logspace(a: dict[str, Any], at: str) -> Param:
         raise invalid(f"{at}.base", "must be > 0 and != 1", base)
     values = np.logspace(a["start"], a["stop"], _num(a, at), base=base)
     if not np.all(np.isfinite(values)):
-        raise invalid(at, "overflows (start and stop are exponents of base)", [a["start"], a["stop"]])
+        raise invalid(
+            at, "overflows (start and stop are exponents of base)", [a["start"], a["stop"]]
+        )
     if 0 < a["start"] < a["stop"] < 1:
         logger.warning(
             "%s: start and stop are exponents (np.logspace), giving %s..%s; for values between "
             "%s and %s use geomspace (Polyaxon's docs get this wrong)",
-            at, values[0], values[-1], a["start"], a["stop"],
+            at,
+            values[0],
+            values[-1],
+            a["start"],
+            a["stop"],
         )
     return _discrete(values)
 
@@ -444,7 +466,9 @@ def _build_logspace(a: dict[str, Any], at: str) -> Param:
 def _build_geomspace(a: dict[str, Any], at: str) -> Param:
     _ordered(a, "start", "stop", at)
     if a["start"] * a["stop"] <= 0:
-        raise invalid(at, "needs non-zero start and stop of the same sign", [a["start"], a["stop"]])
+        raise invalid(
+            at, "needs non-zero start and stop of the same sign", [a["start"], a["stop"]]
+        )
     return _discrete(np.geomspace(a["start"], a["stop"], _num(a, at)))
 
 
@@ -458,7 +482,9 @@ def _exp_bounds(a: dict[str, Any], at: str) -> tuple[float, float]:
     _ordered(a, "low", "high", at)
     if a["high"] > 700 or a["low"] < -700:
         raise invalid(
-            at, "low/high are natural-log exponents and must lie in [-700, 700]", [a["low"], a["high"]]
+            at,
+            "low/high are natural-log exponents and must lie in [-700, 700]",
+            [a["low"], a["high"]],
         )
     return math.exp(a["low"]), math.exp(a["high"])
 
@@ -519,161 +545,3 @@ _BUILDERS = {
     "lognormal": _build_lognormal,
     "qlognormal": _build_qlognormal,
 }
-
-
-# ---------------------------------------------------------------------------------------
-# Settings
-
-
-def _declarations(value: Any, at: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise invalid_type(at, "must be a dict with string keys", value)
-    return dict(value)
-
-
-def _int(value: Any, at: str, minimum: int, *, default: int | None = None) -> int:
-    if value is None and default is not None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise invalid(at, f"must be an integer >= {minimum}", value)
-    return int(value)
-
-
-def _float(value: Any, at: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise invalid(at, "must be a finite number", value)
-    return float(value)
-
-
-def _choice(value: Any, at: str, allowed: tuple[str, ...], default: str | None = None) -> str:
-    if value is None and default is not None:
-        return default
-    if isinstance(value, str) and value.lower() in allowed:
-        return value.lower()
-    raise invalid(at, f"must be one of {list(allowed)}", value)
-
-
-def _section(
-    value: Any, at: str, allowed: set[str], required: set[str] | frozenset[str] = frozenset()
-) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise invalid_type(at, "must be a dict", value)
-    unknown = sorted(set(value) - allowed, key=str)
-    if unknown:
-        raise invalid(at, f"has unknown keys {unknown}; allowed: {sorted(allowed)}", unknown)
-    missing = sorted(k for k in required if value.get(k) is None)
-    if missing:
-        raise invalid(at, f"is missing {missing}", dict(value))
-    return value
-
-
-def _metric(value: Any, at: str) -> dict[str, Any]:
-    m = _section(value, at, {"name", "optimization"}, {"name"})
-    if not isinstance(m["name"], str) or not m["name"]:
-        raise invalid(f"{at}.name", "must be a non-empty string", m["name"])
-    opt = _choice(m.get("optimization"), f"{at}.optimization", ("maximize", "minimize"), "maximize")
-    return {"name": m["name"], "optimization": opt}
-
-
-def _n_experiments(value: Any, at: str, *, required: bool) -> dict[str, Any]:
-    s = _section(value, at, {"n_experiments"}, {"n_experiments"} if required else set())
-    n = s.get("n_experiments")
-    return {"n_experiments": None if n is None else _int(n, f"{at}.n_experiments", 1)}
-
-
-def _grid(value: Any, at: str) -> dict[str, Any]:
-    return _n_experiments(value, at, required=False)
-
-
-def _random(value: Any, at: str) -> dict[str, Any]:
-    return _n_experiments(value, at, required=True)
-
-
-def _hyperband(value: Any, at: str) -> dict[str, Any]:
-    keys = {"max_iter", "eta", "resource", "metric", "resume"}
-    s = _section(value, at, keys, keys - {"resume"})
-    eta = _float(s["eta"], f"{at}.eta")
-    if eta <= 1:
-        raise invalid(f"{at}.eta", "must be > 1", s["eta"])
-    res = _section(s["resource"], f"{at}.resource", {"name", "type"}, {"name"})
-    if not isinstance(res["name"], str) or not res["name"]:
-        raise invalid(f"{at}.resource.name", "must be a non-empty string", res["name"])
-    resume = s.get("resume", False)
-    if resume is None:
-        resume = False
-    if not isinstance(resume, bool):
-        raise invalid_type(f"{at}.resume", "must be a bool", resume)
-    return {
-        "max_iter": _int(s["max_iter"], f"{at}.max_iter", 1),
-        "eta": eta,
-        "resource": {
-            "name": res["name"],
-            "type": _choice(res.get("type"), f"{at}.resource.type", ("int", "float"), "float"),
-        },
-        "metric": _metric(s["metric"], f"{at}.metric"),
-        "resume": resume,
-    }
-
-
-def _bo(value: Any, at: str) -> dict[str, Any]:
-    keys = {"n_initial_trials", "n_iterations", "metric", "utility_function"}
-    s = _section(value, at, keys, keys)
-    ua = f"{at}.utility_function"
-    u = _section(s["utility_function"], ua, {"acquisition_function", "gaussian_process", "kappa", "eps", "n_warmup", "n_iter"})
-    acq = _choice(u.get("acquisition_function"), f"{ua}.acquisition_function", ("ucb", "ei", "poi"), "ucb")
-    needs = "kappa" if acq == "ucb" else "eps"
-    if u.get(needs) is None:
-        raise invalid(ua, f"acquisition_function {acq!r} needs {needs!r}", dict(u))
-    ga = f"{ua}.gaussian_process"
-    g = _section(u.get("gaussian_process") or {}, ga, {"kernel", "length_scale", "nu", "n_restarts_optimizer"})
-    return {
-        "n_initial_trials": _int(s["n_initial_trials"], f"{at}.n_initial_trials", 0),
-        "n_iterations": _int(s["n_iterations"], f"{at}.n_iterations", 0),
-        "metric": _metric(s["metric"], f"{at}.metric"),
-        "utility_function": {
-            "acquisition_function": acq,
-            "kappa": None if u.get("kappa") is None else _float(u["kappa"], f"{ua}.kappa"),
-            "eps": None if u.get("eps") is None else _float(u["eps"], f"{ua}.eps"),
-            "n_warmup": _int(u.get("n_warmup"), f"{ua}.n_warmup", 1, default=5000),
-            "n_iter": _int(u.get("n_iter"), f"{ua}.n_iter", 1, default=150),
-            "gaussian_process": {
-                "kernel": _choice(g.get("kernel"), f"{ga}.kernel", ("matern", "rbf"), "matern"),
-                "length_scale": _float(g.get("length_scale", 1.0), f"{ga}.length_scale"),
-                "nu": _float(g.get("nu", 1.5), f"{ga}.nu"),
-                "n_restarts_optimizer": _int(g.get("n_restarts_optimizer"), f"{ga}.n_restarts_optimizer", 0, default=0),
-            },
-        },
-    }
-
-
-_ALGORITHM_PARSERS = {"grid_search": _grid, "random_search": _random, "hyperband": _hyperband, "bo": _bo}
-
-_POLICY_KEYS = {"median": {"evaluation_interval"}, "average": {"evaluation_interval"}, "truncation": {"evaluation_interval", "percent"}}
-
-
-def _early_stopping(value: Any, at: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, (list, tuple)):
-        raise invalid_type(at, "must be a list of {metric, value, optimization, policy}", value)
-    out = []
-    for i, item in enumerate(value):
-        ai = f"{at}[{i}]"
-        s = _section(item, ai, {"metric", "value", "optimization", "policy"}, {"metric", "value"})
-        if not isinstance(s["metric"], str) or not s["metric"]:
-            raise invalid(f"{ai}.metric", "must be a non-empty string", s["metric"])
-        rule: dict[str, Any] = {
-            "metric": s["metric"],
-            "value": _float(s["value"], f"{ai}.value"),
-            "optimization": _choice(s.get("optimization"), f"{ai}.optimization", ("maximize", "minimize"), "maximize"),
-            "policy": None,
-        }
-        if s.get("policy") is not None:
-            pa = f"{ai}.policy"
-            kind = _choice(_section(s["policy"], pa, {"kind", "evaluation_interval", "percent"}).get("kind"), f"{pa}.kind", tuple(_POLICY_KEYS))
-            p = _section(s["policy"], pa, {"kind"} | _POLICY_KEYS[kind], _POLICY_KEYS[kind])
-            rule["policy"] = {"kind": kind, **{k: _int(p[k], f"{pa}.{k}", 1) for k in sorted(_POLICY_KEYS[kind])}}
-        out.append(rule)
-    return out

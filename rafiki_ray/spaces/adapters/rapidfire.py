@@ -1,4 +1,4 @@
-"""RapidFire AI config knobs -> :class:`SearchSpace` (``List``, ``Range``, ``GridSearch``, ``RandomSearch``).
+"""RapidFire AI knobs (``List``, ``Range``, ``GridSearch``, ``RandomSearch``) -> SearchSpace.
 
 Semantics follow ``rapidfireai/automl/{datatypes,grid_search,random_search}.py`` and the
 "Config Knobs and AutoML" docs. A config is a dict whose values are plain values, nested dicts
@@ -8,7 +8,7 @@ Semantics follow ``rapidfireai/automl/{datatypes,grid_search,random_search}.py``
   becomes a ``Conditional(label_key=None)`` (RapidFire's grid expands such dicts recursively);
 * ``Range(start, end, dtype=None, log=False, step=None)``: both bounds inclusive; ``int`` when
   both bounds are ints or ``dtype="int"``; ``log`` and ``step`` together are refused; ``log``
-  needs positive bounds. Uniform -> ``Int``/``Float``; log -> ``Int(log=True)``/``Float(log=True)``;
+  needs positive bounds. Uniform -> ``Int``/``Float``; log -> ``Int``/``Float`` with ``log=True``;
   step -> the values ``start, start+step, ... <= end`` drawn uniformly (an ``Int`` with
   ``q=step`` when start is a multiple of the step, else a Categorical of those values).
 
@@ -48,7 +48,16 @@ import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng
-from rafiki_ray.spaces._params import GRID_LIMIT, Categorical, Conditional, Fixed, Float, Int, Option, Param
+from rafiki_ray.spaces._params import (
+    GRID_LIMIT,
+    Categorical,
+    Conditional,
+    Fixed,
+    Float,
+    Int,
+    Option,
+    Param,
+)
 from rafiki_ray.spaces._space import SearchSpace
 from rafiki_ray.spaces.adapters._configlist import (
     INDEX_KEY,
@@ -58,14 +67,14 @@ from rafiki_ray.spaces.adapters._configlist import (
 )
 
 __all__ = [
-    "List",
-    "Range",
-    "GridSearch",
-    "RandomSearch",
-    "from_rapidfire",
-    "expand_runs",
     "GROUP_KEY",
     "INDEX_KEY",
+    "GridSearch",
+    "List",
+    "RandomSearch",
+    "Range",
+    "expand_runs",
+    "from_rapidfire",
 ]
 
 #: The key under which a Python list of configs/groups puts the chosen whole config.
@@ -99,15 +108,15 @@ class Range:
     ``dtype`` is ``"int"`` when both bounds are ints (or when asked), else ``"float"``.
     """
 
-    __slots__ = ("start", "end", "dtype", "log", "step")
+    __slots__ = ("dtype", "end", "log", "start", "step")
 
     def __init__(
         self,
-        start: int | float,
-        end: int | float,
+        start: float,
+        end: float,
         dtype: str | None = None,
         log: bool = False,
-        step: int | float | None = None,
+        step: float | None = None,
     ) -> None:
         for name, v in (("start", start), ("end", end)):
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
@@ -122,7 +131,9 @@ class Range:
         if not isinstance(log, bool):
             raise invalid_type("Range.log", "must be a bool", log)
         if log and step is not None:
-            raise invalid("Range", "log=True and step are mutually exclusive", {"log": log, "step": step})
+            raise invalid(
+                "Range", "log=True and step are mutually exclusive", {"log": log, "step": step}
+            )
         if log and (start <= 0 or end <= 0):
             raise invalid("Range", "log=True needs start > 0 and end > 0", [start, end])
         if dtype == "int":
@@ -133,7 +144,9 @@ class Range:
         else:
             start, end = float(start), float(end)
         if step is not None:
-            if isinstance(step, bool) or not isinstance(step, (int, float, np.integer, np.floating)):
+            if isinstance(step, bool) or not isinstance(
+                step, (int, float, np.integer, np.floating)
+            ):
                 raise invalid_type("Range.step", "must be a number", step)
             if not step > 0:
                 raise invalid("Range.step", "must be > 0", step)
@@ -149,10 +162,15 @@ class Range:
         self.start, self.end, self.dtype, self.log, self.step = start, end, dtype, log, step
 
     def __repr__(self) -> str:
-        return f"Range({self.start!r}, {self.end!r}, dtype={self.dtype!r}, log={self.log!r}, step={self.step!r})"
+        return (
+            f"Range({self.start!r}, {self.end!r}, dtype={self.dtype!r}, log={self.log!r}, "
+            f"step={self.step!r})"
+        )
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Range) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+        return isinstance(other, Range) and all(
+            getattr(self, s) == getattr(other, s) for s in self.__slots__
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -163,11 +181,15 @@ class Range:
                 return Int(self.start, self.end, log=self.log)
             return Float(self.start, self.end, log=self.log)
         n = (self.end - self.start) / self.step
-        n_steps = int(math.floor(n + 1e-9 * max(1.0, abs(n))))
+        n_steps = math.floor(n + 1e-9 * max(1.0, abs(n)))
         if n_steps + 1 > GRID_LIMIT:
             raise invalid(path, f"has more than {GRID_LIMIT} steps", self)
         if self.dtype == "int" and self.start % self.step == 0:
-            return Int(self.start, self.start + n_steps * self.step, q=self.step if self.step > 1 else None)
+            return Int(
+                self.start,
+                self.start + n_steps * self.step,
+                q=self.step if self.step > 1 else None,
+            )
         return Categorical(tuple(self.start + k * self.step for k in range(n_steps + 1)))
 
 
@@ -194,7 +216,9 @@ def _value(x: Any, path: str, *, grid: bool) -> Any:
     if isinstance(x, List):
         return _list(x, path, grid=grid)
     if isinstance(x, (GridSearch, RandomSearch)):
-        raise invalid(path, "a group generator can only stand at the top of a config or in a list", x)
+        raise invalid(
+            path, "a group generator can only stand at the top of a config or in a list", x
+        )
     if isinstance(x, Mapping):
         return _space(x, path, grid=grid)
     if isinstance(x, (list, tuple)) and _has_generator(x):
@@ -275,7 +299,11 @@ class RandomSearch:
         seed: int | None = 42,
         path: str = "config",
     ) -> None:
-        if isinstance(num_runs, bool) or not isinstance(num_runs, (int, np.integer)) or num_runs < 1:
+        if (
+            isinstance(num_runs, bool)
+            or not isinstance(num_runs, (int, np.integer))
+            or num_runs < 1
+        ):
             raise invalid("num_runs", "must be a positive integer", num_runs)
         self.config = config
         self.num_runs = int(num_runs)
@@ -288,7 +316,9 @@ class RandomSearch:
                 f"{path} has only {n_distinct} distinct configurations, fewer than num_runs",
                 self.num_runs,
             )
-        self._configs = distinct_samples(self.space, self.num_runs, make_rng(self.seed), path="num_runs")
+        self._configs = distinct_samples(
+            self.space, self.num_runs, make_rng(self.seed), path="num_runs"
+        )
 
     def __repr__(self) -> str:
         return f"RandomSearch({self.config!r}, num_runs={self.num_runs}, seed={self.seed})"
@@ -334,12 +364,18 @@ def from_rapidfire(config: Any, path: str = "config") -> SearchSpace:
                 options.append(Option(i, _config_space(item, where, grid=False)))
                 runs.append(1)
             else:
-                raise invalid_type(where, "must be a config dict, a GridSearch or a RandomSearch", item)
+                raise invalid_type(
+                    where, "must be a config dict, a GridSearch or a RandomSearch", item
+                )
         weights = tuple(r / sum(runs) for r in runs)
-        return SearchSpace({GROUP_KEY: Conditional(tuple(options), weights=weights, label_key=None)})
+        return SearchSpace(
+            {GROUP_KEY: Conditional(tuple(options), weights=weights, label_key=None)}
+        )
     if isinstance(config, Mapping):
         return _config_space(config, path, grid=False)
-    raise invalid_type(path, "must be a config dict, a GridSearch, a RandomSearch or a list of them", config)
+    raise invalid_type(
+        path, "must be a config dict, a GridSearch, a RandomSearch or a list of them", config
+    )
 
 
 def expand_runs(config: Any, path: str = "config") -> list[dict[str, Any]]:
@@ -354,9 +390,13 @@ def expand_runs(config: Any, path: str = "config") -> list[dict[str, Any]]:
         return [run for i, item in enumerate(config) for run in expand_runs(item, f"{path}[{i}]")]
     if isinstance(config, Mapping):
         if _has_generator(config):
-            raise invalid(path, "holds List/Range values; wrap it in GridSearch or RandomSearch", config)
+            raise invalid(
+                path, "holds List/Range values; wrap it in GridSearch or RandomSearch", config
+            )
         return [copy.deepcopy(dict(config))]
-    raise invalid_type(path, "must be a config dict, a GridSearch, a RandomSearch or a list of them", config)
+    raise invalid_type(
+        path, "must be a config dict, a GridSearch, a RandomSearch or a list of them", config
+    )
 
 
 def runs_to_tune(config: Any, path: str = "config") -> dict[str, Any]:
