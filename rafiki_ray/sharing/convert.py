@@ -24,7 +24,7 @@ from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._lazy import require
 from rafiki_ray.sharing.param_store import check_params
 
-__all__ = ["torch_to_params", "params_to_torch", "keras_to_params", "params_to_keras"]
+__all__ = ["keras_to_params", "params_to_keras", "params_to_torch", "torch_to_params"]
 
 
 # ---------------------------------------------------------------------------- PyTorch
@@ -131,8 +131,7 @@ def _keras_variables(model: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for variable in model.weights:
         key = str(getattr(variable, "path", None) or variable.name)
-        if key.startswith(prefix):
-            key = key[len(prefix):]
+        key = key.removeprefix(prefix)
         if key in out:
             raise invalid("model", "two weights have the same path; give layers unique names",
                           key)

@@ -35,7 +35,7 @@ from rafiki_ray.sharing._actor import ParamStoreActor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SharePolicy", "ParamStore", "check_params", "params_nbytes"]
+__all__ = ["ParamStore", "SharePolicy", "check_params", "params_nbytes"]
 
 DEFAULT_NAME = "rafiki_param_store"
 

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rafiki_ray.sharing import (  # noqa: E402
+from rafiki_ray.sharing import (
     ParamStore,
     keras_to_params,
     params_to_keras,
