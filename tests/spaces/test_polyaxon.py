@@ -447,6 +447,7 @@ def test_hyperband_and_bo_settings():
         ({"concurrency": 0}, "hptuning.concurrency"),
         ({"seed": -1}, "hptuning.seed"),
         ({"bayes": {}}, "hptuning: has unknown keys ['bayes']"),
+        ({"matrix": None}, "hptuning.matrix: must be a non-empty dict"),
     ],
 )
 def test_invalid_hyperband_settings_name_the_field(patch, path):
@@ -531,3 +532,10 @@ def test_tune_runs_exactly_the_polyaxon_experiments(spec, ray_session, storage):
     got = sorted(canonical({k: v for k, v in r.config.items() if k != INDEX_KEY}) for r in results)
     assert got == sorted(canonical(c) for c in m.configs())
     assert isinstance(SearchSpace.from_tune(m.space.to_tune()), SearchSpace)
+
+
+def test_section_or_bare_matrix_is_told_apart_by_content():
+    bare = from_polyaxon({"matrix": {"values": [1, 2]}, "seed": {"range": "0:3:1"}})
+    assert set(bare.space) == {"matrix", "seed"} and bare.seed is None
+    section = from_polyaxon({"matrix": {"a": {"values": [1, 2]}}, "seed": 1})
+    assert set(section.space) == {"a"} and section.seed == 1

@@ -232,10 +232,7 @@ def from_polyaxon(
         section = hptuning["hptuning"]
         if not isinstance(section, Mapping):
             raise invalid_type(path, "must be a dict", section)
-    elif isinstance(hptuning.get("matrix"), Mapping) and not set(hptuning["matrix"]) & set(
-        OPTIONS
-    ):
-        # an hptuning section (a bare matrix may name a parameter "matrix": {values: ...})
+    elif _is_section(hptuning):
         section = hptuning
     else:
         section = {"matrix": hptuning}
@@ -296,6 +293,16 @@ def from_polyaxon(
             section.get("early_stopping"), f"{path}.early_stopping"
         ),
     )
+
+
+def _is_section(data: Mapping[str, Any]) -> bool:
+    """An hptuning section, not a bare matrix (which may name a parameter ``matrix``)."""
+    if "matrix" not in data:
+        return False
+    if set(data) <= _SECTION_KEYS:
+        return True
+    inner = data["matrix"]
+    return isinstance(inner, Mapping) and not set(inner) & set(OPTIONS)
 
 
 # ---------------------------------------------------------------------------------------
