@@ -299,10 +299,8 @@ def _is_section(data: Mapping[str, Any]) -> bool:
     """An hptuning section, not a bare matrix (which may name a parameter ``matrix``)."""
     if "matrix" not in data:
         return False
-    if set(data) <= _SECTION_KEYS:
-        return True
     inner = data["matrix"]
-    return isinstance(inner, Mapping) and not set(inner) & set(OPTIONS)
+    return not (isinstance(inner, Mapping) and set(inner) & set(OPTIONS))
 
 
 # ---------------------------------------------------------------------------------------
