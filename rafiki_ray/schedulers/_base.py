@@ -11,7 +11,10 @@ What the base gives a subclass
 * **Driver-crash persistence.** Tune does not save scheduler state (ray issue 30838): after
   ``Tuner.restore`` the scheduler is unpickled in its construction-time state and
   ``on_trial_add`` is called again for every trial. The base learns the experiment directory
-  from the first trial it sees (``trial.storage.experiment_fs_path``), loads
+  from the first trial it sees (``trial.storage.experiment_driver_staging_path``: Tune
+  uploads that folder to the storage path together with its own experiment snapshot, so the
+  scheduler state on storage always matches Tune's trial states, and downloads its ``*.pkl``
+  files back before a restore), loads
   ``<experiment_dir>/rafiki_scheduler_state.pkl`` if it exists *and* knows that trial (so a
   stale file of an earlier run under the same name is ignored), and ``self._persist()`` writes
   it atomically (throttled to one write per ``persist_interval_s`` unless ``force=True``;
@@ -236,22 +239,20 @@ class RafikiScheduler(FIFOScheduler):
         """Learn the experiment directory from the first trial; restore a persisted state."""
         if self._experiment_dir is not None or not self._persist_enabled:
             return
+        logger.debug("%s: attaching to the experiment of trial %s", type(self).__name__, trial)
         storage = getattr(trial, "storage", None)
         if storage is None:  # a stub trial outside Tune (unit tests, simulators)
             return
         try:
-            import pyarrow.fs
-
-            local = isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
-            path = storage.experiment_fs_path
+            # The driver's staging copy of the experiment folder: Tune uploads it to the
+            # storage path with its own experiment snapshot (so both stay consistent) and
+            # downloads every *.pkl of it back before a restore.
+            path = storage.experiment_driver_staging_path
         except Exception:  # pragma: no cover - unusual storage
-            local, path = False, None
-        if not local or not path:
-            logger.warning(
-                "%s: experiment storage is not a local folder; scheduler state is not "
-                "persisted (a driver crash loses it)",
-                type(self).__name__,
-            )
+            path = None
+        if not path:
+            logger.warning("%s: no experiment folder; scheduler state is not persisted",
+                           type(self).__name__)
             self._experiment_dir = ""
             return
         self._experiment_dir = path

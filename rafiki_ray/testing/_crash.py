@@ -121,8 +121,10 @@ def _session_pids(sid: int) -> list[int]:
     import psutil
 
     pids = []
-    for proc in psutil.process_iter(["pid"]):
+    for proc in psutil.process_iter(["pid", "status"]):
         try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:  # dead, awaiting a reaper
+                continue
             if os.getsid(proc.pid) == sid:
                 pids.append(proc.pid)
         except (ProcessLookupError, PermissionError, psutil.Error):
@@ -271,8 +273,14 @@ def _child(argv: list[str]) -> int:
     a = parser.parse_args(argv)
 
     import dataclasses
+    import logging
 
     import ray
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger("rafiki_ray").addHandler(handler)
+    logging.getLogger("rafiki_ray").setLevel(logging.DEBUG)
     from ray import tune
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

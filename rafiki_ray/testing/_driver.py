@@ -5,8 +5,9 @@
 ``stop_trial``) and :func:`drive` runs a discrete-event simulation with ``workers`` parallel
 slots over real :class:`ray.tune.experiment.Trial` objects (stub trials), replaying a learning
 curve ``curve(index, step) -> metric``. Paused trials resume where they stopped (as from a
-checkpoint). New trials are created only when a worker is free and the scheduler chose none
-(as a searcher behind ``max_concurrent_trials`` would), up to ``n_trials``.
+checkpoint). Each time a worker is free, a new trial is added when none is pending (as a
+searcher behind ``max_concurrent_trials`` would, up to ``n_trials``), then the scheduler's
+``choose_trial_to_run`` picks, and a PENDING trial runs if it picked none (Tune's order).
 
 The log records every decision, the per-hook timings and the final statuses; a run that
 leaves trials PAUSED with nothing running raises :class:`StallError`.
@@ -169,6 +170,16 @@ def drive(
     while events < max_events:
         # Fill free workers: the scheduler's choice first, then pending, then a new trial.
         while len(heap) < workers:
+            # As Tune's step: the searcher adds a trial first (one pending at a time, as
+            # behind max_concurrent_trials), then the scheduler chooses, then PENDING ones run.
+            if len(ctrl.trials) < n_trials and not any(
+                t.status == Trial.PENDING for t in ctrl.trials
+            ):
+                new = make_trials(1, start=len(ctrl.trials))[0]
+                index[new.trial_id] = new.config["i"]
+                steps[new.trial_id] = 0
+                by_id[new.trial_id] = new
+                ctrl.add_trial(new)
             t0 = time.perf_counter()
             trial = scheduler.choose_trial_to_run(ctrl)
             log.choose_times.append(time.perf_counter() - t0)
@@ -176,18 +187,9 @@ def drive(
                 raise AssertionError(f"choose_trial_to_run returned a {trial.status} trial")
             if trial is None:
                 pending = [t for t in ctrl.trials if t.status == Trial.PENDING]
-                if pending:
-                    trial = pending[0]
-                elif len(ctrl.trials) < n_trials:
-                    trial = make_trials(1, start=len(ctrl.trials))[0]
-                    index[trial.trial_id] = trial.config["i"]
-                    steps[trial.trial_id] = 0
-                    by_id[trial.trial_id] = trial
-                    ctrl.add_trial(trial)
-                    if trial.status != Trial.PENDING:
-                        continue
-                else:
+                if not pending:
                     break
+                trial = pending[0]
             start(trial)
         if not heap:
             stuck = [index[t.trial_id] for t in ctrl.trials if t.status == Trial.PAUSED]

@@ -191,8 +191,11 @@ class SchedulerContract:
         log = drive(sched, n_trials=12, horizon=HORIZON, time_attr=time_attr, time_scale=scale)
         assert all(s in ("TERMINATED", "ERROR") for s in log.statuses.values()), log.statuses
         assert max(log.steps.values()) == HORIZON
-        ref = self._run(scheduler_factory, n_trials=12, horizon=HORIZON)
-        assert [(i, d) for i, _, d in log.decisions] == [(i, d) for i, _, d in ref.decisions]
+        if scale == 1.0:  # only the name of the attribute differs: same decisions
+            ref = self._run(scheduler_factory, n_trials=12, horizon=HORIZON)
+            assert [(i, d) for i, _, d in log.decisions] == [
+                (i, d) for i, _, d in ref.decisions
+            ]
 
     # -------------------------------------------------------------- robustness
     def test_nan_and_inf_results_neither_crash_nor_stall(self, scheduler_factory):

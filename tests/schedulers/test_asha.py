@@ -1,0 +1,101 @@
+"""ASHA: the scheduler contract (both variants) plus Algorithm 2's promotion order."""
+
+from __future__ import annotations
+
+import pytest
+
+from rafiki_ray.schedulers import ASHA
+from rafiki_ray.testing._driver import drive
+from rafiki_ray.testing.schedulers import SchedulerContract
+
+
+class TestASHAContract(SchedulerContract):
+    pauses = True
+    scheduler_path = "rafiki_ray.schedulers:ASHA"
+    crash_kwargs = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch"}
+
+    @pytest.fixture
+    def scheduler_factory(self):
+        def make(*, horizon=9, **kw):
+            return ASHA(max_t=horizon, grace_period=horizon / 9, reduction_factor=3, **kw)
+        return make
+
+
+class TestASHAStopContract(SchedulerContract):
+    pauses = False
+
+    @pytest.fixture
+    def scheduler_factory(self):
+        def make(*, horizon=9, **kw):
+            return ASHA(max_t=horizon, grace_period=horizon / 9, reduction_factor=3,
+                        promotion="stop", **kw)
+        return make
+
+
+def _constant(values):
+    return lambda i, t: values[i]
+
+
+def test_promotion_order_follows_algorithm_2():
+    """One worker, constant losses: the hand-traced order of Li et al.'s Algorithm 2."""
+    losses = [0.5, 0.9, 0.1, 0.8, 0.7, 0.3, 0.2]
+    sched = ASHA(metric="loss", mode="min", max_t=9, grace_period=1, reduction_factor=3)
+    log = drive(sched, _constant(losses), n_trials=7, horizon=9, workers=1)
+    # t2 is promoted in place at rung 0; t5, t6 too; t6 reaching rung 1 frees the worker for
+    # the best paused trial of the highest rung with one in its top 1/eta: t2 (rung 1).
+    assert log.starts == [0, 1, 2, 3, 4, 5, 6, 2]
+    assert [(i, t, d) for i, t, d in log.decisions if i == 2] == [
+        (2, 1, "CONTINUE"), (2, 2, "CONTINUE"), (2, 3, "PAUSE")] + [
+        (2, t, "CONTINUE") for t in range(4, 9)] + [(2, 9, "STOP")]
+    assert log.steps == {0: 1, 1: 1, 2: 9, 3: 1, 4: 1, 5: 3, 6: 3}
+    assert set(log.statuses.values()) == {"TERMINATED"}
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_rung_sizes_when_every_new_trial_is_worse(workers):
+    """Arrivals in order of quality: exactly floor(n/eta) promotions per rung (+1 in the drain)."""
+    sched = ASHA(metric="loss", mode="min", max_t=27, grace_period=1, reduction_factor=3)
+    log = drive(sched, lambda i, t: i + 1.0 / t, n_trials=60, horizon=27, workers=workers)
+    rows = sched.rungs()
+    assert [r["recorded"] for r in rows] == [60, 20, 7, 3]
+    assert [r["promoted"] for r in rows[:-1]] == [20, 7, 3]
+    assert sorted(i for i, s in log.steps.items() if s == 27) == [0, 1, 2]
+
+
+def test_stop_variant_matches_rays_asha_scheduler():
+    from ray.tune.schedulers import ASHAScheduler
+
+    kw = dict(metric="loss", mode="min", max_t=9, grace_period=1, reduction_factor=3)
+    ours = drive(ASHA(promotion="stop", **kw), n_trials=40, horizon=9, workers=4)
+    ray_log = drive(ASHAScheduler(time_attr="training_iteration", **kw),
+                    n_trials=40, horizon=9, workers=4)
+    assert ours.decisions == ray_log.decisions
+    assert "STOP" in {d for _, t, d in ours.decisions if t < 9}
+
+
+def test_brackets_use_the_seeded_generator():
+    def run(seed):
+        s = ASHA(metric="loss", mode="min", max_t=27, grace_period=1, reduction_factor=3,
+                 brackets=3, seed=seed)
+        drive(s, n_trials=30, horizon=27, workers=3)
+        return dict(s.get_state()["sub"]["bracket_of"].items())
+
+    a, b = run(1), run(1)
+    assert list(a.values()) == list(b.values())
+    assert len(set(a.values())) > 1
+
+
+def test_aliases_and_validation():
+    a = ASHA(min_resource=1, max_resource=9, eta=3, metric="m", mode="max")
+    b = ASHA(grace_period=1, max_t=9, reduction_factor=3, metric="m", mode="max")
+    assert a.get_state()["sub"]["milestones"] == b.get_state()["sub"]["milestones"] == [[1, 3, 9]]
+    with pytest.raises(ValueError, match="together"):
+        ASHA(grace_period=1, min_resource=1)
+    with pytest.raises(ValueError, match="promotion"):
+        ASHA(promotion="halt")
+    with pytest.raises(ValueError, match="grace_period"):
+        ASHA(grace_period=10, max_t=9)
+    with pytest.raises(ValueError, match="reduction_factor"):
+        ASHA(reduction_factor=1)
+    with pytest.raises(TypeError, match="unexpected"):
+        ASHA(grace=1)

@@ -1,0 +1,96 @@
+"""Hyperband: the scheduler contract plus Polyaxon's bracket plan and budget injection."""
+
+from __future__ import annotations
+
+import pytest
+
+from rafiki_ray.schedulers import Hyperband
+from rafiki_ray.schedulers.hyperband import bracket_table, s_max
+from rafiki_ray.testing._driver import drive
+from rafiki_ray.testing.schedulers import SchedulerContract
+
+
+class TestHyperbandContract(SchedulerContract):
+    pauses = True
+    scheduler_path = "rafiki_ray.schedulers:Hyperband"
+    crash_kwargs = {"max_iter": 9, "eta": 3, "resume": True, "time_attr": "epoch",
+                    "resource": {"name": "_resource", "type": "int"}}
+
+    @pytest.fixture
+    def scheduler_factory(self):
+        def make(*, horizon=9, **kw):
+            return Hyperband(max_iter=horizon, eta=3, resume=True,
+                             resource={"name": "_resource", "type": "float"}, **kw)
+        return make
+
+    def check_end_to_end(self, grid):
+        for r in grid:  # the budget reached the trainable through its config
+            assert r.metrics["resource"] == r.metrics["epoch"], r.metrics
+
+
+@pytest.mark.parametrize("max_iter,eta,expected", [
+    (81, 3, 4), (243, 3, 5), (100, 3, 4), (1, 3, 0), (27.0, 3.0, 3), (1000, 10, 3), (64, 2, 6),
+])
+def test_s_max_is_exact(max_iter, eta, expected):
+    assert s_max(max_iter, eta) == expected
+
+
+def test_polyaxon_bracket_table_81_3():
+    table = bracket_table(81, 3, int)
+    assert [row["s"] for row in table] == [4, 3, 2, 1, 0]
+    assert [row["n"] for row in table] == [81, 34, 15, 8, 5]
+    assert [row["r"] for row in table] == [1, 3, 9, 27, 81]
+    assert [row["sizes"] for row in table] == [
+        [81, 27, 9, 3, 1], [34, 11, 3, 1], [15, 5, 1], [8, 2], [5]]
+    assert [row["budgets"] for row in table] == [
+        [1, 3, 9, 27, 81], [3, 9, 27, 81], [9, 27, 81], [27, 81], [81]]
+    assert Hyperband(max_iter=81, eta=3).table == bracket_table(81, 3, float)
+
+
+def test_int_resource_truncates_like_polyaxon():
+    table = bracket_table(100, 3, int)
+    assert table[0]["budgets"] == [1, 3, 11, 33, 100]
+
+
+def test_brackets_open_in_polyaxon_order_and_halve_exactly():
+    sched = Hyperband(metric="loss", mode="min", max_iter=9, eta=3, resume=True)
+    log = drive(sched, n_trials=20, horizon=9, workers=3)
+    state = sched.get_state()["sub"]
+    assert [b["tag"] for b in state["brackets"]] == [2, 1, 0, 2]
+    first = state["brackets"][0]
+    assert first["entered"][:3] == [9, 3, 1]
+    members = {t.trial_id: t for t in log.trials}
+    for b in state["brackets"][:3]:
+        for tid in b["members"]:
+            trial = members[tid]
+            i = trial.config["i"]
+            # each trial stops exactly at the budget it was last given in its config
+            assert log.steps[i] == trial.config["resource"], (b["tag"], i)
+    assert sorted(members[t].config["resource"] for t in state["brackets"][1]["members"]) == [
+        3, 3, 3, 3, 9]
+    assert {members[t].config["resource"] for t in state["brackets"][2]["members"]} == {9}
+
+
+def test_resume_false_needs_no_checkpoint_and_drops_it():
+    sched = Hyperband(metric="loss", mode="min", max_iter=9, eta=3, resume=False)
+    log = drive(sched, n_trials=9, horizon=9, workers=2, checkpoint=False)
+    assert max(log.steps.values()) == 9
+    trial = log.trials[0]
+    trial.run_metadata.checkpoint_manager._latest_checkpoint_result = object()
+    sched._before_resume(trial)
+    assert trial.latest_checkpoint_result is None
+
+
+def test_polyaxon_arguments():
+    h = Hyperband(max_iter=27, eta=3, resource={"name": "epochs", "type": "int"},
+                  metric={"name": "acc", "optimization": "maximize"})
+    assert h.get_state()["metric"] == "acc" and h.mode == "max"
+    assert Hyperband(max_t=27, reduction_factor=3).table == h.table
+    with pytest.raises(ValueError, match="resource.type"):
+        Hyperband(resource={"name": "x", "type": "double"})
+    with pytest.raises(ValueError, match="optimization"):
+        Hyperband(metric={"name": "acc", "optimization": "up"})
+    with pytest.raises(ValueError, match="eta"):
+        Hyperband(eta=1)
+    with pytest.raises(ValueError, match="together"):
+        Hyperband(max_iter=9, max_t=9)

@@ -1,0 +1,78 @@
+"""SuccessiveHalving: the scheduler contract plus exact synchronous rung behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from rafiki_ray.schedulers import SuccessiveHalving
+from rafiki_ray.testing._driver import default_curve, drive
+from rafiki_ray.testing.schedulers import SchedulerContract
+
+
+class TestSuccessiveHalvingContract(SchedulerContract):
+    pauses = True
+    scheduler_path = "rafiki_ray.schedulers:SuccessiveHalving"
+    crash_kwargs = {"min_resource": 1, "max_resource": 9, "reduction_factor": 3,
+                    "num_trials": 6, "time_attr": "epoch"}
+
+    @pytest.fixture
+    def scheduler_factory(self):
+        def make(*, horizon=9, **kw):
+            return SuccessiveHalving(min_resource=horizon / 9, max_resource=horizon,
+                                     reduction_factor=3, **kw)
+        return make
+
+
+@pytest.mark.parametrize("n,max_resource,sizes", [(9, 9, [9, 3, 1]), (27, 27, [27, 9, 3, 1])])
+def test_exact_rung_sizes_and_winners(n, max_resource, sizes):
+    sched = SuccessiveHalving(metric="loss", mode="min", min_resource=1,
+                              max_resource=max_resource, reduction_factor=3)
+    assert sched.rung_sizes() == sizes and sched.milestones == [3**k for k in range(len(sizes))]
+    curve = default_curve(7)
+    log = drive(sched, curve, n_trials=n, horizon=max_resource, workers=4)
+    reached = [sum(s >= m for s in log.steps.values()) for m in sched.milestones]
+    assert reached == sizes
+    # the survivors of each rung are the best at that rung's milestone
+    alive = list(range(n))
+    for k, m in enumerate(sched.milestones[:-1]):
+        best = sorted(alive, key=lambda i: curve(i, m))[: sizes[k + 1]]
+        assert sorted(i for i in alive if log.steps[i] > m) == sorted(best)
+        alive = best
+
+
+def test_rungs_are_synchronous():
+    sched = SuccessiveHalving(metric="loss", mode="min", min_resource=1, max_resource=9,
+                              reduction_factor=3)
+    log = drive(sched, n_trials=9, horizon=9, workers=3)
+    times = [t for _, t, _ in log.decisions]
+    first_beyond = next(k for k, t in enumerate(times) if t > 1)
+    assert sorted(i for i, t, _ in log.decisions[:first_beyond] if t == 1) == list(range(9))
+    at_rung = [d for _, t, d in log.decisions if t == 1]
+    assert at_rung[:8] == ["PAUSE"] * 8 and at_rung[8] in ("CONTINUE", "STOP")
+
+
+def test_unfilled_bracket_is_closed_when_the_experiment_runs_dry():
+    sched = SuccessiveHalving(metric="loss", mode="min", min_resource=1, max_resource=9,
+                              reduction_factor=3)
+    log = drive(sched, default_curve(1), n_trials=12, horizon=9, workers=2)
+    second = sched.get_state()["sub"]["brackets"][1]
+    assert len(second["members"]) == 3 and second["entered"] == [3, 1, 1]
+    assert sum(s == 9 for s in log.steps.values()) == 2  # one winner per bracket
+    assert set(log.statuses.values()) == {"TERMINATED"}
+
+
+def test_aliases_and_validation():
+    a = SuccessiveHalving(grace_period=2, max_t=18, eta=3, n=4)
+    assert a.milestones == [2, 6, 18] and a.rung_sizes() == [4, 1, 1]
+    assert SuccessiveHalving(min_resource=1, max_resource=10, reduction_factor=3).milestones \
+        == [1, 3, 9, 10]
+    with pytest.raises(ValueError, match="max_resource"):
+        SuccessiveHalving(min_resource=10, max_resource=9)
+    with pytest.raises(ValueError, match="reduction_factor"):
+        SuccessiveHalving(reduction_factor=0.5)
+    with pytest.raises(ValueError, match="num_trials"):
+        SuccessiveHalving(num_trials=0)
+    with pytest.raises(ValueError, match="together"):
+        SuccessiveHalving(max_t=9, max_resource=9)
+    with pytest.raises(TypeError, match="min_resource"):
+        SuccessiveHalving(min_resource="1")
