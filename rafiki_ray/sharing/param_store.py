@@ -206,7 +206,11 @@ class ParamStore:
         keep_top_k: int = 5,
         _get_if_exists: bool = False,
     ) -> ParamStore:
-        """Start the store actor (detached, 0 CPUs); ``ValueError`` if ``name`` is taken."""
+        """Start the store actor (detached, 0 CPUs); ``ValueError`` if ``name`` is taken.
+
+        Safe to call inside a Tune trial: the actor is placed outside the trial's placement
+        group, so it outlives the trial.
+        """
         import ray
 
         cls._check_options(mode, max_bytes, keep_top_k)
@@ -222,6 +226,9 @@ class ParamStore:
                 get_if_exists=_get_if_exists,
                 num_cpus=0,
                 max_restarts=0,
+                # never inside the caller's placement group (Tune trials capture child tasks
+                # in theirs): the store must not die with the trial that created it
+                scheduling_strategy="DEFAULT",
             ).remote(mode, None if max_bytes is None else int(max_bytes), int(keep_top_k))
         except ValueError as exc:
             raise invalid("name", f"a ParamStore actor already exists in namespace {ns!r}",

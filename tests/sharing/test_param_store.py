@@ -283,6 +283,7 @@ def test_inside_tune_the_trial_id_is_implicit(make_store, storage):
     from ray import tune
 
     store = make_store(mode="max")
+    made_in_trial = f"ps-trial-{uuid.uuid4().hex[:8]}"
 
     def trainable(config):
         st = config["store"]
@@ -290,10 +291,13 @@ def test_inside_tune_the_trial_id_is_implicit(make_store, storage):
             st.publish(_params(config["x"] * 10 + step), score=config["x"] + step, step=step)
             own = st.fetch("LOCAL_RECENT")
             tune.report({"own": float(own["w"][0])})
+        # a store created inside a trial (Tune captures child tasks in the trial's placement
+        # group) must outlive the trial
+        ParamStore.get_or_create(config["name"]).publish(_params(config["x"]), score=1.0)
 
     tuner = tune.Tuner(
         trainable,
-        param_space={"store": store, "x": tune.grid_search([1.0, 2.0])},
+        param_space={"store": store, "name": made_in_trial, "x": tune.grid_search([1.0, 2.0])},
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     )
@@ -303,6 +307,13 @@ def test_inside_tune_the_trial_id_is_implicit(make_store, storage):
     stats = store.stats()
     assert len(stats["trials"]) == 2 and stats["published"] == 6
     assert _value(store.fetch("GLOBAL_BEST")) == 22.0
+    survivor = ParamStore.get(made_in_trial)
+    try:
+        assert survivor.stats()["count"] == 2
+        assert sorted(_value(survivor.fetch_trial(t)) for t in survivor.stats()["trials"]) == [
+            1.0, 2.0]
+    finally:
+        survivor.shutdown()
 
 
 # ---------------------------------------------------------------- errors
