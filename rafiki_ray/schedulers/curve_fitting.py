@@ -1,0 +1,239 @@
+"""``CurveFitting``: NNI's Curvefitting assessor (learning-curve extrapolation) as a scheduler.
+
+Domhan, Springenberg & Hutter, "Speeding up Automatic Hyperparameter Optimization of Deep
+Neural Networks by Extrapolation of Learning Curves", IJCAI 2015, as reduced by NNI's
+``CurvefittingAssessor`` (``nni/algorithms/hpo/curvefitting_assessor``): once some trial has
+completed, a running trial with at least ``start_step`` results is re-judged every ``gap`` new
+results: an ensemble of 12 parametric curves (fitted by least squares, filtered, weights
+sampled by a short Metropolis chain; see :mod:`rafiki_ray.schedulers._curves`) predicts its
+metric at ``epoch_num``, and the trial is stopped iff the prediction is at most
+``threshold x`` the best final metric of the completed trials. Fewer than 4 agreeing curves:
+no judgement (continue).
+
+NNI quirks fixed (decisions, documented):
+
+* NNI keeps the fitted curve parameters in module globals shared by every trial (a failed fit
+  reuses another trial's parameters): here fits are pure functions of one trial's history.
+* NNI's "best final" is the last value of the most recently *assessed* history when a trial
+  ends, not the completed trial's own result: here it is the best final value (last usable
+  result) over the trials that completed successfully (not stopped by this scheduler, not
+  errored).
+* NNI maximises only. ``mode="min"`` works through the signed score (higher is better: the
+  negated metric is fitted) and a sign-safe bar: stop iff ``prediction <= best - (1 -
+  threshold) * |best|`` in signed space. For a positive metric under ``mode="max"`` this is
+  exactly NNI's ``prediction <= threshold * best``; for a positive loss under ``mode="min"``
+  it stops a trial whose predicted loss is at least ``(2 - threshold) x`` the best loss.
+* ``epoch_num`` is in units of ``time_attr``; fits use ``x = 1..n`` over the usable results
+  (as NNI) and predict at ``x = epoch_num * n / time_attr_now`` (``= epoch_num`` for
+  ``training_iteration``). Results with a missing, NaN or infinite metric are ignored.
+
+Cost: a judgement fits 12 families in closed form on fixed grids (instead of 12 ``curve_fit``
+runs) and runs the chains only when the decision depends on them (the prediction is a convex
+combination of the kept curves, so when all of them lie on one side of the bar the chains
+cannot change the outcome); every other decision is a few dict look-ups.
+It never pauses, so trainables need no checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray.schedulers._base import RafikiScheduler
+from rafiki_ray.schedulers._curves import predict
+from rafiki_ray.schedulers.median_stopping import from_nni_args
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+
+__all__ = ["CurveFitting"]
+
+
+def _int_arg(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_type(f"CurveFitting.{name}", "must be an int", value)
+    if value < low:
+        raise invalid(f"CurveFitting.{name}", f"must be >= {low}", value)
+    return value
+
+
+class CurveFitting(RafikiScheduler):
+    """Stop trials whose extrapolated learning curve will not reach ``threshold`` x the best.
+
+    Args:
+        epoch_num: where the final metric is predicted, in ``time_attr`` units (required;
+            typically the number of epochs a trial runs).
+        start_step: judge a trial only once it has this many results (NNI default 6).
+        threshold: fraction of the best completed final metric a trial must be predicted to
+            reach (NNI default 0.95).
+        gap: re-judge a trial only every ``gap`` new results (NNI default 1).
+        metric, mode, time_attr, seed, persist: as :class:`RafikiScheduler`; ``seed`` seeds the
+            Metropolis chains.
+    """
+
+    #: NNI ``classArgs`` names -> constructor arguments (Curvefitting's own names are ours)
+    ALIASES: dict[str, str] = {"optimize_mode": "mode"}
+
+    def __init__(
+        self,
+        *,
+        epoch_num: int,
+        metric: str | None = None,
+        mode: str | None = None,
+        start_step: int = 6,
+        threshold: float = 0.95,
+        gap: int = 1,
+        time_attr: str = "training_iteration",
+        seed: int | None = None,
+        persist: bool = True,
+    ) -> None:
+        super().__init__(metric=metric, mode=mode, time_attr=time_attr, seed=seed,
+                         persist=persist)
+        if isinstance(epoch_num, bool) or not isinstance(epoch_num, (int, float)):
+            raise invalid_type("CurveFitting.epoch_num", "must be a number", epoch_num)
+        if not math.isfinite(epoch_num) or epoch_num <= 0:
+            raise invalid("CurveFitting.epoch_num", "must be > 0", epoch_num)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise invalid_type("CurveFitting.threshold", "must be a number", threshold)
+        if not (math.isfinite(threshold) and threshold >= 0):
+            raise invalid("CurveFitting.threshold", "must be a finite number >= 0", threshold)
+        self._epoch_num = float(epoch_num)
+        self._start_step = _int_arg("start_step", start_step, 0)
+        self._threshold = float(threshold)
+        self._gap = _int_arg("gap", gap, 1)
+        self._hist: dict[str, list[float]] = {}  # running trials: usable signed scores
+        self._times: dict[str, list[float | None]] = {}
+        self._judged: dict[str, int] = {}  # trial -> history length at its last judgement
+        self._finals: dict[str, float] = {}  # successfully completed trial -> final score
+        self._best_final = -math.inf
+        self._stopped: set[str] = set()
+        self._ended: set[str] = set()
+        self.n_judgements = 0  # fits made (runtime statistic, not state)
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> CurveFitting:
+        """Build from NNI ``classArgs`` (``epoch_num``, ``start_step``, ``threshold``, ``gap``)."""
+        return cls(**from_nni_args(cls, cls.ALIASES, args, kwargs))
+
+    # ------------------------------------------------------------------ decisions
+    def on_trial_result(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> str:
+        super().on_trial_result(tune_controller, trial, result)
+        score = self._score(result)
+        if score is None or not math.isfinite(score):
+            return TrialScheduler.CONTINUE
+        tid = trial.trial_id
+        hist = self._hist.setdefault(tid, [])
+        times = self._times.setdefault(tid, [])
+        t = self._time(result)
+        if t is not None and times and times[-1] is not None and t <= times[-1]:
+            keep = sum(1 for x in times if x is None or x < t)  # replay after a restore
+            del hist[keep:], times[keep:]
+            if self._judged.get(tid, 0) > keep:
+                self._judged[tid] = keep
+        hist.append(score)
+        times.append(t)
+        decision = self._judge(tid, hist, t)
+        if decision == TrialScheduler.STOP:
+            self._stopped.add(tid)
+            self._persist(force=True)
+        else:
+            self._persist()
+        return decision
+
+    def _judge(self, tid: str, hist: list[float], t: float | None) -> str:
+        n = len(hist)
+        if not self._finals or n < self._start_step:
+            return TrialScheduler.CONTINUE
+        last = self._judged.get(tid)
+        if last is not None and n - last < self._gap:
+            return TrialScheduler.CONTINUE
+        self._judged[tid] = n
+        self.n_judgements += 1
+        best = self._best_final
+        bar = best - (1.0 - self._threshold) * abs(best)
+        pred = predict(hist, self._target(n, t), self._rng, bar=bar)
+        if pred.value is None:
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.STOP if pred.value <= bar else TrialScheduler.CONTINUE
+
+    def _target(self, n: int, t: float | None) -> float:
+        """``epoch_num`` as a position on the ``x = 1..n`` axis of the usable results."""
+        if t is None or t <= 0:
+            return self._epoch_num
+        return max(1.0, round(self._epoch_num * n / t, 9))
+
+    def on_trial_complete(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> None:
+        tid = trial.trial_id
+        hist = self._hist.pop(tid, None)
+        self._times.pop(tid, None)
+        self._judged.pop(tid, None)
+        self._ended.add(tid)
+        if hist and tid not in self._stopped:
+            self._finals[tid] = hist[-1]
+            self._best_final = max(self._best_final, hist[-1])
+        self._persist(force=True)
+
+    def _drop(self, trial: Trial) -> None:
+        tid = trial.trial_id
+        self._hist.pop(tid, None)
+        self._times.pop(tid, None)
+        self._judged.pop(tid, None)
+        self._ended.add(tid)
+        self._persist(force=True)
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._drop(trial)
+
+    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._drop(trial)
+
+    @property
+    def best_final(self) -> float | None:
+        """Best final metric (in the metric's own sign) of successfully completed trials."""
+        if not self._finals:
+            return None
+        return -self._best_final if self._mode == "min" else self._best_final
+
+    # ------------------------------------------------------------------ state
+    def _known_trial_ids(self) -> set[str]:
+        return set(self._hist) | self._ended | set(self._finals)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "epoch_num": self._epoch_num,
+            "start_step": self._start_step,
+            "threshold": self._threshold,
+            "gap": self._gap,
+            "running": {k: list(v) for k, v in self._hist.items()},
+            "times": {k: list(v) for k, v in self._times.items()},
+            "judged": dict(self._judged),
+            "finals": dict(self._finals),
+            "stopped": sorted(self._stopped),
+            "ended": sorted(self._ended),
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._epoch_num = float(state["epoch_num"])
+        self._start_step = int(state["start_step"])
+        self._threshold = float(state["threshold"])
+        self._gap = int(state["gap"])
+        self._hist = {k: [float(x) for x in v] for k, v in state["running"].items()}
+        self._times = {k: list(v) for k, v in state["times"].items()}
+        self._judged = {k: int(v) for k, v in state["judged"].items()}
+        self._finals = {k: float(v) for k, v in state["finals"].items()}
+        self._best_final = max(self._finals.values(), default=-math.inf)
+        self._stopped = set(state["stopped"])
+        self._ended = set(state["ended"])
+
+    def debug_string(self) -> str:
+        return (f"Using CurveFitting (metric={self._metric!r}, mode={self._mode!r}, "
+                f"epoch_num={self._epoch_num:g}, threshold={self._threshold}): "
+                f"{len(self._finals)} completed, {len(self._stopped)} stopped.")
