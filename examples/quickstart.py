@@ -21,11 +21,11 @@ from typing import Any
 
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # keep Tune's console output short
 
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune.search import BasicVariantGenerator  # noqa: E402
+import ray
+from ray import tune
+from ray.tune.search import BasicVariantGenerator
 
-from rafiki_ray.spaces import from_nni  # noqa: E402
+from rafiki_ray.spaces import from_nni
 
 HERE = Path(__file__).resolve().parent
 

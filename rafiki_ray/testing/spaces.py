@@ -75,7 +75,8 @@ __all__ = ["SpaceAdapterContract", "check_sample_types", "is_constant"]
 def _as_space(obj: Any) -> SearchSpace:
     space = getattr(obj, "space", obj)
     if not isinstance(space, SearchSpace):
-        raise AssertionError(f"adapter must return a SearchSpace (or have .space), got {obj!r}")
+        msg = f"adapter must return a SearchSpace (or have .space), got {obj!r}"
+        raise AssertionError(msg)  # noqa: TRY004 - a failed contract, not a bad argument
     return space
 
 

@@ -200,6 +200,8 @@ def test_serialized_space(tmp_path):
         ("broken.yaml", "a: [1, 2\n", "is not valid YAML"),
         ("nothing.py", "x = 1\n", "looked for a Rafiki model"),
         ("both.py", RAFIKI_PY + "\nconfig = {'a': 1}\n", "ambiguous"),
+        ("two.py", RAFIKI_PY + "\n\nclass Other(SkSvm):\n    pass\n", "defines several Rafiki models"),
+        ("two_configs.py", "config = {'a': 1}\nparam_config = {'b': 2}\n", "keep one"),
         ("bad_t9k.yaml", _t9k("loguniform", "0, 0.1"),
          "bad_t9k.yaml:spec.searchSpace.learning_rate._value: loguniform needs 0 < low < high, got [0, 0.1]"),
         ("bad_ref.yml", "searchSpaceFile: missing.json\n", "bad_ref.yml:searchSpaceFile: names no file"),

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rafiki_ray.spaces import Categorical, Conditional, Float, Int, Normal, SearchSpace, Subset, from_nni
+from rafiki_ray.spaces import (
+    Categorical,
+    Conditional,
+    Float,
+    Int,
+    Normal,
+    SearchSpace,
+    Subset,
+    from_nni,
+)
 from rafiki_ray.testing import SpaceAdapterContract
 
 ALL_TEN = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -228,7 +229,7 @@ def test_conditional_labels_weights_and_grid():
 
 def test_params_are_immutable_and_hashable():
     p = Float(0, 1)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         p.low = 5  # type: ignore[misc]
     assert len({hash(x) for x in ALL_PARAMS}) > 1
     assert Float(0, 1) == Float(0.0, 1.0) and Categorical((1, 2)) != Categorical((1, 2), emit="nni")

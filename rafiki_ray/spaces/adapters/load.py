@@ -37,15 +37,17 @@ from rafiki_ray.spaces._space import _PARAM_TYPES, SearchSpace
 from rafiki_ray.spaces.adapters.nni import from_nni
 from rafiki_ray.spaces.adapters.rafiki import from_knobs
 
-__all__ = ["load_space", "detect_format"]
+__all__ = ["detect_format", "load_space"]
 
 _JSON_SUFFIXES = (".json",)
 _YAML_SUFFIXES = (".yaml", ".yml")
 _PY_SUFFIXES = (".py",)
 #: Polyaxon v0.x matrix options (used only to recognise a bare matrix).
 _POLYAXON_OPTIONS = frozenset(
-    "values pvalues range linspace logspace geomspace uniform quniform loguniform qloguniform "
-    "normal qnormal lognormal qlognormal".split()
+    [
+        "values", "pvalues", "range", "linspace", "logspace", "geomspace", "uniform", "quniform",
+        "loguniform", "qloguniform", "normal", "qnormal", "lognormal", "qlognormal",
+    ]
 )
 _NNI_SPACE_KEYS = ("searchSpace", "search_space")
 _NNI_FILE_KEYS = ("searchSpaceFile", "search_space_file", "searchSpacePath")
@@ -112,7 +114,8 @@ def _parse_json(text: str, file: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise invalid(str(file), f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise invalid(str(file), f"is not valid JSON ({exc.msg} at {where})") from None
 
 
 def _parse_yaml(text: str, file: Path) -> Any:
@@ -179,7 +182,8 @@ def _from_python(file: Path) -> SearchSpace:
             [m.__name__ for m in models] + configs,
         )
     if len(models) > 1:
-        raise invalid(where, "defines several Rafiki models; load one with from_knobs", [m.__name__ for m in models])
+        names = [m.__name__ for m in models]
+        raise invalid(where, "defines several Rafiki models; load one with from_knobs", names)
     if models:
         return from_knobs(models[0].get_knob_config(), path=f"{where}:{models[0].__name__}.get_knob_config()")
     if len(configs) > 1:

@@ -5,24 +5,24 @@ An NNI search space maps names to ``{"_type": ..., "_value": [...]}`` (NNI docs,
 ``AutoTuneExperiment`` stores the same format as a JSON *string* in ``spec.searchSpace``, so
 :func:`from_nni` accepts a dict or a JSON string.
 
-======================  =====================================  ==============================
-``_type`` / ``_value``  NNI law                                rafiki_ray parameter
-======================  =====================================  ==============================
-choice ``[v, ...]``     one of the values                      ``Categorical(values)``
-choice of ``_name``     nested sub-spaces, output              ``Conditional(label_key="_name")``
-dicts                   ``{"k": {"_name": n, **sub}}``
-randint ``[lo, hi]``    integer in ``[lo, hi)``                ``Int(lo, hi - 1)``
-uniform ``[lo, hi]``    ``U(lo, hi)``                          ``Float(lo, hi)``
-quniform                ``clip(round(U/q)*q, lo, hi)``         ``Float(lo, hi, q=q)``
-loguniform              ``exp(U(ln lo, ln hi))``               ``Float(lo, hi, log=True)``
-qloguniform             ``clip(round(loguniform/q)*q, lo, hi)``  ``Float(lo, hi, log=True, q=q)``
-normal ``[mu, sigma]``  ``N(mu, sigma)``                       ``Normal(mu, sigma)``
-qnormal                 ``round(N/q)*q`` (no clip)             ``Normal(mu, sigma, q=q)``
-lognormal               ``exp(N(mu, sigma))``                  ``Normal(mu, sigma, log=True)``
-qlognormal              ``round(exp(N)/q)*q`` (no clip)        ``Normal(.., log=True, q=q)``
-layer_choice            NAS: ``{"_value": v, "_idx": i}``      ``Categorical(emit="nni")``
-input_choice            NAS: ``{"_value": [..], "_idx": [..]}``  ``Subset(emit="nni")``
-======================  =====================================  ==============================
+``_type`` and ``_value`` -> NNI's law -> the rafiki_ray parameter:
+
+* ``choice [v, ...]`` -> one of the values -> ``Categorical(values)``;
+* ``choice`` of dicts that all have ``_name`` -> nested sub-spaces, output
+  ``{"k": {"_name": n, **sub}}`` -> ``Conditional(label_key="_name")``;
+* ``randint [lo, hi]`` -> an integer in ``[lo, hi)`` -> ``Int(lo, hi - 1)``;
+* ``uniform [lo, hi]`` -> ``U(lo, hi)`` -> ``Float(lo, hi)``;
+* ``quniform [lo, hi, q]`` -> ``clip(round(U/q)*q, lo, hi)`` -> ``Float(lo, hi, q=q)``;
+* ``loguniform [lo, hi]`` -> ``exp(U(ln lo, ln hi))`` -> ``Float(lo, hi, log=True)``;
+* ``qloguniform [lo, hi, q]`` -> ``clip(round(loguniform/q)*q, lo, hi)`` ->
+  ``Float(lo, hi, log=True, q=q)``;
+* ``normal [mu, sigma]`` -> ``N(mu, sigma)`` -> ``Normal(mu, sigma)``;
+* ``qnormal [mu, sigma, q]`` -> ``round(N/q)*q``, no clip -> ``Normal(mu, sigma, q=q)``;
+* ``lognormal [mu, sigma]`` -> ``exp(N(mu, sigma))`` -> ``Normal(mu, sigma, log=True)``;
+* ``qlognormal [mu, sigma, q]`` -> ``round(exp(N)/q)*q``, no clip ->
+  ``Normal(mu, sigma, log=True, q=q)``;
+* ``layer_choice [v, ...]`` (NAS) -> ``{"_value": v, "_idx": i}`` -> ``Categorical(emit="nni")``;
+* ``input_choice`` (NAS) -> ``{"_value": [..], "_idx": [..]}`` -> ``Subset(emit="nni")``.
 
 ``input_choice``'s ``_value`` is ``{"candidates": [...], "n_chosen": k}`` (NNI v1 classic NAS,
 ``nas/pytorch/classic_nas/mutator.py``). Rounding is Python's ``round`` (half to even), as in
@@ -81,7 +81,7 @@ from rafiki_ray.spaces._params import (
 )
 from rafiki_ray.spaces._space import SearchSpace
 
-__all__ = ["from_nni", "NNI_TYPES", "NAS_TYPES"]
+__all__ = ["NAS_TYPES", "NNI_TYPES", "from_nni"]
 
 #: The ten HPO ``_type``\ s of NNI, in the order of its docs.
 NNI_TYPES = (
