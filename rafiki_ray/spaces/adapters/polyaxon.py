@@ -63,7 +63,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng
-from rafiki_ray.spaces._params import GRID_LIMIT, Categorical, Fixed, Float, Int, Normal, Param
+from rafiki_ray.spaces._params import GRID_LIMIT, Categorical, Float, Int, Normal, Param
 from rafiki_ray.spaces._space import SearchSpace
 from rafiki_ray.spaces.adapters._configlist import (
     INDEX_KEY,
@@ -227,8 +227,8 @@ def from_polyaxon(
 
     decl: dict[str, Any] = {}
     if "hptuning" in hptuning:  # a whole polyaxonfile
-        for key in ("declarations", "params"):
-            decl.update(parse_declarations(hptuning.get(key), ALIASES.get(key, key)))
+        for key in ("declarations", *ALIASES):  # params: Polyaxon 0.6's name for declarations
+            decl.update(parse_declarations(hptuning.get(key), key))
         section = hptuning["hptuning"]
         if not isinstance(section, Mapping):
             raise invalid_type(path, "must be a dict", section)
@@ -274,7 +274,8 @@ def from_polyaxon(
             )
         params[name] = param
 
-    merged: dict[str, Any] = {k: Fixed(v) for k, v in decl.items() if k not in params}
+    # plain values become Fixed, dicts nested sub-spaces of constants (as Tune would see them)
+    merged: dict[str, Any] = {k: v for k, v in decl.items() if k not in params}
     overridden = sorted(set(decl) & set(params))
     if overridden:
         logger.debug("matrix parameters %s override declarations of the same name", overridden)
