@@ -338,8 +338,8 @@ class Normal(Param):
     def contains(self, value: Any) -> bool:
         if not _is_number(value) or not math.isfinite(float(value)):
             return False
-        if self.log and self.q is None and float(value) <= 0:
-            return False
+        if self.log and (float(value) < 0 or (self.q is None and float(value) == 0)):
+            return False  # exp(N) > 0; only its quantisation can reach 0
         if self.q is not None:
             k = float(value) / self.q
             return abs(k - round(k)) < 1e-6

@@ -359,8 +359,8 @@ def __getattr__(name: str) -> Any:
 def _to_tune_domain(p: Param) -> Any:
     from ray import tune
 
-    if isinstance(p, Fixed):
-        return p.value
+    if isinstance(p, Fixed) and not isinstance(p.value, Mapping):
+        return p.value  # a constant dict would come back from Tune as a nested sub-space
     if isinstance(p, Float) and p.q is None and p.low < p.high:
         return tune.loguniform(p.low, p.high) if p.log else tune.uniform(p.low, p.high)
     if isinstance(p, Int) and p.low < p.high:

@@ -170,7 +170,9 @@ def test_normal_laws_and_membership():
     xs = np.array([Normal(1, 2).sample(rng) for _ in range(3000)])
     assert stats.kstest(xs, "norm", args=(1, 2)).pvalue > 1e-3
     ln = Normal(0, 0.5, log=True)
-    assert ln.contains(0.3) and not ln.contains(-0.1)
+    assert ln.contains(0.3) and not ln.contains(-0.1) and not ln.contains(0.0)
+    qln = Normal(0, 0.5, log=True, q=0.5)
+    assert qln.contains(0.0) and qln.contains(1.5) and not qln.contains(-0.5)
     q = Normal(0, 1, q=0.25)
     assert q.contains(0.75) and not q.contains(0.1) and q.contains(-100.0)  # no clip
     assert q.from_unit(q.to_unit(0.5)) == 0.5

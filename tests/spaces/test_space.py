@@ -200,6 +200,13 @@ def test_to_tune_uses_tunes_own_domains_where_the_law_is_identical():
     assert pickle.loads(pickle.dumps(ps["w"])).param == space["w"]
 
 
+def test_constant_dicts_round_trip_through_tune():
+    space = SearchSpace({"opt": Fixed({"name": "adam", "betas": [0.9, 0.99]}), "sub": {"k": Fixed(1)}})
+    ps = space.to_tune()
+    assert SearchSpace.from_tune(ps) == space
+    assert _tune_configs(ps) == [{"opt": {"name": "adam", "betas": [0.9, 0.99]}, "sub": {"k": 1}}]
+
+
 def test_to_tune_grid_enumerates_finite_params():
     space = SearchSpace({"a": Categorical((1, 2)), "b": Int(0, 2), "c": Float(0, 1), "d": Policy("EARLY_STOP")})
     ps = space.to_tune(grid=True)
