@@ -1,0 +1,155 @@
+"""PBT helpers without Ray state: Ray-style mutations, weight noise, the exploit message.
+
+The *explore* step for ``hyperparam_mutations`` follows Ray Tune's ``PopulationBasedTraining``
+(``ray/tune/schedulers/pbt.py`` ``_explore``): lists shift one index left or right (or are
+resampled), domains and callables are resampled with ``resample_probability`` or multiplied by
+one of ``perturbation_factors``; integers stay integers. Unlike Ray, every draw comes from the
+scheduler's own ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from rafiki_ray._errors import invalid, invalid_type
+
+__all__ = [
+    "check_mutations",
+    "mutate",
+    "add_weight_noise",
+    "instruction_key",
+    "flatten_config",
+    "changed_keys",
+]
+
+#: Prefix of the ParamStore message slot that carries an exploit instruction to one trial.
+INSTRUCTION_PREFIX = "rafiki_pbt/exploit/"
+
+
+def instruction_key(trial_id: str) -> str:
+    return f"{INSTRUCTION_PREFIX}{trial_id}"
+
+
+def _is_domain(x: Any) -> bool:
+    from ray.tune.search.sample import Domain
+
+    return isinstance(x, Domain)
+
+
+def check_mutations(mutations: Any, path: str = "hyperparam_mutations") -> dict[str, Any]:
+    """Validate Ray's ``hyperparam_mutations`` (lists, Tune domains, callables, nested dicts)."""
+    if not isinstance(mutations, Mapping) or not mutations:
+        raise invalid_type(path, "must be a non-empty dict", mutations)
+    for key, spec in mutations.items():
+        where = f"{path}.{key}"
+        if isinstance(spec, Mapping):
+            check_mutations(spec, where)
+        elif isinstance(spec, (list, tuple)):
+            if not spec:
+                raise invalid(where, "a list of values must not be empty", list(spec))
+        elif not (_is_domain(spec) or callable(spec)):
+            raise invalid_type(where, "must be a list, a Tune domain, a callable or a dict", spec)
+    return dict(mutations)
+
+
+def mutate(
+    config: Mapping[str, Any],
+    mutations: Mapping[str, Any],
+    rng: np.random.Generator,
+    *,
+    resample_probability: float,
+    perturbation_factors: tuple[float, ...],
+    path: str = "config",
+) -> dict[str, Any]:
+    """Ray's explore rules applied to a copy of ``config`` (see the module docstring)."""
+    out = copy.deepcopy(dict(config))
+    for key, spec in mutations.items():
+        where = f"{path}.{key}"
+        if isinstance(spec, Mapping):
+            sub = config.get(key, {})
+            if not isinstance(sub, Mapping):
+                raise invalid_type(where, "must be a dict (hyperparam_mutations nests here)", sub)
+            out[key] = mutate(
+                sub, spec, rng, resample_probability=resample_probability,
+                perturbation_factors=perturbation_factors, path=where,
+            )
+            continue
+        old = config.get(key)
+        if isinstance(spec, (list, tuple)):
+            values = list(spec)
+            if key not in config or rng.random() < resample_probability or old not in values:
+                out[key] = copy.deepcopy(values[int(rng.integers(len(values)))])
+            else:
+                j = values.index(old) + (1 if rng.random() < 0.5 else -1)
+                out[key] = copy.deepcopy(values[min(max(j, 0), len(values) - 1)])
+            continue
+        if key not in config or rng.random() < resample_probability:
+            new = spec.sample(random_state=rng) if _is_domain(spec) else spec()
+        else:
+            if isinstance(old, bool) or not isinstance(old, (int, float, np.integer, np.floating)):
+                raise invalid_type(where, "can only be multiplied when it is a number", old)
+            new = old * perturbation_factors[int(rng.integers(len(perturbation_factors)))]
+        if isinstance(old, bool):
+            new = bool(new)
+        elif isinstance(old, (int, np.integer)):
+            new = int(round(new))
+        elif isinstance(new, np.generic):
+            new = new.item()
+        out[key] = new
+    return out
+
+
+def add_weight_noise(params: Mapping[str, Any], scale: float, seed: int) -> dict[str, Any]:
+    """Copy ``params`` adding Gaussian noise with standard deviation ``scale * std(tensor)``.
+
+    Floating-point arrays get the noise (an array whose std is 0, e.g. a constant bias,
+    is left as it is); integer arrays and plain scalars are copied unchanged. ``scale=0``
+    returns ``params`` itself (no copy: classic PBT).
+    """
+    if scale == 0:
+        return dict(params)
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for key in sorted(params):
+        value = params[key]
+        if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating) and value.size:
+            std = float(np.std(value))
+            if std > 0 and math.isfinite(std):
+                noise = rng.standard_normal(value.shape).astype(value.dtype, copy=False)
+                out[key] = value + noise * value.dtype.type(scale * std)
+                continue
+            out[key] = value.copy()
+        elif isinstance(value, np.ndarray):
+            out[key] = value.copy()
+        else:
+            out[key] = value
+    return out
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (Tune's separator)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and not {"_value", "_idx"} >= set(value):
+            out.update(flatten_config(value, name + "/"))
+        else:
+            out[name] = value
+    return out
+
+
+def changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    a, b = flatten_config(before), flatten_config(after)
+    return sorted(k for k in set(a) | set(b) if a.get(k, object()) != b.get(k, object()))
+
+
+def call_explore_fn(fn: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -> dict[str, Any]:
+    new = fn(copy.deepcopy(config))
+    if not isinstance(new, Mapping):
+        raise invalid_type("custom_explore_fn", "must return the new config dict", new)
+    return dict(new)

@@ -1,0 +1,571 @@
+"""Population Based Training whose exploit moves weights through Ray's object store.
+
+Jaderberg et al. 2017, "Population Based Training of Neural Networks" (arXiv:1711.09846).
+Every ``perturbation_interval`` (in ``time_attr`` units) a member in the bottom ``fraction``
+of the population copies a member of the top ``fraction`` (*exploit*) and perturbs the copied
+hyperparameters (*explore*): NNI's per-type rules (:func:`rafiki_ray.spaces.perturb`) on a
+rafiki_ray / NNI / Tune search space, or Ray's rules on ``hyperparam_mutations``.
+
+How exploit works (no write to storage, no pause)
+-------------------------------------------------
+Trials report through :class:`PBTSession` (``rafiki_ray.schedulers.pbt.PBTSession``), which
+publishes the model's parameters to a :class:`~rafiki_ray.sharing.ParamStore` (object refs in
+a named actor, arrays in the object store) and then calls ``tune.report``. A Tune function
+trainable is blocked inside ``tune.report`` until the scheduler has decided on that result, so
+when ``on_trial_result`` picks an exploit it posts an instruction (source member, new config,
+weight-noise seed) into the store's message slot for that trial, and the trial reads it as
+``tune.report`` returns: it ``ray.get``s the source's latest weights (zero-copy on the same
+node), adds ``weight_noise`` (Gaussian, ``weight_noise * std`` of each tensor) and continues
+with the new hyperparameters. On the driver the scheduler calls ``trial.set_config(new)`` so
+Tune's bookkeeping (and a later restart from the trial's own checkpoint) sees the new config.
+
+PAUSE is used only to time-share when there are more members than slots (as Ray's PBT; only
+members that report checkpoints are paused, the others keep running) and in ``synch`` mode
+(NNI's synchronous generations, where a missing checkpoint is an error, see the base class).
+An instruction posted for a paused trial is applied by :meth:`PBTSession.start`.
+
+Unlike Ray's ``PopulationBasedTraining``, a Searcher may generate the initial population.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._rng import child_seed
+from rafiki_ray.schedulers._base import RafikiScheduler
+from rafiki_ray.schedulers._pbt_explore import (
+    call_explore_fn,
+    changed_keys,
+    check_mutations,
+    flatten_config,
+    instruction_key,
+    mutate,
+)
+from rafiki_ray.schedulers._pbt_replay import PBTReplay, config_at, lineage_schedule
+from rafiki_ray.schedulers._pbt_session import (
+    APPLIED_KEY,
+    DEFAULT_STORE,
+    PUBLISHED_KEY,
+    Exploit,
+    PBTSession,
+)
+from rafiki_ray.spaces._space import SearchSpace, as_space
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from ray.tune.execution.tune_controller import TuneController
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PBT", "PBTSession", "Exploit", "PBTReplay", "config_at", "ALIASES"]
+
+#: The one alias table: source argument names (NNI ``PBTTuner`` classArgs, Ray
+#: ``PopulationBasedTraining``) -> this class's argument. ``None``: accepted and unused.
+ALIASES: dict[str, str | None] = {
+    "optimize_mode": "mode",  # NNI: "maximize" / "minimize"
+    "quantile_fraction": "fraction",  # Ray
+    "all_checkpoint_dir": None,  # NNI: weights move through the ParamStore instead
+    "log_config": None,  # Ray: the lineage() DataFrame replaces the per-trial policy files
+}
+_NNI_MODES = {"maximize": "max", "minimize": "min"}
+
+
+def _number(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid_type(f"PBT.{name}", "must be a number", value)
+    v = float(value)
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        bracket = "(" if lo_open else "["
+        raise invalid(f"PBT.{name}", f"must be in {bracket}{lo}, {hi}]", value)
+    return v
+
+
+def _ray_up() -> bool:
+    import ray
+
+    return ray.is_initialized()
+
+
+class PBT(RafikiScheduler):
+    """Population Based Training (Jaderberg et al. 2017) with in-memory exploit.
+
+    Args:
+        space: the hyperparameter space explored with NNI's rules (a ``SearchSpace`` or a
+            Tune ``param_space``); defaults to the searcher's space when it has one.
+        metric, mode, time_attr, seed, persist: as in :class:`RafikiScheduler`.
+        population_size: expected population (NNI); defaults to Tune's ``num_samples``;
+            only checked (a warning when more trials arrive).
+        perturbation_interval: ``time_attr`` units between two exploit/explore decisions of
+            a member (Ray; NNI's generation length).
+        burn_in_period: no decision before this ``time_attr`` value (Ray).
+        fraction: share of the population in the bottom (copying) and top (copied) groups:
+            ``ceil(fraction * n)``, at most ``n // 2`` (NNI ``fraction``, Ray
+            ``quantile_fraction``).
+        factor: NNI's perturbation size (share of a parameter's range).
+        resample_probability: probability to resample a hyperparameter from its prior.
+        hyperparam_mutations: Ray-style mutations (lists, Tune domains, callables, nested
+            dicts); when given, they are explored with Ray's rules instead of the space.
+        perturbation_factors: Ray's multiplicative factors for mutated numbers.
+        custom_explore_fn: ``f(config) -> config`` applied after the built-in explore.
+        synch: synchronous generations (NNI, Ray ``synch=True``): members wait (PAUSE, needs
+            checkpoints) until all reached the boundary, then the bottom copies the top.
+        weight_noise: Gaussian noise added to copied weights, ``weight_noise * std(tensor)``;
+            0 is classic PBT.
+        store: the ParamStore (or its name) trials publish to; :class:`PBTSession` must use
+            the same one.
+        require_attrs: raise when a result lacks ``time_attr`` (Ray's default); otherwise the
+            result is ignored.
+        **aliases: source argument names, see :data:`ALIASES`.
+    """
+
+    pauses = True
+    _supports_buffered_results = False
+
+    def __init__(
+        self,
+        space: Any = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        time_attr: str = "training_iteration",
+        seed: int | None = None,
+        persist: bool = True,
+        population_size: int | None = None,
+        perturbation_interval: float = 1,
+        burn_in_period: float = 0,
+        fraction: float = 0.2,
+        factor: float = 0.2,
+        resample_probability: float = 0.25,
+        hyperparam_mutations: Mapping[str, Any] | None = None,
+        perturbation_factors: tuple[float, ...] = (1.2, 0.8),
+        custom_explore_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        synch: bool = False,
+        weight_noise: float = 0.0,
+        store: Any = DEFAULT_STORE,
+        namespace: str | None = None,
+        require_attrs: bool = False,
+        **aliases: Any,
+    ) -> None:
+        given = {"mode": mode, "fraction": fraction}
+        for name, value in aliases.items():
+            if name not in ALIASES:
+                raise invalid_type("PBT", f"unexpected argument {name!r}; aliases: {sorted(ALIASES)}", name)
+            target = ALIASES[name]
+            if target is None:
+                logger.warning("PBT: argument %r is accepted for compatibility and unused", name)
+                continue
+            if name == "optimize_mode":
+                if value not in _NNI_MODES:
+                    raise invalid("PBT.optimize_mode", "must be 'maximize' or 'minimize'", value)
+                value = _NNI_MODES[value]
+            if target == "mode" and mode is not None and mode != value:
+                raise invalid("PBT", f"{name!r} and 'mode' disagree", [value, mode])
+            given[target] = value
+        super().__init__(metric=metric, mode=given["mode"], time_attr=time_attr, seed=seed,
+                         persist=persist)
+        self._space: SearchSpace | None = None if space is None else as_space(space, "PBT.space")
+        if population_size is not None and (
+            isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2
+        ):
+            raise invalid("PBT.population_size", "must be None or an int >= 2", population_size)
+        self._population_size = population_size
+        self._interval = _number("perturbation_interval", perturbation_interval, 0, math.inf, lo_open=True)
+        self._burn_in = _number("burn_in_period", burn_in_period, 0, math.inf)
+        self._fraction = _number("fraction", given["fraction"], 0, 0.5, lo_open=True)
+        self._factor = _number("factor", factor, 0, math.inf)
+        self._resample_p = _number("resample_probability", resample_probability, 0, 1)
+        self._mutations = None if hyperparam_mutations is None else check_mutations(hyperparam_mutations)
+        if not isinstance(perturbation_factors, (list, tuple)) or not perturbation_factors:
+            raise invalid_type("PBT.perturbation_factors", "must be a non-empty tuple of numbers",
+                               perturbation_factors)
+        self._factors = tuple(_number("perturbation_factors", f, 0, math.inf) for f in perturbation_factors)
+        if custom_explore_fn is not None and not callable(custom_explore_fn):
+            raise invalid_type("PBT.custom_explore_fn", "must be callable", custom_explore_fn)
+        self._explore_fn = custom_explore_fn
+        if not isinstance(synch, bool):
+            raise invalid_type("PBT.synch", "must be a bool", synch)
+        self._synch = synch
+        self._weight_noise = _number("weight_noise", weight_noise, 0, math.inf)
+        from rafiki_ray.sharing.param_store import ParamStore
+
+        if isinstance(store, ParamStore):
+            self._store_name, namespace = store.name, store.namespace
+        elif isinstance(store, str) and store:
+            self._store_name = store
+        else:
+            raise invalid_type("PBT.store", "must be a ParamStore or its name", store)
+        self._namespace = namespace
+        self._store: Any = None
+        self._require_attrs = bool(require_attrs)
+        self._warned_no_checkpoint = False
+        # State (plain data, see _get_state)
+        self._members: dict[str, dict[str, Any]] = {}
+        self._lineage: list[dict[str, Any]] = []
+        self._next_id = 0
+        self._next_sync = max(self._burn_in, self._interval)
+        self._num_exploits = 0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def space(self) -> SearchSpace | None:
+        return self._space
+
+    @property
+    def store(self) -> Any:
+        """The :class:`~rafiki_ray.sharing.ParamStore` (created on first use)."""
+        if self._store is None:
+            from rafiki_ray.sharing.param_store import ParamStore
+
+            # PBT copies only each member's latest weights: a store it creates keeps the most
+            # recent set per trial and releases every older one (max_bytes=1 evicts all that
+            # is not protected). Pass a ParamStore of your own to keep more.
+            self._store = ParamStore.get_or_create(
+                self._store_name, namespace=self._namespace, mode=self._mode or "max",
+                max_bytes=1, keep_top_k=1,
+            )
+        return self._store
+
+    @property
+    def num_exploits(self) -> int:
+        return self._num_exploits
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_store"] = None  # the handle is found again by name
+        return state
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        ok = super().set_search_properties(metric, mode, **spec)
+        n = spec.get("num_samples")
+        if ok and self._population_size is None and isinstance(n, int) and n >= 2:
+            self._population_size = n
+        return ok
+
+    # ------------------------------------------------------------------ explore
+    def _find_space(self, controller: Any) -> None:
+        if self._space is not None or self._mutations is not None or controller is None:
+            return
+        try:
+            inner = controller.search_alg
+        except Exception:
+            return
+        while inner is not None:
+            space = getattr(inner, "space", None)
+            if isinstance(space, SearchSpace):
+                self._space = space
+                return
+            inner = getattr(inner, "searcher", None)
+
+    def explore(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """A perturbed copy of ``config`` (Ray's rules for mutations, else NNI's on the space)."""
+        if self._mutations is not None:
+            new = mutate(config, self._mutations, self._rng, resample_probability=self._resample_p,
+                         perturbation_factors=self._factors)
+        elif self._space is not None:
+            from rafiki_ray.spaces._perturb import perturb
+
+            new = perturb(self._space, config, self._rng, factor=self._factor,
+                          resample_probability=self._resample_p)
+        else:
+            raise invalid(
+                "PBT", "has nothing to explore: pass space= (a SearchSpace or the Tuner's "
+                "param_space), hyperparam_mutations=, or a rafiki_ray searcher with a space", None,
+            )
+        if self._explore_fn is not None:
+            new = call_explore_fn(self._explore_fn, new)
+        return new
+
+    # ------------------------------------------------------------------ population
+    def _member(self, trial: Trial) -> dict[str, Any]:
+        m = self._members.get(trial.trial_id)
+        if m is None:
+            m = self._members[trial.trial_id] = {
+                "config": copy.deepcopy(dict(trial.config)), "score": None, "raw": None,
+                "time": 0.0, "last_perturb": 0.0, "published": None, "pending": None,
+                "finished": False,
+            }
+            self._lineage.append({
+                "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "start",
+                "step": 0.0, "wall_time": time.time(), "source": None, "source_score": None,
+                "score": None, "config": copy.deepcopy(m["config"]), "changed": [],
+                "instruction": None, "applied": True,
+            })
+        return m
+
+    def _quantiles(self) -> tuple[list[str], list[str]]:
+        ranked = [
+            (m["score"], tid) for tid, m in self._members.items()
+            if not m["finished"] and m["score"] is not None
+        ]
+        if len(ranked) < 2:
+            return [], []
+        # ascending: worst first (higher is better); ties broken at random (a population of
+        # identical scores, e.g. the symmetric start of the paper's toy problem, still mixes)
+        tie = self._rng.random(len(ranked))
+        order = sorted(range(len(ranked)), key=lambda j: (ranked[j][0], tie[j]))
+        ranked = [ranked[j] for j in order]
+        k = min(int(math.ceil(len(ranked) * self._fraction)), len(ranked) // 2)
+        return [t for _, t in ranked[:k]], [t for _, t in ranked[len(ranked) - k:]]
+
+    def _exploit(self, trial: Trial, m: dict[str, Any], upper: list[str]) -> bool:
+        sources = [t for t in upper if self._members[t]["published"] is not None and t != trial.trial_id]
+        if not sources:
+            return False
+        src_id = sources[int(self._rng.integers(len(sources)))]
+        src = self._members[src_id]
+        new = self.explore(src["config"])
+        self._next_id += 1
+        instr = {
+            "id": self._next_id, "source": src_id, "source_step": src["published"],
+            "source_score": src["raw"], "config": new, "weight_noise": self._weight_noise,
+            "noise_seed": child_seed(self._rng), "time": time.time(),
+        }
+        self.store.post(instruction_key(trial.trial_id), instr)
+        old = m["config"]
+        trial.set_config(copy.deepcopy(new))
+        m["config"], m["pending"] = copy.deepcopy(new), self._next_id
+        self._num_exploits += 1
+        self._lineage.append({
+            "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "exploit",
+            "step": m["time"], "wall_time": instr["time"], "source": src_id,
+            "source_score": src["raw"], "score": m["raw"], "config": copy.deepcopy(new),
+            "changed": changed_keys(old, new), "instruction": self._next_id, "applied": False,
+        })
+        logger.info("PBT: %s (score %s) copies %s (score %s), new config %s",
+                    trial.trial_id, m["raw"], src_id, src["raw"], new)
+        return True
+
+    # ------------------------------------------------------------------ Tune hooks
+    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        self._find_space(tune_controller)
+        if self._store is None and _ray_up():
+            _ = self.store  # create it on the driver, before any trial runs
+        known = trial.trial_id in self._members
+        if self._mutations is not None and not known:
+            missing = {k: v for k, v in self._mutations.items() if k not in trial.config}
+            if missing:  # Ray fills keys that only hyperparam_mutations names
+                filled = mutate({}, missing, self._rng, resample_probability=1.0,
+                                perturbation_factors=self._factors)
+                trial.set_config({**trial.config, **filled})
+        m = self._member(trial)
+        if known:
+            if trial.config != m["config"]:  # restored: Tune's snapshot may predate an exploit
+                trial.set_config(copy.deepcopy(m["config"]))
+            if self._restored and not m["finished"] and trial.status == Trial.PENDING and (
+                self._synch and m["time"] >= self._next_sync
+            ):
+                self._repause.add(trial.trial_id)
+        elif self._population_size is not None and len(self._members) > self._population_size:
+            logger.warning("PBT: %d trials for population_size=%d", len(self._members),
+                           self._population_size)
+        self._persist()
+
+    def on_trial_result(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> str:
+        super().on_trial_result(tune_controller, trial, result)
+        m = self._member(trial)
+        if result.get(PUBLISHED_KEY) is not None:
+            m["published"] = result[PUBLISHED_KEY]
+        applied = result.get(APPLIED_KEY)
+        if m["pending"] is not None and isinstance(applied, int) and applied >= m["pending"]:
+            for row in reversed(self._lineage):
+                if row["instruction"] == m["pending"]:
+                    row["applied"] = True
+                    break
+            m["pending"] = None
+        t = self._time(result)
+        if t is None:
+            if self._require_attrs:
+                raise invalid("PBT", f"result has no time_attr {self._time_attr!r}", sorted(result))
+            return TrialScheduler.CONTINUE
+        m["time"] = t
+        score = self._score(result)
+        if score is not None:
+            m["score"], m["raw"] = score, result.get(self._metric)
+        if t < self._burn_in or t - m["last_perturb"] < self._interval:
+            self._persist()
+            return TrialScheduler.CONTINUE
+        m["last_perturb"] = t
+        if self._synch:
+            return self._synch_result(tune_controller, trial, m, result)
+        lower, upper = self._quantiles()
+        if trial.trial_id in lower and m["pending"] is None:
+            self._exploit(trial, m, upper)
+        if self._can_resume(trial, result) and any(
+            t2.status in (Trial.PENDING, Trial.PAUSED) and t2 is not trial
+            for t2 in tune_controller.get_trials()
+        ):  # more members than slots: time-share, as Ray's PBT does
+            return self._pause(tune_controller, trial, result)
+        self._persist()
+        return TrialScheduler.CONTINUE
+
+    def _can_resume(self, trial: Trial, result: dict[str, Any]) -> bool:
+        """Whether pausing ``trial`` is safe (it has a checkpoint to resume from).
+
+        Time-sharing is an optimisation: a member without checkpoints keeps running (the
+        waiting members start when slots free up) instead of restarting from scratch.
+        """
+        try:
+            self._check_checkpoint(trial, result)
+        except RuntimeError:
+            if not self._warned_no_checkpoint:
+                self._warned_no_checkpoint = True
+                logger.warning(
+                    "PBT: more members than slots, but trial %s reports no checkpoint, so it "
+                    "is not paused to time-share (report tune.report(..., checkpoint=...) "
+                    "through PBTSession.report(checkpoint=...) to enable it)", trial.trial_id)
+            return False
+        return True
+
+    def _pause(self, controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        self._check_checkpoint(trial, result)
+        self._release_slot(controller, trial)
+        self._persist(force=True)
+        return TrialScheduler.PAUSE
+
+    def _synch_result(self, controller: Any, trial: Trial, m: dict[str, Any],
+                      result: dict[str, Any]) -> str:
+        waiting = [
+            tid for tid, o in self._members.items()
+            if tid != trial.trial_id and not o["finished"] and o["time"] < self._next_sync
+        ]
+        short = self._population_size is not None and len(self._members) < self._population_size
+        if waiting or short:  # NNI's generations: everyone reaches the boundary first
+            return self._pause(controller, trial, result)
+        lower, upper = self._quantiles()
+        by_id = {t.trial_id: t for t in controller.get_trials()}
+        for tid in lower:
+            if tid in by_id and self._members[tid]["pending"] is None:
+                self._exploit(by_id[tid], self._members[tid], upper)
+        times = [o["time"] for o in self._members.values() if not o["finished"]]
+        self._next_sync = max(self._next_sync + self._interval, max(times, default=0.0))
+        for o in self._members.values():
+            o["last_perturb"] = max(o["last_perturb"], o["time"])
+        self._persist(force=True)
+        return TrialScheduler.CONTINUE
+
+    def _finish(self, trial: Trial) -> None:
+        m = self._members.get(trial.trial_id)
+        if m is not None:
+            m["finished"] = True
+            if m["pending"] is not None and self._store is not None:
+                # decided at the trial's last report: nobody will apply it (lineage keeps
+                # the row with applied=False)
+                self._store.take(instruction_key(trial.trial_id))
+                m["pending"] = None
+        self._released.discard(trial.trial_id)
+        self._persist(force=True)
+
+    def on_trial_complete(self, tune_controller: TuneController, trial: Trial,
+                          result: dict[str, Any]) -> None:
+        if result:
+            m = self._member(trial)
+            score = self._score(result)
+            if score is not None:
+                m["score"], m["raw"] = score, result.get(self._metric)
+        self._finish(trial)
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._finish(trial)
+
+    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._finish(trial)
+
+    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        self._apply_repause(tune_controller)
+        pending, paused = [], []
+        for trial in tune_controller.get_trials():
+            if trial.status == Trial.PENDING:
+                pending.append(trial)
+            elif trial.status == Trial.PAUSED:
+                m = self._members.get(trial.trial_id)
+                t = m["time"] if m else 0.0
+                if self._synch and t >= self._next_sync:
+                    continue
+                paused.append((t, trial))
+        if pending:
+            return pending[0]
+        paused.sort(key=lambda x: x[0])
+        for _, trial in paused:  # the member furthest behind gets the slot (fair share)
+            if self._claim_slot(tune_controller, trial):
+                return trial
+        return None
+
+    # ------------------------------------------------------------------ results
+    def lineage(self) -> pd.DataFrame:
+        """One row per member start and per exploit: who copied whom, when, with which config.
+
+        Columns: ``trial_id``, ``event`` ("start" | "exploit"), ``step`` (``time_attr``),
+        ``wall_time``, ``source`` (copied member), ``source_score``, ``score`` (the member's
+        metric before copying), ``changed`` (hyperparameters that differ from the member's
+        previous config), ``instruction``, ``applied`` (the trial confirmed loading), ``config``
+        and one ``config/<name>`` column per hyperparameter.
+        """
+        import pandas as pd
+
+        rows = []
+        for row in self._lineage:
+            r = {k: v for k, v in row.items() if k != "seq"}
+            r.update({f"config/{k}": v for k, v in flatten_config(row["config"]).items()})
+            rows.append(r)
+        cols = ["trial_id", "event", "step", "wall_time", "source", "source_score", "score",
+                "changed", "instruction", "applied", "config"]
+        return pd.DataFrame(rows, columns=None if rows else cols)
+
+    def schedule(self, trial_id: str, *, inherited: bool = True) -> list[dict[str, Any]]:
+        """The hyperparameter schedule of a member: ``[{"step", "config", "trial_id"}, ...]``.
+
+        With ``inherited`` (default) the schedule includes what the member inherited with the
+        weights it copied (the source's schedule before the copy), i.e. the schedule that
+        produced its final weights, the one :class:`PBTReplay` replays.
+        """
+        if trial_id not in self._members:
+            raise invalid("PBT.schedule", "unknown trial id", trial_id)
+        return lineage_schedule(self._lineage, trial_id, inherited=inherited)
+
+    def best_trial_id(self) -> str | None:
+        ranked = [(m["score"], tid) for tid, m in self._members.items() if m["score"] is not None]
+        return max(ranked)[1] if ranked else None
+
+    # ------------------------------------------------------------------ state
+    def _known_trial_ids(self) -> set[str]:
+        return set(self._members)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {
+            "members": copy.deepcopy(self._members),
+            "lineage": copy.deepcopy(self._lineage),
+            "next_id": self._next_id,
+            "next_sync": self._next_sync,
+            "num_exploits": self._num_exploits,
+            "population_size": self._population_size,
+            "space": None if self._space is None else self._space.to_dict(),
+            "store": self._store_name,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self._members = copy.deepcopy(state["members"])
+        self._lineage = copy.deepcopy(state["lineage"])
+        self._next_id = state["next_id"]
+        self._next_sync = state["next_sync"]
+        self._num_exploits = state["num_exploits"]
+        self._population_size = state["population_size"]
+        if state["space"] is not None:
+            self._space = SearchSpace.from_dict(state["space"])
+        self._store_name = state["store"]
+        self._store = None
+
+    def debug_string(self) -> str:
+        return (f"PBT: {len(self._members)} members, {self._num_exploits} exploits "
+                f"(weight_noise={self._weight_noise}, synch={self._synch}).")
