@@ -255,7 +255,11 @@ class ParamStoreActor:
             entry["recent"] = self._recent.get(tid)
             entry["best"] = self._best.get(tid)
             entry["best_score"] = self._best_score.get(tid)
+        import ray
+
+        ctx = ray.get_runtime_context()
         return {
+            "actor": {"node_id": ctx.get_node_id(), "worker_id": ctx.get_worker_id()},
             "mode": self._mode,
             "max_bytes": self._max_bytes,
             "keep_top_k": self._keep_top_k,

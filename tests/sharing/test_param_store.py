@@ -152,6 +152,14 @@ def test_handle_pickles_and_get_or_create_reuses(own_store):
         ParamStore.get(store.name)
 
 
+def _owner_worker_id(ref) -> str:
+    from ray.core.generated.common_pb2 import Address
+
+    address = Address()
+    address.ParseFromString(ref.owner_address())
+    return address.worker_id.hex()
+
+
 def test_sets_outlive_the_publishing_task_and_actor(make_store):
     import ray
 
@@ -164,13 +172,23 @@ def test_sets_outlive_the_publishing_task_and_actor(make_store):
     @ray.remote(num_cpus=0)
     class Publisher:
         def run(self, store):
-            return store.publish(_params(22.0, mib=1), trial_id="actor", score=2.0)["record_id"]
+            store.publish(_params(22.0, mib=1), trial_id="actor", score=2.0)
+            return ray.get_runtime_context().get_worker_id()
+
+        def ping(self):
+            return 1
 
     ray.get(publish_from_task.remote(store))
     pub = Publisher.remote()
-    ray.get(pub.run.remote(store))
+    publisher_worker = ray.get(pub.run.remote(store))
+    # the stored objects are owned by the store actor, not by whoever published them
+    store_worker = store.stats()["actor"]["worker_id"]
+    assert publisher_worker != store_worker
+    for trial in ("task", "actor"):
+        assert _owner_worker_id(store.fetch_trial_ref(trial)) == store_worker
     ray.kill(pub, no_restart=True)  # the publisher dies; the store owns the objects
-    time.sleep(0.5)
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(pub.ping.remote(), timeout=60)  # returns once the actor is known dead
     assert _value(store.fetch_trial("actor")) == 22.0
     assert _value(store.fetch_trial("task")) == 11.0
     assert store.fetch_trial("actor")["w"].nbytes == MIB
