@@ -72,6 +72,7 @@ class ParamStoreActor:
         self._evicted = 0
         self._evicted_bytes = 0
         self._released = 0
+        self._warned_over_cap = False
 
     # ------------------------------------------------------------------ helpers
     def _better(self, a: float | None, b: float | None) -> bool:
@@ -140,7 +141,10 @@ class ParamStoreActor:
             total -= self._records[rid]["nbytes"]
             self._drop(rid, evicted=True)
         if total > self._max_bytes:
-            logger.warning(
+            # once per actor: a tiny cap on purpose ("keep only what is protected") is valid
+            log = logger.debug if self._warned_over_cap else logger.warning
+            self._warned_over_cap = True
+            log(
                 "ParamStore holds %d bytes over max_bytes=%d: the rest is protected "
                 "(top-%d by score and the most recent set of each trial)",
                 total,
@@ -265,6 +269,8 @@ class ParamStoreActor:
             "keep_top_k": self._keep_top_k,
             "count": len(records),
             "bytes": sum(m["nbytes"] for m in records),
+            "over_cap": self._max_bytes is not None
+            and sum(m["nbytes"] for m in records) > self._max_bytes,
             "published": self._published,
             "evicted": self._evicted,
             "evicted_bytes": self._evicted_bytes,

@@ -241,7 +241,7 @@ def test_eviction_keeps_top_k_and_recent_and_frees_memory(make_store):
         store.publish(_params(float(marker), mib=size), trial_id=trial, score=score)
     stats = store.stats()
     # 8 sets published, 6 fit: C's and D's bests are neither top-2 nor recent, so they go
-    assert stats["count"] == 6 and stats["evicted"] == 2
+    assert stats["count"] == 6 and stats["evicted"] == 2 and not stats["over_cap"]
     assert stats["bytes"] <= 13 * MIB < stats["bytes"] + stats["evicted_bytes"]
     assert store.fetch("LOCAL_BEST", trial_id="C") is None
     assert store.fetch("LOCAL_BEST", trial_id="D") is None
@@ -278,7 +278,8 @@ def test_protected_sets_stay_over_the_cap(make_store):
     rec = store.publish(_params(1.0, mib=14), trial_id="a", score=1.0)
     assert rec["retained"] and rec["nbytes"] > 13 * MIB
     assert _value(store.fetch("GLOBAL_BEST")) == 1.0
-    assert store.stats()["evicted"] == 0
+    stats = store.stats()
+    assert stats["evicted"] == 0 and stats["over_cap"]
 
 
 # ---------------------------------------------------------------- messages
