@@ -238,6 +238,22 @@ class SpaceAdapterContract:
     def test_tune_round_trip(self, space: SearchSpace) -> None:
         assert SearchSpace.from_tune(space.to_tune()) == space
 
+    def test_tune_variant_generator_resolves_into_the_space(self, space: SearchSpace) -> None:
+        """Tune's own resolution (BasicVariantGenerator's ``generate_variants``, no cluster)."""
+        import numpy as np
+        from ray.tune.search.variant_generator import generate_variants
+
+        rng = np.random.RandomState(0)
+        param_space = space.to_tune()
+        for _ in range(self.n_seeds):
+            for _, spec in generate_variants({"config": param_space}, random_state=rng):
+                space.validate(spec["config"])
+        if space.is_finite() and space.grid_size() <= self.grid_check_limit:
+            grid = [s["config"] for _, s in generate_variants({"config": space.to_tune(grid=True)})]
+            assert len(grid) == space.grid_size()
+            for cfg in grid:
+                space.validate(cfg)
+
     def test_to_tune_runs_in_tune(
         self, adapter: Callable[[Any], Any], tune_spec: Any, ray_session: Any, storage: str
     ) -> None:
