@@ -205,9 +205,22 @@ class RafikiSearcher(Searcher, abc.ABC):
     ) -> None:
         config = self._pending.pop(trial_id, None)
         if config is None:
-            return
+            # Not suggested by this instance (e.g. restored from a snapshot older than the
+            # trial): Tune's result carries the config, flattened as "config/...".
+            config = self._config_from_result(result)
+            if config is None:
+                return
         loss = None if (error or result is None) else self._loss(result.get(self._metric))
         self._record(config, loss, trial_id)
+
+    def _config_from_result(self, result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if not result or self._space is None or self._metric is None:
+            return None
+        if isinstance(result.get("config"), Mapping):
+            config = dict(result["config"])
+        else:
+            config = _unflatten({k[len("config/"):]: _plain(v) for k, v in result.items() if k.startswith("config/")})
+        return config if self._space.contains(config) else None
 
     def add_evaluated_point(
         self,
