@@ -32,9 +32,11 @@ after the driver is killed with SIGKILL.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import pickle
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -183,7 +185,7 @@ def drive(
 ) -> list[dict[str, Any]]:
     """Suggest, evaluate and report ``n`` trials one after another; returns the configs.
 
-    With ``poison``, some trials fail, report NaN, ``+inf`` or ``-inf`` instead."""
+    With ``poison``, one trial in ten fails and one in ten reports NaN, ``+inf`` or ``-inf``."""
     configs = []
     for i in range(start, start + n):
         tid = f"{prefix}{i}"
@@ -191,11 +193,11 @@ def drive(
         assert cfg is not None, f"suggest({tid!r}) returned None"
         configs.append(cfg)
         value = loss(cfg)
-        if poison and i % 5 == 1:
+        if poison and i % 10 == 1:
             searcher.on_trial_complete(tid, None, error=True)
             continue
-        if poison and i % 5 == 3:
-            value = [float("nan"), float("inf"), -float("inf")][(i // 5) % 3]
+        if poison and i % 10 == 6:
+            value = [float("nan"), float("inf"), -float("inf")][(i // 10) % 3]
         searcher.on_trial_complete(tid, {metric: value})
     return configs
 
@@ -232,6 +234,66 @@ def _tune_trainable(config: dict[str, Any]) -> None:
     tune.report({"loss": loss})
 
 
+def _crash_trainable(config: dict[str, Any]) -> None:
+    from ray import tune
+
+    for step in range(3):
+        time.sleep(config["sleep"])
+        tune.report({"loss": (config["x"] - 0.5) ** 2 + config["nested"]["y"] + 0.1 * step})
+
+
+def crash_experiment(searcher: str, searcher_kwargs: dict[str, Any], num_samples: int = 8) -> tuple[Any, dict[str, Any]]:
+    """Factory for :func:`rafiki_ray.testing._crash.run_crash_restore`: a blank searcher
+    (space, metric and mode come from the Tuner, so the restored run depends on the
+    searcher's saved state for them)."""
+    from ray import tune
+
+    from rafiki_ray.testing._crash import load_factory
+
+    space = _tune_space()
+    space["sleep"] = 0.3
+    return _crash_trainable, {
+        "param_space": space,
+        "tune_config": tune.TuneConfig(
+            search_alg=load_factory(searcher)(seed=0, **searcher_kwargs),
+            metric="loss",
+            mode="min",
+            num_samples=num_samples,
+            max_concurrent_trials=2,
+            reuse_actors=True,
+        ),
+    }
+
+
+def crash_introspect(grid: Any, exp_dir: str) -> dict[str, Any]:
+    """Read the searcher state Tune saved through ``Searcher.save`` (newest snapshot)."""
+    import glob
+    import os
+
+    files = glob.glob(os.path.join(exp_dir, "searcher-state-*.pkl"))
+    if not files:
+        return {"error": "no searcher-state file"}
+    with open(max(files, key=os.path.getmtime), "rb") as f:
+        payload = pickle.load(f)
+    state = payload["state"]
+    return {
+        "kind": payload["kind"],
+        "metric": state["metric"],
+        "mode": state["mode"],
+        "space": state["space"],
+        "n_observations": len(state["observations"]),
+        "n_failed": sum(o["loss"] is None for o in state["observations"]),
+    }
+
+
+def _slow(f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return f(*args, **kwargs)
+
+    return pytest.mark.slow(wrapper)
+
+
 # ---------------------------------------------------------------------------------------
 # the contract
 
@@ -246,6 +308,22 @@ class SearcherContract:
     optimise_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     #: observations before the pending-duplicates case suggests a batch
     n_before_batch: int = 12
+    #: False: the Tune and spawned-process cases run only with ``-m slow`` (for a second
+    #: variant of a searcher whose first variant already runs them by default)
+    heavy_in_default_run: bool = True
+    #: importable ``"module:Class"`` for the driver-crash case (``None`` skips it) and the
+    #: keyword arguments it is built with there (next to ``seed``)
+    searcher_path: str | None = None
+    searcher_kwargs: dict[str, Any] = {}
+
+    _HEAVY: tuple[str, ...] = ("test_end_to_end_in_tuner", "test_same_sequence_in_a_spawned_process")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.heavy_in_default_run:
+            for name in cls._HEAVY:
+                if name not in cls.__dict__:
+                    setattr(cls, name, _slow(getattr(cls, name)))
 
     @pytest.fixture
     def searcher_factory(self) -> Callable[..., Any]:  # pragma: no cover - must be overridden
@@ -442,6 +520,19 @@ class SearcherContract:
         assert blank.n_observations == s.n_observations == self.n_steps + 2
         assert drive(blank, 3, loss, start=100) == drive(s, 3, loss, start=100)
 
+    def test_result_of_a_trial_it_did_not_suggest_is_recorded(self, searcher_factory: Callable[..., Any]) -> None:
+        """After a restore from a snapshot older than a trial, Tune still reports the trial;
+        its flattened ``config/...`` keys identify the configuration."""
+        space = as_space(_tune_space())
+        s = searcher_factory(space=_tune_space(), metric="loss", mode="min", seed=0)
+        cfg = space.sample(1)
+        flat = {f"config/{k}": v for k, v in cfg.items() if k != "nested"}
+        flat.update({f"config/nested/{k}": v for k, v in cfg["nested"].items()})
+        s.on_trial_complete("from-before-the-crash", {"loss": 0.125, **flat})
+        assert s.n_observations == 1 and s.best() == (cfg, 0.125)
+        s.on_trial_complete("unknown-without-config", {"loss": 1.0})
+        assert s.n_observations == 1
+
     def test_pickles(self, searcher_factory: Callable[..., Any]) -> None:
         import cloudpickle
 
@@ -465,24 +556,52 @@ class SearcherContract:
                 search_alg=searcher,
                 metric="loss",
                 mode="min",
-                num_samples=8,
+                num_samples=6,
                 max_concurrent_trials=2,
                 reuse_actors=True,
             ),
             run_config=tune.RunConfig(storage_path=storage, name="contract", verbose=0),
         )
         results = tuner.fit()
-        assert len(results) == 8 and results.num_errors == 0
+        assert len(results) == 6 and results.num_errors == 0
         space = as_space(_tune_space())
         configs = [r.config for r in results]
         for cfg in configs:
             check_types(space, cfg)
-        assert len({repr(sorted(c.items())) for c in configs}) == 8
+        assert len({repr(sorted(c.items())) for c in configs}) == 6
         df = results.get_dataframe()
         best = results.get_best_result()
         assert math.isfinite(best.metrics["loss"])
         # warm start a fresh searcher from the experiment's DataFrame
         fresh = searcher_factory(space=_tune_space(), metric="loss", mode="min", seed=1)
-        assert fresh.warm_start(df) == 8
+        assert fresh.warm_start(df) == 6
         assert fresh.best()[1] == pytest.approx(best.metrics["loss"])
         check_types(space, fresh.suggest("after"))
+
+    @pytest.mark.slow
+    def test_survives_tuner_restore_after_driver_sigkill(self, storage: str) -> None:
+        if self.searcher_path is None:
+            pytest.skip("no searcher_path for the driver-crash case")
+        from rafiki_ray.testing._crash import run_crash_restore
+
+        report = run_crash_restore(
+            "rafiki_ray.testing.searchers:crash_experiment",
+            storage=storage,
+            name="crash",
+            kill_after=4,
+            factory_kwargs={"searcher": self.searcher_path, "searcher_kwargs": dict(self.searcher_kwargs)},
+            introspect="rafiki_ray.testing.searchers:crash_introspect",
+        )
+        assert report["restore_error"] is None, report["restore_error"]
+        assert report["survivors"] == []
+        assert report["results_before_kill"] >= 4
+        trials = report["trials"]
+        assert len(trials) == 8, list(trials)
+        space = as_space(dict(_tune_space(), sleep=0.3))
+        for tid, info in trials.items():
+            assert info["error"] is None, (tid, info["error"])
+            assert space.contains(info["config"]), info["config"]
+        seen = report["introspection"]
+        assert seen["kind"] == self.searcher_path.rpartition(":")[2]
+        assert seen["metric"] == "loss" and seen["mode"] == "min" and seen["space"] is not None
+        assert seen["n_observations"] == 8 and seen["n_failed"] == 0, seen

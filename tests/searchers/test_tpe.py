@@ -1,0 +1,156 @@
+"""TPESearch: the searcher contract (tpe and anneal) plus algorithm-specific behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rafiki_ray.searchers.tpe import TPESearch
+from rafiki_ray.spaces import Categorical, Conditional, Encoder, Float, Int, Option, SearchSpace
+from rafiki_ray.testing.searchers import SearcherContract, check_types, drive
+
+
+class TestTPEContract(SearcherContract):
+    searcher_path = "rafiki_ray.searchers:TPESearch"
+    searcher_kwargs = {"n_startup_trials": 3}
+    algo = "tpe"
+
+    @pytest.fixture
+    def searcher_factory(self):
+        def make(**kw):
+            kw.setdefault("algo", self.algo)
+            kw.setdefault("n_startup_trials", 5)
+            return TPESearch(**kw)
+
+        return make
+
+
+class TestAnnealContract(TestTPEContract):
+    """The same contract for ``algo="anneal"``; its Tune cases run with ``-m slow``."""
+
+    algo = "anneal"
+    searcher_kwargs = {"algo": "anneal"}
+    heavy_in_default_run = False
+
+
+def _hartmann6(c: dict) -> float:
+    a = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+    p = 1e-4 * np.array(
+        [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+         [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
+    )
+    x = np.array([c[f"x{i}"] for i in range(6)])
+    return -float(np.sum(np.array([1.0, 1.2, 3.0, 3.2]) * np.exp(-np.sum(a * (x - p) ** 2, axis=1))))
+
+
+def test_hartmann6_regret_guard():
+    """A cheap guard on quality (the full 10-seed figure is in benchmarks/search_quality.py):
+    after 50 evaluations the median regret over 5 seeds is far below random search's ~1.3."""
+    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(6)})
+    regrets = []
+    for seed in range(5):
+        s = TPESearch(space, metric="y", mode="min", seed=seed)
+        regrets.append(min(_hartmann6(c) for c in drive(s, 50, _hartmann6, metric="y")) + 3.32237)
+    assert np.median(regrets) < 0.6, regrets
+
+
+def test_random_algo_is_the_space_prior_with_the_same_seed():
+    space = SearchSpace({"x": Float(0.0, 1.0, log=False), "c": Categorical(("a", "b", "c"), weights=(0.2, 0.3, 0.5))})
+    s = TPESearch(space, metric="y", mode="min", seed=42, algo="random")
+    got = drive(s, 20, lambda c: c["x"], metric="y")
+    rng = np.random.default_rng(42)
+    assert got == [space.sample(rng) for _ in range(20)]
+
+
+def test_anneal_narrows_around_the_best_points():
+    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(3)})
+    enc = Encoder(space)
+    s = TPESearch(space, metric="y", mode="min", seed=0, algo="anneal")
+    loss = lambda c: sum((c[f"x{i}"] - 0.7) ** 2 for i in range(3))  # noqa: E731
+
+    def spread(n_obs: int) -> float:
+        """Mean distance of 20 proposals (not reported) to the best point so far."""
+        best = np.array(list(s.best()[0].values()))
+        xs = [enc.encode(s._propose(f"probe{n_obs}-{k}"))[0] for k in range(20)]
+        return float(np.mean([np.abs(x - best).max() for x in xs]))
+
+    drive(s, 5, loss, metric="y")
+    early = spread(5)
+    drive(s, 95, loss, metric="y", start=5)
+    late = spread(100)
+    assert late < 0.5 * early, (early, late)
+    assert s.best()[1] < 0.01
+
+
+def test_tpe_prefers_the_good_branch_of_a_conditional_space():
+    space = SearchSpace(
+        {
+            "opt": Conditional(
+                (
+                    Option("bad", SearchSpace({"u": Float(0.0, 1.0)})),
+                    Option("good", SearchSpace({"v": Float(0.0, 1.0), "k": Int(1, 8)})),
+                )
+            ),
+            "z": Float(-1.0, 1.0),
+        }
+    )
+
+    def loss(c):
+        o = c["opt"]
+        base = 2.0 + o["u"] if o["_name"] == "bad" else (o["v"] - 0.3) ** 2 + 0.05 * abs(o["k"] - 3)
+        return base + c["z"] ** 2
+
+    s = TPESearch(space, metric="y", mode="min", seed=3, n_startup_trials=10)
+    configs = drive(s, 40, loss, metric="y")
+    for c in configs:
+        check_types(space, c)
+        assert set(c["opt"]) == ({"_name", "u"} if c["opt"]["_name"] == "bad" else {"_name", "v", "k"})
+    late = [c["opt"]["_name"] for c in configs[20:]]
+    assert late.count("good") >= 16, late
+    assert s.best()[1] < 0.05
+
+
+@pytest.mark.parametrize("algo", ["tpe", "anneal"])
+def test_categorical_prior_weights_shape_proposals(algo):
+    """With a flat objective, proposals keep following the category weights."""
+    space = SearchSpace({"c": Categorical(("a", "b"), weights=(0.9, 0.1)), "x": Float(0.0, 1.0)})
+    s = TPESearch(space, metric="y", mode="min", seed=1, algo=algo, n_startup_trials=10)
+    configs = drive(s, 80, lambda c: 1.0, metric="y")
+    frac_a = np.mean([c["c"] == "a" for c in configs[10:]])
+    assert frac_a > 0.7, frac_a
+
+
+def test_from_args_accepts_nni_and_t9k_class_arguments():
+    s = TPESearch.from_args(
+        {"optimize_mode": "maximize", "algorithm_name": "random_search", "parallel_optimize": False, "seed": 3},
+        space={"x": Float(0.0, 1.0)},
+        metric="acc",
+    )
+    assert (s.algo, s.mode, s._liar, s._seed) == ("random", "max", None, 3)
+    t = TPESearch.from_args(
+        {"optimize_mode": "minimize", "tpe_args": {"n_startup_jobs": 4, "n_ei_candidates": 12, "constant_liar_type": "mean"}}
+    )
+    assert (t.algo, t.mode, t._n_startup, t._n_candidates, t._liar) == ("tpe", "min", 4, 12, "mean")
+    u = TPESearch.from_args({"algorithm_name": "anneal", "parallel_optimize": True, "constant_liar_type": "max"})
+    assert (u.algo, u._liar) == ("anneal", "max")
+    with pytest.raises(ValueError, match=r"TPESearch.n_trees: is not an argument \(known: .*n_startup_jobs"):
+        TPESearch.from_args({"n_trees": 3})
+    with pytest.raises(ValueError, match="TPESearch.algorithm_name: must be one of"):
+        TPESearch.from_args({"algorithm_name": "smac"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"algo": "bohb"}, "algo: must be one of ['tpe', 'anneal', 'random'], got 'bohb'"),
+        ({"n_candidates": 0}, "n_candidates: must be an int >= 1, got 0"),
+        ({"n_startup_trials": -1}, "n_startup_trials: must be an int >= 0, got -1"),
+        ({"gamma": 1.5}, "gamma: must be > 0 and <= 1.0, got 1.5"),
+        ({"bandwidth": 0}, "bandwidth: must be > 0, got 0"),
+        ({"linear_forgetting": 2.5}, "linear_forgetting: must be an int >= 1, got 2.5"),
+    ],
+)
+def test_bad_arguments_name_the_field(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        TPESearch(**kwargs)
+    assert message in str(err.value)
