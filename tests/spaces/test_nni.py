@@ -288,8 +288,8 @@ def test_end_to_end_tune_run_with_basic_variant_generator(ray_session, storage):
         _check_nni_config,
         param_space=space.to_tune(),
         tune_config=tune.TuneConfig(
-            metric="score", mode="max", num_samples=6, reuse_actors=True, max_concurrent_trials=1,
-            search_alg=BasicVariantGenerator(random_state=1),
+            metric="score", mode="max", num_samples=6, reuse_actors=True,
+            search_alg=BasicVariantGenerator(random_state=1, max_concurrent=1),
         ),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     )
