@@ -31,7 +31,9 @@ What the base gives a subclass
   trials", as workers do in the ASHA paper.
 * Restored trials that were paused before the crash come back from Tune as PENDING;
   a subclass lists them in ``self._repause`` from ``on_trial_add`` and the base sets them back
-  to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all).
+  to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all); trials
+  the scheduler had stopped after Tune's last snapshot go into ``self._restop`` and are
+  stopped there instead of being restarted.
 
 Subclass hooks: override Tune's public hooks (``on_trial_add`` etc.) and call
 ``super().on_trial_add(...)`` first (it validates metric/mode and performs the restore), or
@@ -120,7 +122,9 @@ class RafikiScheduler(FIFOScheduler):
         self._dirty = False
         self._checkpointed: set[str] = set()  # trial ids that reported a checkpoint
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
+        self._restop: set[str] = set()  # restored trials the scheduler had already stopped
         self._released: set[str] = set()  # paused trials whose concurrency slot we freed
+        self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
 
     # ------------------------------------------------------------------ metric / mode
     @property
@@ -366,6 +370,9 @@ class RafikiScheduler(FIFOScheduler):
             return True
         obj, attr, limit = found
         live = getattr(obj, attr)
+        if trial.trial_id in live:  # e.g. a limiter restored from before the release
+            self._released.discard(trial.trial_id)
+            return True
         if not force and len(live) >= limit:
             return False
         if trial.trial_id not in live:
@@ -389,21 +396,63 @@ class RafikiScheduler(FIFOScheduler):
         controller.stop_trial(trial)
 
     def _apply_repause(self, controller: Any) -> None:
-        """Put restored trials that were paused before the crash back into PAUSED."""
-        if not self._repause:
+        """Put restored trials that were paused before the crash back into PAUSED.
+
+        Also writes a state whose last write was throttled (called at every
+        ``choose_trial_to_run``, i.e. at every step of Tune's loop).
+        """
+        if self._dirty:
+            self._persist()
+        if not self._repause and not self._restop:
             return
         for trial in list(controller.get_trials()):
-            if trial.trial_id in self._repause and trial.status == Trial.PENDING:
+            if trial.status != Trial.PENDING:
+                continue
+            if trial.trial_id in self._restop:  # stopped before the crash, after the snapshot
+                controller.stop_trial(trial)
+            elif trial.trial_id in self._repause:
                 try:
                     controller._set_trial_status(trial, Trial.PAUSED)
                 except Exception as exc:  # already staged by Tune: let it run
                     logger.debug("cannot re-pause %s: %s", trial, exc)
         self._repause.clear()
+        self._restop.clear()
+
+    # ------------------------------------------------------------------ live-trial tracking
+    def _track(self, trial: Trial, decision: str | None = None) -> str | None:
+        """Note that ``trial`` runs (or may start) unless ``decision`` is PAUSE or STOP.
+
+        Pausing schedulers call it with every decision and when they hand a trial to Tune,
+        so that :meth:`_first_pending` and :meth:`_anything_running` scan only the trials
+        that may be pending or running instead of the whole experiment.
+        """
+        if decision in (TrialScheduler.PAUSE, TrialScheduler.STOP):
+            self._maybe_running.pop(trial.trial_id, None)
+        else:
+            self._maybe_running[trial.trial_id] = trial
+        return decision
+
+    def _untrack(self, trial: Trial) -> None:
+        self._maybe_running.pop(trial.trial_id, None)
+
+    def _first_pending(self) -> Trial | None:
+        """The first tracked PENDING trial (FIFO), dropping finished ones on the way."""
+        for tid, trial in list(self._maybe_running.items()):
+            if trial.status == Trial.PENDING:
+                return trial
+            if trial.status in (Trial.TERMINATED, Trial.ERROR):
+                del self._maybe_running[tid]
+        return None
+
+    def _anything_running(self) -> bool:
+        return any(t.status == Trial.RUNNING for t in self._maybe_running.values())
 
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         self._require_metric()
         self._attach(trial)
+        if trial.status not in (Trial.TERMINATED, Trial.ERROR):
+            self._maybe_running[trial.trial_id] = trial
 
     def on_trial_result(
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]

@@ -133,8 +133,11 @@ class SyncBracketScheduler(RafikiScheduler):
         tid = trial.trial_id
         self._trials[tid] = trial
         if tid in self._bracket_of:  # seen before a driver restore
-            if (tid in self._paused or tid in self._to_resume) and trial.status == Trial.PENDING:
-                self._repause.add(tid)
+            if trial.status == Trial.PENDING:
+                if tid in self._dead:
+                    self._restop.add(tid)
+                elif tid in self._paused or tid in self._to_resume:
+                    self._repause.add(tid)
             return
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
@@ -156,6 +159,9 @@ class SyncBracketScheduler(RafikiScheduler):
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         super().on_trial_result(tune_controller, trial, result)
+        return self._track(trial, self._decide(tune_controller, trial, result))
+
+    def _decide(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         tid = trial.trial_id
         if tid not in self._bracket_of:
             return TrialScheduler.CONTINUE
@@ -254,9 +260,12 @@ class SyncBracketScheduler(RafikiScheduler):
             return decision
         finally:
             self._processing = False
+            self._persist(force=True)  # the stops above persisted a half-done halving
 
     def _forget(self, controller: Any, trial: Trial) -> None:
         tid = trial.trial_id
+        self._untrack(trial)
+        logger.debug("trial %s ended (status %s)", tid, trial.status)
         if tid not in self._bracket_of:
             return
         self._paused.pop(tid, None)
@@ -284,12 +293,12 @@ class SyncBracketScheduler(RafikiScheduler):
         chosen = self._first_resumable(tune_controller)
         if chosen is not None:
             return chosen
-        trials = tune_controller.get_trials()
-        for trial in trials:
-            if trial.status == Trial.PENDING:
-                return trial
-        if any(t.status == Trial.RUNNING for t in trials):
+        pending = self._first_pending()
+        if pending is not None:
+            return pending
+        if self._anything_running():
             return None
+        trials = tune_controller.get_trials()
         # Nothing runs and nothing is pending: close unfilled brackets, halve what is ready.
         for b in self._brackets:
             if not b["done"] and not b["closed"]:
@@ -313,7 +322,10 @@ class SyncBracketScheduler(RafikiScheduler):
             if trial is not None and trial.status == Trial.PAUSED:
                 if self._claim_slot(controller, trial):
                     self._before_resume(trial)
+                    self._track(trial)
+                    logger.debug("resuming %s", tid)
                     return trial
+                logger.debug("no free slot to resume %s", tid)
                 return None
         return None
 

@@ -239,8 +239,11 @@ class ASHA(RafikiScheduler):
         tid = trial.trial_id
         self._trials[tid] = trial
         if tid in self._bracket_of:  # seen before a driver restore
-            if tid in self._paused and trial.status == Trial.PENDING:
-                self._repause.add(tid)
+            if trial.status == Trial.PENDING:
+                if tid in self._done:
+                    self._restop.add(tid)
+                elif tid in self._paused:
+                    self._repause.add(tid)
             return
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
@@ -255,6 +258,9 @@ class ASHA(RafikiScheduler):
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
     ) -> str:
         super().on_trial_result(tune_controller, trial, result)
+        return self._track(trial, self._decide(tune_controller, trial, result))
+
+    def _decide(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         tid = trial.trial_id
         if tid not in self._bracket_of or tid in self._done:
             return TrialScheduler.CONTINUE if tid not in self._done else TrialScheduler.STOP
@@ -392,6 +398,7 @@ class ASHA(RafikiScheduler):
             self._chosen.discard(tid)
             self._done.add(tid)
             self._persist(force=True)
+        self._untrack(trial)
 
     def on_trial_complete(
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
@@ -422,20 +429,21 @@ class ASHA(RafikiScheduler):
                 if not self._claim_slot(tune_controller, trial):
                     return None
                 self._chosen.add(trial.trial_id)
+                self._track(trial)
                 return trial
-        trials = tune_controller.get_trials()
-        for trial in trials:
-            if trial.status == Trial.PENDING:
-                return trial
-        if not self._paused or any(t.status == Trial.RUNNING for t in trials):
+        pending = self._first_pending()
+        if pending is not None:
+            return pending
+        if not self._paused or self._anything_running():
             return None
         # Nothing runs, nothing is pending: finish the best, then stop the rest.
         trial = self._candidate_any(tune_controller, relaxed=True)
         if trial is not None:
             self._claim_slot(tune_controller, trial, force=True)
             self._chosen.add(trial.trial_id)
+            self._track(trial)
             return trial
-        for trial in list(trials):
+        for trial in list(tune_controller.get_trials()):
             if trial.status == Trial.PAUSED and trial.trial_id in self._paused:
                 self._stop_paused(tune_controller, trial)
         return None

@@ -118,17 +118,20 @@ def _count_results(exp_dir: str) -> int:
 
 
 def _session_pids(sid: int) -> list[int]:
-    import psutil
-
+    """Live (non-zombie) processes of session ``sid``, read from ``/proc`` (Linux)."""
     pids = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:  # dead, awaiting a reaper
-                continue
-            if os.getsid(proc.pid) == sid:
-                pids.append(proc.pid)
-        except (ProcessLookupError, PermissionError, psutil.Error):
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp session ...": comm may contain spaces and parentheses
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(name))
     return pids
 
 

@@ -9,8 +9,19 @@ from rafiki_ray.testing._driver import drive
 from rafiki_ray.testing.schedulers import SchedulerContract
 
 
+def _rungs_kept(before, after):
+    """Every score recorded and every promotion made before the crash survives the restore."""
+    for rb, ra in zip(before["sub"]["rungs"], after["sub"]["rungs"]):
+        for g0, g1 in zip(rb, ra):
+            s0 = {t: s for t, s, _ in g0["scores"]}
+            s1 = {t: s for t, s, _ in g1["scores"]}
+            assert s0.items() <= s1.items()
+            assert set(g0["promoted"]) <= set(g1["promoted"])
+
+
 class TestASHAContract(SchedulerContract):
     pauses = True
+    cost_in_default_run = True
     scheduler_path = "rafiki_ray.schedulers:ASHA"
     crash_kwargs = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch"}
 
@@ -20,9 +31,16 @@ class TestASHAContract(SchedulerContract):
             return ASHA(max_t=horizon, grace_period=horizon / 9, reduction_factor=3, **kw)
         return make
 
+    def check_restored_state(self, before, after, report):
+        _rungs_kept(before, after)
+
 
 class TestASHAStopContract(SchedulerContract):
     pauses = False
+    cost_in_default_run = True
+    scheduler_path = "rafiki_ray.schedulers:ASHA"
+    crash_kwargs = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch",
+                    "promotion": "stop"}
 
     @pytest.fixture
     def scheduler_factory(self):

@@ -10,8 +10,17 @@ from rafiki_ray.testing._driver import drive
 from rafiki_ray.testing.schedulers import SchedulerContract
 
 
+def _bracket_records_kept(before, after):
+    for b0, b1 in zip(before["sub"]["brackets"], after["sub"]["brackets"]):
+        assert b0["tag"] == b1["tag"] and b0["members"] == b1["members"][: len(b0["members"])]
+        for r0, r1 in zip(b0["records"], b1["records"]):
+            assert {t: s for t, s in r0}.items() <= {t: s for t, s in r1}.items()
+    assert after["sub"]["next"] >= before["sub"]["next"]
+
+
 class TestHyperbandContract(SchedulerContract):
     pauses = True
+    cost_in_default_run = True
     scheduler_path = "rafiki_ray.schedulers:Hyperband"
     crash_kwargs = {"max_iter": 9, "eta": 3, "resume": True, "time_attr": "epoch",
                     "resource": {"name": "_resource", "type": "int"}}
@@ -22,6 +31,9 @@ class TestHyperbandContract(SchedulerContract):
             return Hyperband(max_iter=horizon, eta=3, resume=True,
                              resource={"name": "_resource", "type": "float"}, **kw)
         return make
+
+    def check_restored_state(self, before, after, report):
+        _bracket_records_kept(before, after)
 
     def check_end_to_end(self, grid):
         for r in grid:  # the budget reached the trainable through its config

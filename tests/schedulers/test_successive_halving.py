@@ -9,8 +9,18 @@ from rafiki_ray.testing._driver import default_curve, drive
 from rafiki_ray.testing.schedulers import SchedulerContract
 
 
+def _bracket_records_kept(before, after):
+    """Every rung record made before the crash is still there, with the same score."""
+    for b0, b1 in zip(before["sub"]["brackets"], after["sub"]["brackets"]):
+        assert b0["members"] == b1["members"][: len(b0["members"])]
+        for r0, r1 in zip(b0["records"], b1["records"]):
+            assert {t: s for t, s in r0}.items() <= {t: s for t, s in r1}.items()
+        assert b1["cur"] >= b0["cur"]
+
+
 class TestSuccessiveHalvingContract(SchedulerContract):
     pauses = True
+    cost_in_default_run = True
     scheduler_path = "rafiki_ray.schedulers:SuccessiveHalving"
     crash_kwargs = {"min_resource": 1, "max_resource": 9, "reduction_factor": 3,
                     "num_trials": 6, "time_attr": "epoch"}
@@ -21,6 +31,9 @@ class TestSuccessiveHalvingContract(SchedulerContract):
             return SuccessiveHalving(min_resource=horizon / 9, max_resource=horizon,
                                      reduction_factor=3, **kw)
         return make
+
+    def check_restored_state(self, before, after, report):
+        _bracket_records_kept(before, after)
 
 
 @pytest.mark.parametrize("n,max_resource,sizes", [(9, 9, [9, 3, 1]), (27, 27, [27, 9, 3, 1])])
