@@ -141,8 +141,8 @@ def _from_data(data: Any, file: Path) -> SearchSpace:
     if kind == "polyaxon":
         from rafiki_ray.spaces.adapters.polyaxon import from_polyaxon
 
-        root = "hptuning" if "hptuning" in data else "matrix" if "matrix" in data else ""
-        result = from_polyaxon(data, path=f"{where}:{root}" if root else where)
+        # from_polyaxon names paths from the hptuning section down (it adds ".matrix" itself)
+        result = from_polyaxon(data, path=f"{where}:hptuning" if "hptuning" in data else where)
         return getattr(result, "space", result)
     keys = sorted(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
     raise invalid(where, f"is in no known search-space format; looked for {_LOOKED_FOR}", keys)
