@@ -59,7 +59,7 @@ from rafiki_ray._state import load_state, save_state
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
 
-__all__ = ["RafikiScheduler", "CheckpointRequiredError", "STATE_FILE"]
+__all__ = ["STATE_FILE", "CheckpointRequiredError", "RafikiScheduler"]
 
 logger = logging.getLogger(__name__)
 

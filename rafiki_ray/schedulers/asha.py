@@ -51,7 +51,7 @@ _PROMOTIONS = ("pause", "stop")
 class _Rung:
     """Scores recorded at one milestone, sorted for O(log n) rank queries."""
 
-    __slots__ = ("milestone", "scores", "keys", "promoted", "waiting")
+    __slots__ = ("keys", "milestone", "promoted", "scores", "waiting")
 
     def __init__(self, milestone: float) -> None:
         self.milestone = milestone
@@ -63,6 +63,11 @@ class _Rung:
     def record(self, tid: str, score: float, seq: int) -> None:
         self.scores[tid] = (score, seq)
         bisect.insort(self.keys, (-score, seq))
+
+    def key(self, tid: str) -> tuple[float, int]:
+        """Sort key of a recorded trial: lower is better."""
+        score, seq = self.scores[tid]
+        return (-score, seq)
 
     def rank(self, tid: str) -> int:
         score, seq = self.scores[tid]
@@ -363,8 +368,7 @@ class ASHA(RafikiScheduler):
                     best = tid
                     break
             if extra is not None and extra_level == k and extra not in rung.promoted:
-                key = lambda t: (-rung.scores[t][0], rung.scores[t][1])  # noqa: E731
-                if best is None or key(extra) < key(best):
+                if best is None or rung.key(extra) < rung.key(best):
                     best = extra
             if best is not None and rung.rank(best) < top:
                 return best

@@ -40,7 +40,7 @@ from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._brackets import SyncBracketScheduler
 from rafiki_ray.schedulers.successive_halving import _check_positive
 
-__all__ = ["Hyperband", "s_max", "bracket_table"]
+__all__ = ["Hyperband", "bracket_table", "s_max"]
 
 #: Accepted alternative argument names (Ray) -> our (Polyaxon) name.
 ALIASES = {"max_t": "max_iter", "reduction_factor": "eta"}

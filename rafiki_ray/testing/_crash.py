@@ -42,6 +42,7 @@ import argparse
 import glob
 import importlib
 import json
+import math
 import os
 import pickle
 import signal
@@ -50,7 +51,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["run_crash_restore", "load_factory"]
+__all__ = ["load_factory", "run_crash_restore"]
 
 STATE_FILE = "rafiki_scheduler_state.pkl"
 
@@ -77,7 +78,7 @@ def _jsonable(x: Any) -> Any:
         return x.tolist()
     if isinstance(x, np.generic):
         return x.item()
-    if isinstance(x, float) and x != x:
+    if isinstance(x, float) and math.isnan(x):
         return None
     if x is None or isinstance(x, (str, int, float, bool)):
         return x

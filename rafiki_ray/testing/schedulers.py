@@ -6,12 +6,21 @@ Use it by subclassing in a test module::
         pauses = True                                  # the scheduler may return PAUSE
         scheduler_path = "rafiki_ray.schedulers:ASHA"  # importable, for the crash test
         crash_kwargs = {"max_t": 9, "grace_period": 1}
+        # which heavy cases run in the default run (the others only with -m slow):
+        cost_in_default_run = True    # 1,000 trials x 100 steps (default False)
+        e2e_in_default_run = True     # real Tune + PyTorch run (default True)
+        crash_in_default_run = False  # SIGKILL + Tuner.restore (default False)
 
         @pytest.fixture
         def scheduler_factory(self):
             def make(*, horizon=9, **kw):
-                return ASHA(max_t=horizon, grace_period=max(1, horizon // 9), **kw)
+                return ASHA(max_t=horizon, grace_period=horizon / 9, **kw)
             return make
+
+        def check_restored_state(self, before, after, report):  # optional hooks
+            ...                                                  # (see their docstrings)
+        def check_end_to_end(self, grid):
+            ...
 
 The factory takes ``metric``, ``mode``, ``time_attr``, ``seed`` (any may be absent) and
 ``horizon``: the largest value of ``time_attr`` a trial reaches (map it onto the scheduler's
@@ -32,14 +41,15 @@ import math
 import os
 import pickle
 import tempfile
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
-from rafiki_ray.testing._driver import StallError, default_curve, drive
+from rafiki_ray.testing._driver import default_curve, drive
 
-__all__ = ["SchedulerContract", "crash_experiment", "torch_trainable", "check_plain"]
+__all__ = ["SchedulerContract", "check_plain", "crash_experiment", "torch_trainable"]
 
 HORIZON = 9
 
@@ -139,11 +149,13 @@ class SchedulerContract:
     pauses: bool = False
     #: importable "module:Class" for the driver-crash test (None skips it)
     scheduler_path: str | None = None
-    crash_kwargs: dict[str, Any] = {}
+    crash_kwargs: ClassVar[dict[str, Any]] = {}
     #: run the crash test in the default run (else only with -m slow)
     crash_in_default_run: bool = False
     #: run the 1,000-trial cost test in the default run (else only with -m slow)
     cost_in_default_run: bool = False
+    #: run the end-to-end Tune run in the default run (else only with -m slow)
+    e2e_in_default_run: bool = True
 
     @pytest.fixture
     def scheduler_factory(self) -> Callable[..., Any]:  # pragma: no cover - overridden
@@ -256,6 +268,8 @@ class SchedulerContract:
     @pytest.mark.slow
     def test_decisions_are_cheap(self, scheduler_factory):
         """1,000 trials, up to 100 results each: at most 1 ms per decision."""
+        if self.cost_in_default_run:
+            pytest.skip("runs in the default run")
         self._cost(scheduler_factory)
 
     def test_decisions_are_cheap_default_run(self, scheduler_factory):
@@ -284,20 +298,31 @@ class SchedulerContract:
 
     # -------------------------------------------------------------- real Tune
     def test_end_to_end_pytorch(self, scheduler_factory, ray_session, storage):
+        if not self.e2e_in_default_run:
+            pytest.skip("this scheduler's end-to-end run is marked slow")
+        self._end_to_end(scheduler_factory, storage)
+
+    @pytest.mark.slow
+    def test_end_to_end_pytorch_slow(self, scheduler_factory, ray_session, storage):
+        if self.e2e_in_default_run:
+            pytest.skip("runs in the default run")
+        self._end_to_end(scheduler_factory, storage)
+
+    def _end_to_end(self, scheduler_factory: Callable[..., Any], storage: str) -> None:
         from ray import tune
 
         sched = scheduler_factory(metric="loss", mode="min", seed=0, time_attr="epoch",
                                   horizon=HORIZON)
         tuner = tune.Tuner(
             torch_trainable,
-            param_space={"lr": tune.grid_search([0.003, 0.01, 0.03, 0.1, 0.3, 1.0])},
+            param_space={"lr": tune.grid_search([0.01, 0.1, 0.3, 1.0])},
             tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=2,
                                         reuse_actors=True),
             run_config=tune.RunConfig(storage_path=storage, verbose=0),
         )
         grid = tuner.fit()
         assert grid.num_errors == 0, [r.error for r in grid if r.error]
-        assert len(grid) == 6
+        assert len(grid) == 4
         best = grid.get_best_result(metric="loss", mode="min")
         assert math.isfinite(best.metrics["loss"])
         epochs = []
@@ -320,6 +345,8 @@ class SchedulerContract:
     # -------------------------------------------------------------- driver crash
     @pytest.mark.slow
     def test_driver_crash_restore(self, storage):
+        if self.crash_in_default_run:
+            pytest.skip("runs in the default run")
         self._crash(storage)
 
     def test_driver_crash_restore_default_run(self, storage):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from rafiki_ray.schedulers import ASHA
@@ -23,7 +25,7 @@ class TestASHAContract(SchedulerContract):
     pauses = True
     cost_in_default_run = True
     scheduler_path = "rafiki_ray.schedulers:ASHA"
-    crash_kwargs = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch"}
+    crash_kwargs: ClassVar[dict] = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch"}
 
     @pytest.fixture
     def scheduler_factory(self):
@@ -38,8 +40,9 @@ class TestASHAContract(SchedulerContract):
 class TestASHAStopContract(SchedulerContract):
     pauses = False
     cost_in_default_run = True
+    e2e_in_default_run = False  # the pausing variant's run covers the default run
     scheduler_path = "rafiki_ray.schedulers:ASHA"
-    crash_kwargs = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch",
+    crash_kwargs: ClassVar[dict] = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch",
                     "promotion": "stop"}
 
     @pytest.fixture
@@ -83,7 +86,8 @@ def test_rung_sizes_when_every_new_trial_is_worse(workers):
 def test_stop_variant_matches_rays_asha_scheduler():
     from ray.tune.schedulers import ASHAScheduler
 
-    kw = dict(metric="loss", mode="min", max_t=9, grace_period=1, reduction_factor=3)
+    kw = {"metric": "loss", "mode": "min", "max_t": 9, "grace_period": 1,
+          "reduction_factor": 3}
     ours = drive(ASHA(promotion="stop", **kw), n_trials=40, horizon=9, workers=4)
     ray_log = drive(ASHAScheduler(time_attr="training_iteration", **kw),
                     n_trials=40, horizon=9, workers=4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from rafiki_ray.schedulers import Hyperband
@@ -21,8 +23,9 @@ def _bracket_records_kept(before, after):
 class TestHyperbandContract(SchedulerContract):
     pauses = True
     cost_in_default_run = True
+    e2e_in_default_run = False  # ~60 s on 2 loaded cores; ASHA's runs by default
     scheduler_path = "rafiki_ray.schedulers:Hyperband"
-    crash_kwargs = {"max_iter": 9, "eta": 3, "resume": True, "time_attr": "epoch",
+    crash_kwargs: ClassVar[dict] = {"max_iter": 9, "eta": 3, "resume": True, "time_attr": "epoch",
                     "resource": {"name": "_resource", "type": "int"}}
 
     @pytest.fixture

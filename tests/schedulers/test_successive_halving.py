@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from rafiki_ray.schedulers import SuccessiveHalving
@@ -21,8 +23,9 @@ def _bracket_records_kept(before, after):
 class TestSuccessiveHalvingContract(SchedulerContract):
     pauses = True
     cost_in_default_run = True
+    e2e_in_default_run = False  # ~60 s on 2 loaded cores; ASHA's runs by default
     scheduler_path = "rafiki_ray.schedulers:SuccessiveHalving"
-    crash_kwargs = {"min_resource": 1, "max_resource": 9, "reduction_factor": 3,
+    crash_kwargs: ClassVar[dict] = {"min_resource": 1, "max_resource": 9, "reduction_factor": 3,
                     "num_trials": 6, "time_attr": "epoch"}
 
     @pytest.fixture
