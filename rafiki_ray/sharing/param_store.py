@@ -26,12 +26,15 @@ import math
 import numbers
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.sharing._actor import ParamStoreActor
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ class SharePolicy(str, enum.Enum):
             return cls[value.upper()]
         names = ", ".join(cls.__members__)
         raise invalid(path, f"must be one of {names}", value)
+
+    def __str__(self) -> str:
+        return self.value
 
     @property
     def is_local(self) -> bool:
@@ -390,7 +396,8 @@ class ParamStore:
         found = self._lookup(policy, trial_id)
         return None if found is None else ray.get(found[0])
 
-    def fetch_ref(self, policy: SharePolicy | str, *, trial_id: str | None = None) -> Any:
+    def fetch_ref(self, policy: SharePolicy | str, *, trial_id: str | None = None
+                  ) -> ObjectRef | None:
         """Like :meth:`fetch` but returns the ``ObjectRef`` (or ``None``) without reading it."""
         found = self._lookup(policy, trial_id)
         return None if found is None else found[0]
@@ -402,7 +409,7 @@ class ParamStore:
         found = self._lookup_trial(trial_id, which)
         return None if found is None else ray.get(found[0])
 
-    def fetch_trial_ref(self, trial_id: str, which: str = "recent") -> Any:
+    def fetch_trial_ref(self, trial_id: str, which: str = "recent") -> ObjectRef | None:
         """Like :meth:`fetch_trial` but returns the ``ObjectRef`` (or ``None``)."""
         found = self._lookup_trial(trial_id, which)
         return None if found is None else found[0]

@@ -396,6 +396,7 @@ def test_bad_store_options(ray_session, kwargs, match):
 
 def test_share_policy_parse():
     assert SharePolicy.parse("local_best") is SharePolicy.LOCAL_BEST
-    assert SharePolicy.GLOBAL_BEST.is_local is False
+    assert SharePolicy.GLOBAL_BEST.is_local is False and SharePolicy.LOCAL_RECENT.is_local
+    assert str(SharePolicy.GLOBAL_BEST) == "GLOBAL_BEST" == SharePolicy.GLOBAL_BEST
     with pytest.raises(ValueError, match="policy: must be one of"):
         SharePolicy.parse(3)
