@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -28,8 +29,11 @@ SCRIPT = textwrap.dedent(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "resources": {"node_a": 1}, "include_dashboard": False},
     )
+    sessions = []
     try:
         cluster.add_node(num_cpus=1, resources={"node_b": 1})
+        sessions = sorted({n.get_session_dir_path() for n in cluster.list_all_nodes()})
+        print("SESSIONS " + json.dumps(sessions), flush=True)
         ray.init(address=cluster.address, namespace="multinode", log_to_driver=False)
         cluster.wait_for_nodes()
         from rafiki_ray.sharing import ParamStore
@@ -76,6 +80,25 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _assert_no_process_left(session_dirs: list[str], timeout: float = 20.0) -> None:
+    """No process of the cluster (its session dirs appear in their command lines) survives."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if any(d in cmd for d in session_dirs):
+                left.append((int(pid), cmd.replace("\0", " ")[:120]))
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not left, left
+
+
 @pytest.mark.slow
 def test_publish_on_one_node_fetch_on_the_other(tmp_path):
     script = tmp_path / "two_nodes.py"
@@ -99,6 +122,10 @@ def test_publish_on_one_node_fetch_on_the_other(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         pytest.fail(f"two-node cluster script timed out:\n{out[-3000:]}")
+    sessions = [json.loads(line[len("SESSIONS "):]) for line in out.splitlines()
+                if line.startswith("SESSIONS ")]
+    assert sessions and sessions[0], out[-3000:]
+    _assert_no_process_left(sessions[0])
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, out[-3000:]
     res = json.loads(lines[-1][len("RESULT "):])
