@@ -179,6 +179,7 @@ class PBTSession:
 
     def poll(self) -> Exploit | None:
         """Take and apply the exploit instruction posted for this trial, if any."""
+        pickup = time.time()
         msg = self._store.take(self._key)
         if msg is None:
             return None
@@ -207,7 +208,7 @@ class PBTSession:
             instruction_id=int(msg["id"]),
             decision_time=float(msg["time"]),
             loaded_time=time.time(),
-            info={k: v for k, v in msg.items() if k not in ("config",)},
+            info={**{k: v for k, v in msg.items() if k != "config"}, "pickup_time": pickup},
             source_params=raw,
         )
         self.exploits.append(ex)
