@@ -121,3 +121,27 @@ def test_aliases_and_validation():
         ASHA(reduction_factor=1)
     with pytest.raises(TypeError, match="unexpected"):
         ASHA(grace=1)
+
+
+def _no_checkpoint_trainable(config):
+    from ray import tune
+
+    for i in range(9):
+        tune.report({"loss": config["x"] + 1.0 / (i + 1)})
+
+
+def test_real_tune_run_without_checkpoints_fails_clearly(ray_session, storage):
+    from ray import tune
+    from ray.tune.error import TuneError
+
+    tuner = tune.Tuner(
+        _no_checkpoint_trainable,
+        param_space={"x": tune.grid_search([0.1, 0.2, 0.3, 0.4])},
+        tune_config=tune.TuneConfig(
+            scheduler=ASHA(metric="loss", mode="min", max_t=9, grace_period=1,
+                           reduction_factor=3),
+            reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    )
+    with pytest.raises(TuneError, match=r"never reported a checkpoint.*tune\.report"):
+        tuner.fit()

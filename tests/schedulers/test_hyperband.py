@@ -109,3 +109,34 @@ def test_polyaxon_arguments():
         Hyperband(eta=1)
     with pytest.raises(ValueError, match="together"):
         Hyperband(max_iter=9, max_t=9)
+
+
+def _budgeted_trainable(config):
+    """Polyaxon style: no checkpoints; trains from scratch with the budget in its config."""
+    from ray import tune
+
+    for i in range(1, 10):
+        tune.report({"loss": config["x"] + 1.0 / i, "budget": config["iters"]})
+
+
+@pytest.mark.slow
+def test_real_tune_resume_false_restarts_with_the_new_budget(ray_session, storage):
+    from ray import tune
+
+    sched = Hyperband(max_iter=9, eta=3, resource={"name": "iters", "type": "int"},
+                      metric={"name": "loss", "optimization": "minimize"}, resume=False)
+    grid = tune.Tuner(
+        _budgeted_trainable,
+        param_space={"x": tune.grid_search([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])},
+        tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=2,
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+    assert grid.num_errors == 0
+    best = grid.get_best_result(metric="loss", mode="min")
+    assert best.config["x"] == 0.1 and best.metrics["training_iteration"] == 9
+    for r in grid:
+        # every stage restarted from scratch and ran exactly its budget
+        assert r.metrics["training_iteration"] == r.metrics["budget"]
+        its = list(r.metrics_dataframe["training_iteration"])
+        assert its.count(1) == {1: 1, 3: 2, 9: 3}[int(r.metrics["budget"])], its
