@@ -1,0 +1,399 @@
+"""``GPSearch``: Gaussian-process Bayesian optimisation (Snoek, Larochelle & Adams, "Practical
+Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Schonlau & Welch,
+"Efficient Global Optimization of Expensive Black-Box Functions", 1998).
+
+* A scrambled Sobol design (``n_initial`` points, seeded by the searcher) starts the search.
+* Then an exact GP (:mod:`rafiki_ray.searchers._gp`: Matern nu 0.5/1.5/2.5 or RBF, ARD,
+  hyperparameters by maximum a posteriori with analytic gradients, warm-started) models the
+  losses, and the next point maximises log-EI, log-PI or UCB (:mod:`._acquisition`).
+* The acquisition is maximised over candidates (Sobol points plus perturbations of the best
+  observations at several radii), each snapped to a value the space can produce (integer
+  levels, category indices, inactive conditional dims set to a constant), and the best few are
+  polished by batched L-BFGS-B on the continuous dims.
+* Integers are numeric inputs snapped to their levels; categoricals (and conditional choices)
+  use a Hamming distance in the kernel; dims inactive under a conditional are masked to the
+  encoder's neutral constant, so configurations under another branch differ only through the
+  branch's categorical dim.
+* Parallel trials: pending configurations enter the GP at the constant-liar loss (Ginsbourger
+  et al. 2010; the base class appends them), so a batch spreads out.
+
+NNI GPTuner class arguments and Polyaxon ``bo`` settings are accepted by name through
+:attr:`GPSearch.ALIASES` / :meth:`GPSearch.from_args`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.stats import qmc
+
+from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._rng import child_seed
+from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
+from rafiki_ray.searchers._base import RafikiSearcher
+from rafiki_ray.searchers._gp import GP, KERNELS
+from rafiki_ray.spaces._params import Conditional, Float, Int
+
+__all__ = ["GPSearch"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_LEVELS = 4096
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise invalid_type(name, "must be an int", value)
+    if value < low:
+        raise invalid(name, f"must be >= {low}", value)
+    return int(value)
+
+
+def _check_float(name: str, value: Any, low: float, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise invalid_type(name, "must be a number", value)
+    v = float(value)
+    if not math.isfinite(v) or v < low or (strict and v == low):
+        raise invalid(name, f"must be a finite number {'>' if strict else '>='} {low}", value)
+    return v
+
+
+class GPSearch(RafikiSearcher):
+    """GP Bayesian optimisation over any rafiki_ray space (see the module docstring).
+
+    Args:
+        space, metric, mode, seed, points_to_evaluate, constant_liar_type, max_concurrent:
+            as :class:`~rafiki_ray.searchers._base.RafikiSearcher`.
+        acquisition: ``"ei"`` (log expected improvement), ``"ucb"`` or ``"poi"``.
+        kappa: UCB exploration weight (``mu - kappa * sd`` is minimised).
+        xi: EI / PI improvement margin, in units of the standardised loss.
+        kernel: ``"matern"`` or ``"rbf"``; ``nu``: Matern smoothness, 0.5, 1.5 or 2.5.
+        length_scale: initial lengthscale (unit-cube inputs) before the first fit.
+        alpha: smallest noise variance (standardised loss units) added to the kernel diagonal.
+        n_restarts: extra random restarts of the hyperparameter optimiser per fit.
+        n_initial: size of the space-filling (scrambled Sobol) initial design; ``None``:
+            ``3 * dims`` clipped to [10, 20] (NNI's ``cold_start_num`` default is 10; on
+            Hartmann6 a 6-D design of 10 left half the seeds in a local basin, 18-20 about 3 in 10).
+        n_candidates: Sobol + local candidates scored per suggestion (scaled down by
+            ``100 / n`` beyond 100 observations, at least 512).
+        n_polish: best candidates refined by L-BFGS-B on the continuous dims.
+        n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
+            ``None`` never stops (Polyaxon's ``n_iterations``).
+    """
+
+    #: One table of source argument names: NNI GPTuner classArgs and Polyaxon ``bo``
+    #: (``utility_function`` and ``gaussian_process`` sub-sections are flattened first).
+    ALIASES: ClassVar[dict[str, str]] = {
+        **RafikiSearcher.ALIASES,
+        # NNI GPTuner
+        "utility": "acquisition",
+        "cold_start_num": "n_initial",
+        "selection_num_warm_up": "n_candidates",
+        "selection_num_starting_points": "n_polish",
+        # Polyaxon bo
+        "n_initial_trials": "n_initial",
+        "acquisition_function": "acquisition",
+        "eps": "xi",
+        "n_warmup": "n_candidates",
+        "n_iter": "n_polish",
+        "n_restarts_optimizer": "n_restarts",
+    }
+
+    def __init__(
+        self,
+        space: Any = None,
+        *,
+        metric: str | None = None,
+        mode: str | None = None,
+        seed: int | None = None,
+        points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+        constant_liar_type: str | None = "min",
+        max_concurrent: int | None = None,
+        acquisition: str = "ei",
+        kappa: float = 2.576,
+        xi: float = 0.0,
+        kernel: str = "matern",
+        nu: float = 2.5,
+        length_scale: float = 0.5,
+        alpha: float = 1e-10,
+        n_restarts: int = 0,
+        n_initial: int | None = None,
+        n_candidates: int = 2048,
+        n_polish: int = 8,
+        n_iterations: int | None = None,
+    ) -> None:
+        if acquisition not in ACQUISITIONS:
+            raise invalid("acquisition", f"must be one of {list(ACQUISITIONS)}", acquisition)
+        if kernel not in KERNELS:
+            raise invalid("kernel", f"must be one of {list(KERNELS)}", kernel)
+        nu_f = _check_float("nu", nu, 0.0, strict=True)
+        if nu_f not in (0.5, 1.5, 2.5):
+            raise invalid("nu", "must be 0.5, 1.5 or 2.5", nu)
+        self._acq = str(acquisition)
+        self._kappa = _check_float("kappa", kappa, 0.0)
+        self._xi = _check_float("xi", xi, 0.0)
+        self._kernel, self._nu = str(kernel), nu_f
+        self._length_scale = _check_float("length_scale", length_scale, 0.0, strict=True)
+        self._alpha = _check_float("alpha", alpha, 0.0)
+        self._n_restarts = _check_int("n_restarts", n_restarts, 0)
+        self._n_initial = None if n_initial is None else _check_int("n_initial", n_initial, 1)
+        self._n_candidates = _check_int("n_candidates", n_candidates, 1)
+        self._n_polish = _check_int("n_polish", n_polish, 0)
+        self._n_iterations = None if n_iterations is None else _check_int("n_iterations", n_iterations, 0)
+        self._gp: GP | None = None
+        self._design_seed: int | None = None
+        self._n_design = 0
+        super().__init__(
+            space, metric=metric, mode=mode, seed=seed, points_to_evaluate=points_to_evaluate,
+            constant_liar_type=constant_liar_type, max_concurrent=max_concurrent,
+        )
+
+    # ------------------------------------------------------------------ argument names
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> GPSearch:
+        """Build from NNI GPTuner ``classArgs`` or a Polyaxon ``bo`` section (nested
+        ``utility_function`` / ``gaussian_process`` and ``metric: {name, optimization}``
+        are flattened), mapping names through :attr:`ALIASES`."""
+        if not isinstance(args, Mapping):
+            raise invalid_type(f"{cls.__name__}.args", "must be a mapping", args)
+        flat: dict[str, Any] = {}
+
+        def visit(d: Mapping[str, Any], path: str) -> None:
+            for key, value in d.items():
+                if key in ("utility_function", "gaussian_process"):
+                    if not isinstance(value, Mapping):
+                        raise invalid_type(f"{path}{key}", "must be a mapping", value)
+                    visit(value, f"{path}{key}.")
+                elif key == "metric" and isinstance(value, Mapping):
+                    if "name" not in value:
+                        raise invalid(f"{path}metric", "needs a 'name'", dict(value))
+                    flat["metric"] = value["name"]
+                    flat["mode"] = value.get("optimization", "maximize")
+                else:
+                    flat[key] = value
+
+        visit(args, "")
+        out = super().from_args(flat, **kwargs)
+        assert isinstance(out, GPSearch)
+        return out
+
+    # ------------------------------------------------------------------ space structure
+    def _on_space(self) -> None:
+        enc = self.encoder
+        d = enc.n_dims
+        self._kinds = np.array([dim.kind for dim in enc.dims])
+        self._is_cat = self._kinds == "cat"
+        self._card = enc.cardinalities()
+        self._neutral = enc.neutral()
+        self._parents = [(j, dim.parent, dim.parent_option) for j, dim in enumerate(enc.dims) if dim.parent is not None]
+        self._levels: dict[int, np.ndarray] = {}
+        self._walk(enc._plan)  # noqa: SLF001 - same package: which param owns which dim
+        cont = ~self._is_cat
+        for j in self._levels:
+            cont[j] = False
+        self._cont = cont  # dims refined by gradient
+        self._gp = None
+        logger.debug("GPSearch: %d dims (%d continuous)", d, int(cont.sum()))
+
+    def _walk(self, plan: list[Any]) -> None:
+        for _key, kind, sub in plan:
+            if kind == "space":
+                self._walk(sub)
+                continue
+            p, idx = sub
+            if isinstance(p, Conditional):
+                for s in idx[1]:
+                    self._walk(s)
+            elif isinstance(p, (Int, Float)) and isinstance(idx, int) and not (isinstance(p, Float) and p.q is None):
+                vals = p.grid_values()
+                if vals is not None and len(vals) <= _MAX_LEVELS:
+                    self._levels[idx] = np.unique([p.to_unit(v) for v in vals])
+
+    def _snap(self, X: np.ndarray) -> np.ndarray:
+        """Vectorised approximation of ``encoder.round_trip``: categories rounded, integer and
+        quantised dims on their levels, inactive conditional dims at the neutral constant."""
+        X = np.clip(X, 0.0, 1.0) if not self._is_cat.any() else X.copy()
+        for j in np.flatnonzero(self._is_cat):
+            X[:, j] = np.clip(np.round(X[:, j]), 0, self._card[j] - 1)
+        if self._is_cat.any():
+            nc = ~self._is_cat
+            X[:, nc] = np.clip(X[:, nc], 0.0, 1.0)
+        for j, lev in self._levels.items():
+            if len(lev) == 1:
+                X[:, j] = lev[0]
+                continue
+            mids = 0.5 * (lev[1:] + lev[:-1])
+            X[:, j] = lev[np.searchsorted(mids, X[:, j])]
+        if self._parents:
+            active = np.ones(X.shape, dtype=bool)
+            for j, p, o in self._parents:
+                active[:, j] = active[:, p] & (X[:, p] == o)
+                X[~active[:, j], j] = self._neutral[j]
+        return X
+
+    def _from_unit(self, U: np.ndarray) -> np.ndarray:
+        """Unit-cube points to encodings (categories by ``floor(u * n)``), snapped."""
+        X = U.copy()
+        for j in np.flatnonzero(self._is_cat):
+            X[:, j] = np.minimum(np.floor(U[:, j] * self._card[j]), self._card[j] - 1)
+        return self._snap(X)
+
+    @property
+    def n_initial(self) -> int:
+        """Size of the initial design (see the ``n_initial`` argument)."""
+        if self._n_initial is not None:
+            return self._n_initial
+        d = self.encoder.n_dims if self._space is not None else 0
+        return int(min(max(10, 3 * d), 20))
+
+    # ------------------------------------------------------------------ proposals
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._n_iterations is not None and self._space is not None:
+            if self.n_observations + len(self._pending) >= self.n_initial + self._n_iterations:
+                return self.FINISHED
+        return super().suggest(trial_id)
+
+    def _propose(self, trial_id: str) -> dict[str, Any]:
+        Xr, _, yr = self.model_data(with_pending=False)
+        known = self.n_observations + len(self._pending)
+        if known < self.n_initial or len(yr) < 2:
+            return self._design_point()
+        return self.encoder.decode(self._bo_point(Xr, yr))
+
+    def _design_point(self) -> dict[str, Any]:
+        d = self.encoder.n_dims
+        if self._design_seed is None:
+            self._design_seed = child_seed(self.rng)
+        i = self._n_design
+        self._n_design += 1
+        m = max(1, math.ceil(math.log2(max(self.n_initial, i + 1))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            U = qmc.Sobol(d, scramble=True, seed=self._design_seed).random_base2(m)
+        return self.encoder.decode(self._from_unit(U[i : i + 1])[0])
+
+    def _bo_point(self, Xr: np.ndarray, yr: np.ndarray) -> np.ndarray:
+        mean = float(yr.mean())
+        std = float(yr.std()) or 1.0
+        ys = (yr - mean) / std
+        if self._gp is None:
+            self._gp = GP(
+                self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
+                length_scale=self._length_scale, n_restarts=self._n_restarts,
+            )
+        gp = self._gp
+        gp.fit(Xr, ys, self.rng)
+        Xa, _, ya = self.model_data(with_pending=True)
+        if len(ya) > len(yr):
+            gp.condition(Xa, (ya - mean) / std)
+        best = float(ys.min())
+
+        def acq(X: np.ndarray) -> np.ndarray:
+            mu, sd = gp.predict(X)
+            return acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)[0]
+
+        C, n_global = self._candidates(Xr, ys, gp)
+        a = acq(C)
+        if self._cont.any() and self._n_polish:
+            # polish the best global and the best local candidates (half each)
+            k_g = (self._n_polish + 1) // 2
+            idx = np.argsort(-a[:n_global])[:k_g]
+            idx = np.concatenate([idx, n_global + np.argsort(-a[n_global:])[: self._n_polish - k_g]])
+            P = self._polish(C[idx], gp, best)
+            C, a = np.vstack([C, P]), np.concatenate([a, acq(P)])
+        # never re-propose a known point (observed or pending)
+        for j in np.argsort(-a)[:64]:
+            if np.isfinite(a[j]) and not self._is_known(C[j : j + 1], Xa)[0]:
+                return C[j]
+        return self.encoder.sample_vector(self.rng)  # (tiny finite space, all known)
+
+    def _is_known(self, C: np.ndarray, Xa: np.ndarray) -> np.ndarray:
+        if not len(Xa):
+            return np.zeros(len(C), dtype=bool)
+        diff = np.abs(C[:, None, :] - Xa[None, :, :]).max(-1)
+        return (diff < 1e-9).any(1)
+
+    def _candidates(self, Xr: np.ndarray, ys: np.ndarray, gp: GP) -> np.ndarray:
+        d, m = Xr.shape[1], self._n_candidates
+        if len(Xr) > 100:
+            m = max(min(m, 512), m * 100 // len(Xr))
+        n_global = max(1, m // 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            U = qmc.Sobol(d, scramble=True, seed=child_seed(self.rng)).random(n_global)
+        G = self._from_unit(U)
+        n_local = m - n_global
+        if n_local <= 0:
+            return G, n_global
+        # perturb the best observations; rank-weighted so the incumbent gets the most
+        k = min(5, len(ys))
+        top = np.argsort(ys)[:k]
+        weights = 1.0 / np.arange(1, k + 1)
+        centers = Xr[top[self.rng.choice(k, size=n_local, p=weights / weights.sum())]]
+        ls = np.minimum(gp.lengthscales, 1.0)
+        radius = np.exp(self.rng.uniform(np.log(1e-3), np.log(0.5), size=(n_local, 1)))
+        L = centers + self.rng.normal(size=(n_local, d)) * radius * ls[None, :]
+        ncat = int(self._is_cat.sum())
+        if ncat:
+            cat_idx = np.flatnonzero(self._is_cat)
+            flip = self.rng.random((n_local, ncat)) < 1.0 / max(ncat, 2)
+            new = np.floor(self.rng.random((n_local, ncat)) * self._card[cat_idx])
+            L[:, cat_idx] = np.where(flip, new, centers[:, cat_idx])
+        return np.vstack([G, self._snap(L)]), n_global
+
+    def _polish(self, starts: np.ndarray, gp: GP, best: float) -> np.ndarray:
+        cont = self._cont
+        b, nc = len(starts), int(cont.sum())
+        base = starts.copy()
+
+        def f(z: np.ndarray) -> tuple[float, np.ndarray]:
+            X = base.copy()
+            X[:, cont] = z.reshape(b, nc)
+            mu, sd, dmu, dsd = gp.predict(X, grad=True)
+            a, da_mu, da_sd = acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)
+            g = da_mu[:, None] * dmu + da_sd[:, None] * dsd
+            return -float(a.sum()), -g[:, cont].ravel()
+
+        z0 = starts[:, cont].ravel()
+        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(z0), options={"maxiter": 30})
+        out = base.copy()
+        out[:, cont] = res.x.reshape(b, nc)
+        return self._snap(out)
+
+    # ------------------------------------------------------------------ state
+    def _get_extra_state(self) -> dict[str, Any]:
+        theta = None if self._gp is None or self._gp.theta is None else [float(t) for t in self._gp.theta]
+        options = {
+            "acquisition": self._acq, "kappa": self._kappa, "xi": self._xi, "kernel": self._kernel,
+            "nu": self._nu, "length_scale": self._length_scale, "alpha": self._alpha,
+            "n_restarts": self._n_restarts, "n_initial": self._n_initial,
+            "n_candidates": self._n_candidates, "n_polish": self._n_polish, "n_iterations": self._n_iterations,
+        }
+        return {"theta": theta, "design_seed": self._design_seed, "n_design": self._n_design, "options": options}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        o = state.get("options")
+        if o:
+            self._acq, self._kappa, self._xi = o["acquisition"], o["kappa"], o["xi"]
+            self._kernel, self._nu, self._length_scale = o["kernel"], o["nu"], o["length_scale"]
+            self._alpha, self._n_restarts, self._n_initial = o["alpha"], o["n_restarts"], o["n_initial"]
+            self._n_candidates, self._n_polish = o["n_candidates"], o["n_polish"]
+            self._n_iterations = o["n_iterations"]
+        self._design_seed = state.get("design_seed")
+        self._n_design = int(state.get("n_design", 0))
+        self._gp = None
+        if state.get("theta") is not None and self._space is not None:
+            self._gp = GP(
+                self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
+                length_scale=self._length_scale, n_restarts=self._n_restarts,
+            )
+            self._gp.theta = np.asarray(state["theta"], dtype=float)

@@ -1,0 +1,231 @@
+"""GPSearch: the searcher contract, plus the GP maths, options, source argument names,
+mixed/conditional spaces, the initial design and the acquisition's behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from rafiki_ray.searchers import GPSearch
+from rafiki_ray.searchers._acquisition import acquisition
+from rafiki_ray.searchers._gp import GP
+from rafiki_ray.spaces import Categorical, Conditional, Float, Int, Option, SearchSpace
+from rafiki_ray.testing.searchers import SearcherContract, check_types, drive
+
+
+def _fast(**kw: Any) -> GPSearch:
+    kw.setdefault("n_initial", 5)
+    kw.setdefault("n_candidates", 256)
+    kw.setdefault("n_polish", 2)
+    return GPSearch(**kw)
+
+
+class TestGPSearchContract(SearcherContract):
+    optimise_seeds = (0, 1, 2)
+
+    @pytest.fixture
+    def searcher_factory(self):
+        return _fast
+
+
+SPHERE = SearchSpace({"x": Float(-1.0, 1.0), "y": Float(-1.0, 1.0)})
+
+
+def sphere(c: dict[str, Any]) -> float:
+    return (c["x"] - 0.3) ** 2 + (c["y"] + 0.2) ** 2
+
+
+# ----------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize("acq", ["ei", "ucb", "poi"])
+@pytest.mark.parametrize("kernel,nu", [("matern", 0.5), ("matern", 1.5), ("matern", 2.5), ("rbf", 2.5)])
+def test_kernels_and_acquisitions_optimise_a_sphere(kernel: str, nu: float, acq: str) -> None:
+    xi = 0.1 if acq == "poi" else 0.0  # PI without a margin creeps along the incumbent
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=0, kernel=kernel, nu=nu, acquisition=acq, kappa=1.0, xi=xi)
+    configs = drive(s, 20, sphere)
+    design_best = min(sphere(c) for c in configs[:5])
+    best = min(sphere(c) for c in configs)
+    assert best < 0.01 and best < design_best, (best, design_best)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"acquisition": "lcb"},
+        {"kernel": "linear"},
+        {"nu": 2.0},
+        {"n_initial": 0},
+        {"kappa": -1.0},
+        {"xi": float("nan")},
+        {"alpha": "small"},
+        {"n_candidates": 2.5},
+        {"length_scale": 0.0},
+    ],
+)
+def test_invalid_arguments_raise_with_the_name(kwargs: dict[str, Any]) -> None:
+    name = next(iter(kwargs))
+    with pytest.raises((ValueError, TypeError), match=name):
+        GPSearch(**kwargs)
+
+
+def test_nni_gptuner_class_args() -> None:
+    args = {
+        "optimize_mode": "maximize",
+        "utility": "ucb",
+        "kappa": 5,
+        "xi": 0,
+        "nu": 1.5,
+        "alpha": 1e-6,
+        "cold_start_num": 7,
+        "selection_num_warm_up": 1000,
+        "selection_num_starting_points": 3,
+    }
+    s = GPSearch.from_args(args, space=SPHERE, metric="acc", seed=1)
+    o = s.get_state()["extra"]["options"]
+    assert s.mode == "max"
+    assert (o["acquisition"], o["kappa"], o["xi"], o["nu"], o["alpha"]) == ("ucb", 5.0, 0.0, 1.5, 1e-6)
+    assert (o["n_initial"], o["n_candidates"], o["n_polish"]) == (7, 1000, 3)
+    drive(s, 9, lambda c: -sphere(c), metric="acc")  # runs past the cold start
+    assert s.n_observations == 9
+
+
+def test_polyaxon_bo_section_and_n_iterations() -> None:
+    bo = {
+        "n_initial_trials": 4,
+        "n_iterations": 3,
+        "metric": {"name": "loss", "optimization": "minimize"},
+        "utility_function": {
+            "acquisition_function": "poi",
+            "eps": 0.1,
+            "n_warmup": 500,
+            "n_iter": 2,
+            "gaussian_process": {"kernel": "rbf", "length_scale": 0.3, "nu": 0.5, "n_restarts_optimizer": 1},
+        },
+    }
+    s = GPSearch.from_args(bo, space=SPHERE, seed=0)
+    o = s.get_state()["extra"]["options"]
+    assert s.metric == "loss" and s.mode == "min"
+    assert (o["acquisition"], o["xi"], o["n_candidates"], o["n_polish"]) == ("poi", 0.1, 500, 2)
+    assert (o["kernel"], o["length_scale"], o["nu"], o["n_restarts"]) == ("rbf", 0.3, 0.5, 1)
+    drive(s, 7, sphere)
+    assert s.suggest("extra") == GPSearch.FINISHED  # n_initial_trials + n_iterations done
+
+
+def test_unknown_source_argument_names_are_listed() -> None:
+    with pytest.raises(ValueError, match="selection_num_warmup"):
+        GPSearch.from_args({"selection_num_warmup": 10})
+    with pytest.raises(TypeError, match="utility_function"):
+        GPSearch.from_args({"utility_function": "ei"})
+
+
+# ----------------------------------------------------------------------------- spaces
+
+
+MIXED = SearchSpace(
+    {
+        "x": Float(0.0, 1.0),
+        "n": Int(0, 20),
+        "lr": Float(1e-4, 1e-1, log=True),
+        "q": Float(0.0, 1.0, q=0.25),
+        "kind": Categorical(("a", "b", "c")),
+        "branch": Conditional(
+            (Option("deep", SearchSpace({"layers": Int(1, 8)})), Option("wide", SearchSpace({"w": Float(0.0, 1.0)})))
+        ),
+    }
+)
+
+
+def mixed_loss(c: dict[str, Any]) -> float:
+    b = c["branch"]
+    extra = 0.1 * abs(b["layers"] - 3) if b["_name"] == "deep" else 0.5 + b["w"]
+    return (
+        (c["x"] - 0.3) ** 2 + 0.01 * (c["n"] - 7) ** 2 + (np.log10(c["lr"]) + 2) ** 2
+        + (c["q"] - 0.75) ** 2 + {"a": 1.0, "b": 0.0, "c": 2.0}[c["kind"]] + extra
+    )
+
+
+def test_mixed_conditional_space_stays_valid_and_finds_the_discrete_optimum() -> None:
+    s = _fast(space=MIXED, metric="loss", mode="min", seed=0, n_initial=8)
+    configs = drive(s, 40, mixed_loss)
+    for c in configs:
+        check_types(MIXED, c)
+    best = min(configs, key=mixed_loss)
+    assert best["kind"] == "b" and best["branch"]["_name"] == "deep" and best["q"] == 0.75
+    assert abs(best["n"] - 7) <= 1 and abs(best["branch"]["layers"] - 3) <= 1
+    assert mixed_loss(best) < 0.3
+
+
+def test_initial_design_is_stratified_sobol() -> None:
+    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(3)})
+    s = GPSearch(space, metric="loss", mode="min", seed=5, n_initial=8)
+    configs = [s.suggest(str(i)) for i in range(8)]
+    for k in range(3):
+        strata = sorted(int(c[f"x{k}"] * 8) for c in configs)
+        assert strata == list(range(8))  # a (0, 3, d)-net: one point per 1/8 in each dim
+
+
+def test_same_seed_same_bo_sequence() -> None:
+    def run(seed: int) -> list[dict[str, Any]]:
+        return drive(_fast(space=MIXED, metric="loss", mode="min", seed=seed), 10, mixed_loss)
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_batch_with_constant_liar_spreads_out() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=2)
+    drive(s, 10, sphere)
+    batch = [s.suggest(f"p{i}") for i in range(6)]
+    pts = np.array([[c["x"], c["y"]] for c in batch])
+    dists = np.linalg.norm(pts[:, None] - pts[None], axis=-1)[np.triu_indices(6, 1)]
+    assert dists.min() > 1e-3
+
+
+# ----------------------------------------------------------------------------- GP maths
+
+
+def test_ei_picks_the_obvious_point_on_a_1d_toy() -> None:
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    s = GPSearch(space, metric="loss", mode="min", seed=0, n_initial=2)
+    for x in (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0):
+        s.add_evaluated_point({"x": x}, (x - 0.5) ** 2)
+    assert abs(s.suggest("t")["x"] - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("kind,nu", [("matern", 0.5), ("matern", 1.5), ("matern", 2.5), ("rbf", 2.5)])
+def test_posterior_interpolates_the_data_and_gradients_are_exact(kind: str, nu: float) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((15, 3))
+    X[:, 2] = rng.integers(0, 3, 15)  # a categorical input
+    y = np.sin(4 * X[:, 0]) + X[:, 1] ** 2 + 0.3 * X[:, 2]
+    y = (y - y.mean()) / y.std()
+    gp = GP(np.array([False, False, True]), kind=kind, nu=nu, min_noise=1e-8).fit(X, y)
+    mu, sd = gp.predict(X)
+    assert np.abs(mu - y).max() < 1e-2 and sd.max() < 0.05
+    far = np.array([[5.0, 5.0, 1.0]])
+    assert gp.predict(far)[1][0] > 10 * sd.max()
+    # analytic gradients of the marginal likelihood and of log-EI match finite differences
+    D = gp._sqdist_parts(X, X)
+    theta = gp.default_theta(3) + rng.normal(0, 0.3, 5)
+    num = approx_fprime(theta, lambda t: gp._neg_log_post(t, D, y)[0], 1e-6)
+    assert np.allclose(gp._neg_log_post(theta, D, y)[1], num, rtol=1e-3, atol=1e-3)
+    xs = np.array([[0.37, 0.61, 1.0]])
+
+    def log_ei(x: np.ndarray) -> float:
+        m, s = gp.predict(x[None])
+        return float(acquisition("ei", m, s, float(y.min()))[0][0])
+
+    m, s, dm, ds = gp.predict(xs, grad=True)
+    _, da_m, da_s = acquisition("ei", m, s, float(y.min()))
+    grad = (da_m[:, None] * dm + da_s[:, None] * ds)[0, :2]
+    assert np.allclose(grad, approx_fprime(xs[0], log_ei, 1e-7)[:2], rtol=1e-3, atol=1e-4)
+
+
+def test_log_ei_is_finite_and_monotone_far_in_the_tail() -> None:
+    mu = np.array([1.0, 5.0, 40.0, 1e3, 1e6])
+    a = acquisition("ei", mu, np.ones_like(mu), 0.0)[0]
+    assert np.isfinite(a).all() and (np.diff(a) < 0).all()
