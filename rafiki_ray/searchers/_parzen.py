@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import logsumexp, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from rafiki_ray.spaces._encoding import Dim
 
@@ -91,6 +91,14 @@ class ParzenEstimator:
             if dm.kind == "int" and dm.n > 0:
                 bw[j] = max(bw[j], 0.5 / dm.n)
         self.bw = bw
+        # cached per-component terms of the numeric kernels (truncated-normal constants)
+        self._num = np.flatnonzero(self.numeric)
+        self._mu = self.X[:, self._num]
+        self._sd = bw[self._num][None, :]
+        norm = ndtr((1.0 - self._mu) / self._sd) - ndtr((0.0 - self._mu) / self._sd)
+        self._log_const = _LOG_SQRT_2PI + np.log(self._sd) + np.log(np.maximum(norm, 1e-300))
+        self._A_num = self.A[:, self._num]
+        self._X_cat = {j: np.rint(self.X[:, j]).astype(int) for j in self.cat_idx}
         self.lam = min(0.5, max(sigma, 1.0 / (n + 1)))  # categorical mixing with the prior
 
     @property
@@ -136,28 +144,30 @@ class ParzenEstimator:
         """Log density of candidates ``C`` (``m x d``) over the dims each activates (``CA``)."""
         C = np.atleast_2d(C)
         CA = np.atleast_2d(CA)
-        m, d = C.shape
+        m = C.shape[0]
         n = self.X.shape[0]
-        # per (candidate, component, dim) log kernel; prior log density is 0 for numeric dims
-        lk = np.zeros((m, n + 1, d))
-        num = np.flatnonzero(self.numeric)
+        # S[c, k]: log kernel of component k (the last is the prior) summed over the dims
+        # candidate c activates; the prior's numeric log density is 0 in the unit cube
+        S = np.zeros((m, n + 1))
+        num = self._num
         if num.size and n:
-            mu = self.X[:, num][None, :, :]
-            sd = self.bw[num][None, None, :]
-            z = (C[:, num][:, None, :] - mu) / sd
-            log_norm = np.log(np.maximum(ndtr((1.0 - mu) / sd) - ndtr((0.0 - mu) / sd), 1e-300))
-            lk_num = -0.5 * z**2 - _LOG_SQRT_2PI - np.log(sd) - log_norm
-            lk[:, :n, num] = np.where(self.A[:, num][None, :, :], lk_num, 0.0)
+            z = (C[:, num][:, None, :] - self._mu) / self._sd
+            lk = -0.5 * z * z - self._log_const
+            mask = self._A_num[None, :, :] & CA[:, num][:, None, :]
+            S[:, :n] += np.where(mask, lk, 0.0).sum(axis=2)
         for j in self.cat_idx:
             prior = self.priors[j]
             c = np.clip(np.rint(C[:, j]), 0, len(prior) - 1).astype(int)
-            log_prior = np.log(np.maximum(prior[c], 1e-300))  # (m,)
-            lk[:, n, j] = log_prior
+            on = CA[:, j]
+            log_prior = np.log(np.maximum(prior[c], 1e-300)) * on  # (m,)
+            S[:, n] += log_prior
             if n:
-                same = c[:, None] == np.rint(self.X[None, :, j]).astype(int)
+                same = c[:, None] == self._X_cat[j][None, :]
                 p = self.lam * prior[c][:, None] + (1.0 - self.lam) * same
-                lk_cat = np.log(np.maximum(p, 1e-300))
-                lk[:, :n, j] = np.where(self.A[None, :, j], lk_cat, log_prior[:, None])
-        lk = np.where(CA[:, None, :], lk, 0.0)
-        return logsumexp(lk.sum(axis=2) + self.log_w[None, :], axis=1)
-
+                lk_cat = np.where(
+                    self.A[None, :, j], np.log(np.maximum(p, 1e-300)), log_prior[:, None]
+                )
+                S[:, :n] += lk_cat * on[:, None]
+        S += self.log_w[None, :]
+        top = S.max(axis=1, keepdims=True)
+        return top[:, 0] + np.log(np.exp(S - top).sum(axis=1))

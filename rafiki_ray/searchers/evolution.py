@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 _REDRAWS = 16
 
 
-def mutable_params(space: SearchSpace, config: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+def mutable_params(
+    space: SearchSpace, config: Mapping[str, Any], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
     """``(path, param)`` of every parameter active in ``config`` that a mutation may
     resample: nested sub-spaces are walked, a conditional counts itself and the
     parameters of its chosen option; fixed values and policies are skipped."""
@@ -61,7 +63,9 @@ def mutable_params(space: SearchSpace, config: Mapping[str, Any], prefix: tuple[
     return out
 
 
-def mutate(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+def mutate(
+    space: SearchSpace, config: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, Any]:
     """Resample ONE active parameter of ``config`` from its prior (a resampled conditional
     draws a fresh option with fresh sub-parameters, as NNI)."""
     child = copy.deepcopy(dict(config))
@@ -110,14 +114,26 @@ class EvolutionSearch(RafikiSearcher):
         regularized: bool = False,
         sample_size: int | None = None,
     ) -> None:
-        if isinstance(population_size, bool) or not isinstance(population_size, (int, np.integer)) or population_size < 2:
+        if (
+            isinstance(population_size, bool)
+            or not isinstance(population_size, (int, np.integer))
+            or population_size < 2
+        ):
             raise invalid("population_size", "must be an int >= 2", population_size)
         if not isinstance(regularized, bool):
             raise invalid("regularized", "must be a bool", regularized)
         if sample_size is None:
             sample_size = max(2, int(population_size) // 4)
-        if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or not 1 <= sample_size <= population_size:
-            raise invalid("sample_size", f"must be an int in [1, population_size={population_size}]", sample_size)
+        if (
+            isinstance(sample_size, bool)
+            or not isinstance(sample_size, (int, np.integer))
+            or not 1 <= sample_size <= population_size
+        ):
+            raise invalid(
+                "sample_size",
+                f"must be an int in [1, population_size={population_size}]",
+                sample_size,
+            )
         self._population_size = int(population_size)
         self._regularized = regularized
         self._sample_size = int(sample_size)
@@ -197,7 +213,11 @@ class EvolutionSearch(RafikiSearcher):
         loss = float(member["loss"])
         if math.isfinite(loss):
             return loss
-        finite = [m["loss"] for m in self._population if m["loss"] is not None and math.isfinite(m["loss"])]
+        finite = [
+            m["loss"]
+            for m in self._population
+            if m["loss"] is not None and math.isfinite(m["loss"])
+        ]
         if not finite:
             return loss
         return max(finite) if loss > 0 else min(finite)

@@ -27,7 +27,7 @@ from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.searchers._parzen import ParzenEstimator, active_mask, cat_prior
 
-__all__ = ["TPESearch", "ALGOS"]
+__all__ = ["ALGOS", "TPESearch"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,12 @@ class TPESearch(RafikiSearcher):
         "n_startup_jobs": "n_startup_trials",
         "n_ei_candidates": "n_candidates",
     }
-    _ALGO_NAMES: ClassVar[dict[str, str]] = {"random_search": "random", "tpe": "tpe", "anneal": "anneal", "random": "random"}
+    _ALGO_NAMES: ClassVar[dict[str, str]] = {
+        "random_search": "random",
+        "tpe": "tpe",
+        "anneal": "anneal",
+        "random": "random",
+    }
 
     def __init__(
         self,
@@ -122,7 +127,11 @@ class TPESearch(RafikiSearcher):
         self._max_good = _positive_int("max_good", max_good)
         self._prior_weight = _positive_float("prior_weight", prior_weight)
         self._bandwidth = _positive_float("bandwidth", bandwidth)
-        self._forget = None if linear_forgetting is None else _positive_int("linear_forgetting", linear_forgetting)
+        self._forget = (
+            None
+            if linear_forgetting is None
+            else _positive_int("linear_forgetting", linear_forgetting)
+        )
         self._avg_best_idx = _positive_float("avg_best_idx", avg_best_idx)
         self._shrink_coef = _positive_float("shrink_coef", shrink_coef)
         super().__init__(
@@ -154,7 +163,7 @@ class TPESearch(RafikiSearcher):
         return self.encoder.decode(self._tpe(X, A, y))
 
     def _n_good(self, n: int) -> int:
-        return max(1, min(int(math.ceil(self._gamma * n)), self._max_good, n - 1))
+        return max(1, min(math.ceil(self._gamma * n), self._max_good, n - 1))
 
     def _tpe(self, X: np.ndarray, A: np.ndarray, y: np.ndarray) -> np.ndarray:
         dims = self.encoder.dims
@@ -236,7 +245,9 @@ class TPESearch(RafikiSearcher):
             if key in args:
                 name = args[key]
                 if name not in cls._ALGO_NAMES:
-                    raise invalid(f"{cls.__name__}.{key}", f"must be one of {sorted(cls._ALGO_NAMES)}", name)
+                    raise invalid(
+                        f"{cls.__name__}.{key}", f"must be one of {sorted(cls._ALGO_NAMES)}", name
+                    )
                 args[key] = cls._ALGO_NAMES[name]
         if "parallel_optimize" in args:
             parallel = args.pop("parallel_optimize")

@@ -27,7 +27,8 @@ DataFrame); failed / NaN / ``±inf`` results; seeding (also in a spawned process
 ``PYTHONHASHSEED`` unset); plain-data ``save``/``restore`` into a blank searcher and pickling;
 end to end in ``tune.Tuner`` with ``max_concurrent_trials`` and ``reuse_actors=True``; the
 searcher beats its own random-search baseline; and (``slow``) it survives ``Tuner.restore``
-after the driver is killed with SIGKILL.
+after the driver is killed with SIGKILL (``searcher_path`` set). The spaces, objectives and
+Tune/crash fixtures live in :mod:`rafiki_ray.testing._searcher_cases` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -36,254 +37,40 @@ import functools
 import math
 import multiprocessing
 import pickle
-import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
-from rafiki_ray.spaces import (
-    Categorical,
-    Conditional,
-    Fixed,
-    Float,
-    Int,
-    Normal,
-    Option,
-    SearchSpace,
-    as_space,
+from rafiki_ray.spaces import Categorical, Float, SearchSpace, as_space
+from rafiki_ray.testing._searcher_cases import (
+    OPT_SPACE,
+    SPACES,
+    _conditional_space,
+    _plain_data,
+    _run_in_child,
+    _tune_space,
+    _tune_trainable,
+    check_types,
+    crash_experiment,
+    crash_introspect,
+    drive,
+    objective,
+    opt_objective,
 )
 
-__all__ = ["SearcherContract", "SPACES", "check_types", "objective"]
-
-
-# ---------------------------------------------------------------------------------------
-# spaces and objectives
-
-
-def _tune_space() -> dict[str, Any]:
-    from ray import tune
-
-    return {
-        "x": tune.uniform(-2.0, 2.0),
-        "lr": tune.loguniform(1e-4, 1e-1),
-        "n": tune.randint(1, 5),
-        "q": tune.qrandint(0, 20, 5),
-        "qf": tune.quniform(0.0, 1.0, 0.25),
-        "act": tune.choice(["relu", "tanh", "gelu"]),
-        "nested": {"y": tune.uniform(0.0, 1.0), "depth": tune.randint(2, 6)},
-        "const": 7,
-    }
-
-
-def _conditional_space() -> SearchSpace:
-    inner = Conditional(
-        (
-            Option("plain", SearchSpace({})),
-            Option("warmup", SearchSpace({"steps": Int(10, 1000, log=True)})),
-        )
-    )
-    return SearchSpace(
-        {
-            "x": Float(0.0, 1.0),
-            "optimizer": Conditional(
-                (
-                    Option("sgd", SearchSpace({"momentum": Float(0.0, 0.99), "nesterov": Categorical((True, False))})),
-                    Option("adam", SearchSpace({"beta1": Float(0.8, 0.999), "schedule": inner})),
-                    Option("lbfgs", SearchSpace({})),
-                ),
-                weights=(0.5, 0.3, 0.2),
-            ),
-            "model": {"depth": Int(1, 4), "act": Categorical(("relu", "tanh"))},
-            "seed": Fixed(3),
-        }
-    )
-
-
-#: Spaces every searcher must handle (name -> factory of a SearchSpace or Tune param_space).
-SPACES: dict[str, Callable[[], Any]] = {
-    "float": lambda: SearchSpace({"x": Float(-2.0, 3.0), "y": Float(5.0, 5.5)}),
-    "int": lambda: SearchSpace({"n": Int(-3, 7), "m": Int(0, 1)}),
-    "log": lambda: SearchSpace({"lr": Float(1e-5, 1e-1, log=True), "units": Int(8, 512, log=True)}),
-    "quantised": lambda: SearchSpace(
-        {"qf": Float(0.0, 1.0, q=0.25), "qi": Int(0, 100, q=10), "ql": Float(1.0, 1024.0, log=True, q=1.0)}
-    ),
-    "categorical": lambda: SearchSpace(
-        {
-            "act": Categorical(("relu", "tanh", "gelu")),
-            "flag": Categorical((True, False)),
-            "mixed": Categorical((1, "two", 3.5, None)),
-            "skewed": Categorical(("a", "b"), weights=(0.9, 0.1)),
-        }
-    ),
-    "normal": lambda: SearchSpace({"z": Normal(0.0, 1.0), "ln": Normal(0.0, 0.5, log=True), "qn": Normal(10.0, 3.0, q=1.0)}),
-    "conditional": _conditional_space,
-    "tune": _tune_space,
-}
-
-
-def check_types(space: SearchSpace, config: Mapping[str, Any], path: str = "config") -> None:
-    """Assert that ``config`` has plain Python types matching ``space`` (float, int, the
-    category's own type) and that the space contains it."""
-    assert space.contains(config), f"{path}: {config!r} is outside the space"
-    for key, p in space.items():
-        v = config[key]
-        where = f"{path}.{key}"
-        if isinstance(p, SearchSpace):
-            check_types(p, v, where)
-        elif isinstance(p, (Float, Normal)):
-            assert type(v) is float, f"{where}: expected float, got {type(v).__name__}"
-        elif isinstance(p, Int):
-            assert type(v) is int, f"{where}: expected int, got {type(v).__name__}"
-        elif isinstance(p, Categorical):
-            assert type(v) is type(p.choices[p.index(v)]), f"{where}: {v!r} has the wrong type"
-        elif isinstance(p, Conditional):
-            o = p.which(v)
-            check_types(p.options[o].space, p.sub_value(v), where)
-
-
-def objective(space: SearchSpace, config: Mapping[str, Any]) -> float:
-    """A deterministic, space-generic loss: distance of the encoded config to 0.3."""
-    from rafiki_ray.spaces import Encoder
-
-    x, active = Encoder(space).encode(dict(config))
-    return float(np.sum(((x - 0.3) ** 2)[active]))
-
-
-#: The optimisation problem: a shifted 4-D sphere plus a categorical penalty.
-OPT_SPACE = SearchSpace(
-    {
-        "x0": Float(-5.0, 5.0),
-        "x1": Float(-5.0, 5.0),
-        "x2": Float(-5.0, 5.0),
-        "n": Int(-5, 5),
-        "kind": Categorical(("bad", "ok", "good", "worse")),
-    }
-)
-_OPT_CENTRE = (1.3, -2.1, 3.2)
-_OPT_PENALTY = {"bad": 4.0, "ok": 1.0, "good": 0.0, "worse": 6.0}
-
-
-def opt_objective(config: Mapping[str, Any]) -> float:
-    return (
-        sum((config[f"x{i}"] - c) ** 2 for i, c in enumerate(_OPT_CENTRE))
-        + 0.5 * (config["n"] - 2) ** 2
-        + _OPT_PENALTY[config["kind"]]
-    )
-
-
-def drive(
-    searcher: Any,
-    n: int,
-    loss: Callable[[Mapping[str, Any]], float],
-    *,
-    metric: str = "loss",
-    prefix: str = "t",
-    start: int = 0,
-    poison: bool = False,
-) -> list[dict[str, Any]]:
-    """Suggest, evaluate and report ``n`` trials one after another; returns the configs.
-
-    With ``poison``, one trial in ten fails and one in ten reports NaN, ``+inf`` or ``-inf``."""
-    configs = []
-    for i in range(start, start + n):
-        tid = f"{prefix}{i}"
-        cfg = searcher.suggest(tid)
-        assert cfg is not None, f"suggest({tid!r}) returned None"
-        configs.append(cfg)
-        value = loss(cfg)
-        if poison and i % 10 == 1:
-            searcher.on_trial_complete(tid, None, error=True)
-            continue
-        if poison and i % 10 == 6:
-            value = [float("nan"), float("inf"), -float("inf")][(i // 10) % 3]
-        searcher.on_trial_complete(tid, {metric: value})
-    return configs
-
-
-def _run_in_child(searcher: Any, n: int) -> list[dict[str, Any]]:
-    """Target of the spawned-process seeding case (module level so it pickles)."""
-    return drive(searcher, n, lambda c: objective(searcher.space, c))
-
-
-def _plain_data(x: Any, path: str = "state") -> None:
-    """Assert ``x`` is plain data (JSON types, numpy arrays/scalars), not pickled objects."""
-    if x is None or isinstance(x, (bool, int, float, str, np.generic, np.ndarray)):
-        return
-    if isinstance(x, Mapping):
-        for k, v in x.items():
-            assert isinstance(k, (str, int)), f"{path}: key {k!r} is not a str"
-            _plain_data(v, f"{path}.{k}")
-        return
-    if isinstance(x, (list, tuple)):
-        for i, v in enumerate(x):
-            _plain_data(v, f"{path}[{i}]")
-        return
-    raise AssertionError(f"{path}: {type(x).__name__} is not plain data")
-
-
-def _tune_trainable(config: dict[str, Any]) -> None:
-    """Cheap Tune trainable for the end-to-end cases: NaN for one category, as Ray's
-    InvalidValuesTest."""
-    from ray import tune
-
-    loss = (config["x"] - 0.5) ** 2 + 0.1 * config["n"] + config["nested"]["y"]
-    if config["act"] == "gelu":
-        loss = float("nan")
-    tune.report({"loss": loss})
-
-
-def _crash_trainable(config: dict[str, Any]) -> None:
-    from ray import tune
-
-    for step in range(3):
-        time.sleep(config["sleep"])
-        tune.report({"loss": (config["x"] - 0.5) ** 2 + config["nested"]["y"] + 0.1 * step})
-
-
-def crash_experiment(searcher: str, searcher_kwargs: dict[str, Any], num_samples: int = 8) -> tuple[Any, dict[str, Any]]:
-    """Factory for :func:`rafiki_ray.testing._crash.run_crash_restore`: a blank searcher
-    (space, metric and mode come from the Tuner, so the restored run depends on the
-    searcher's saved state for them)."""
-    from ray import tune
-
-    from rafiki_ray.testing._crash import load_factory
-
-    space = _tune_space()
-    space["sleep"] = 0.3
-    return _crash_trainable, {
-        "param_space": space,
-        "tune_config": tune.TuneConfig(
-            search_alg=load_factory(searcher)(seed=0, **searcher_kwargs),
-            metric="loss",
-            mode="min",
-            num_samples=num_samples,
-            max_concurrent_trials=2,
-            reuse_actors=True,
-        ),
-    }
-
-
-def crash_introspect(grid: Any, exp_dir: str) -> dict[str, Any]:
-    """Read the searcher state Tune saved through ``Searcher.save`` (newest snapshot)."""
-    import glob
-    import os
-
-    files = glob.glob(os.path.join(exp_dir, "searcher-state-*.pkl"))
-    if not files:
-        return {"error": "no searcher-state file"}
-    with open(max(files, key=os.path.getmtime), "rb") as f:
-        payload = pickle.load(f)
-    state = payload["state"]
-    return {
-        "kind": payload["kind"],
-        "metric": state["metric"],
-        "mode": state["mode"],
-        "space": state["space"],
-        "n_observations": len(state["observations"]),
-        "n_failed": sum(o["loss"] is None for o in state["observations"]),
-    }
+__all__ = [
+    "OPT_SPACE",
+    "SPACES",
+    "SearcherContract",
+    "check_types",
+    "crash_experiment",
+    "crash_introspect",
+    "drive",
+    "objective",
+    "opt_objective",
+]
 
 
 def _slow(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -314,9 +101,12 @@ class SearcherContract:
     #: importable ``"module:Class"`` for the driver-crash case (``None`` skips it) and the
     #: keyword arguments it is built with there (next to ``seed``)
     searcher_path: str | None = None
-    searcher_kwargs: dict[str, Any] = {}
+    searcher_kwargs: ClassVar[dict[str, Any]] = {}
 
-    _HEAVY: tuple[str, ...] = ("test_end_to_end_in_tuner", "test_same_sequence_in_a_spawned_process")
+    _HEAVY: tuple[str, ...] = (
+        "test_end_to_end_in_tuner",
+        "test_same_sequence_in_a_spawned_process",
+    )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -327,7 +117,9 @@ class SearcherContract:
 
     @pytest.fixture
     def searcher_factory(self) -> Callable[..., Any]:  # pragma: no cover - must be overridden
-        raise NotImplementedError("a SearcherContract subclass must define a `searcher_factory` fixture")
+        raise NotImplementedError(
+            "a SearcherContract subclass must define a `searcher_factory` fixture"
+        )
 
     # -- metric / mode ------------------------------------------------------------------
     def test_metric_mode_from_constructor(self, searcher_factory: Callable[..., Any]) -> None:
@@ -338,7 +130,9 @@ class SearcherContract:
         best_cfg, best_val = s.best()
         assert space.contains(best_cfg) and best_val <= 0
 
-    def test_metric_mode_space_from_set_search_properties(self, searcher_factory: Callable[..., Any]) -> None:
+    def test_metric_mode_space_from_set_search_properties(
+        self, searcher_factory: Callable[..., Any]
+    ) -> None:
         s = searcher_factory(seed=0)
         assert s.set_search_properties("acc", "max", _tune_space()) is True
         assert s.metric == "acc" and s.mode == "max"
@@ -348,7 +142,9 @@ class SearcherContract:
         # a second space is refused (Tune then raises), metric/mode stay
         assert s.set_search_properties("other", "min", _tune_space()) is False
 
-    def test_missing_metric_or_space_is_a_clear_error(self, searcher_factory: Callable[..., Any]) -> None:
+    def test_missing_metric_or_space_is_a_clear_error(
+        self, searcher_factory: Callable[..., Any]
+    ) -> None:
         with pytest.raises(RuntimeError, match="search space"):
             searcher_factory(metric="loss", mode="min").suggest("t0")
         with pytest.raises(RuntimeError, match="metric and mode"):
@@ -372,9 +168,15 @@ class SearcherContract:
 
     # -- parallel trials ----------------------------------------------------------------
     @pytest.mark.parametrize("liar", ["min", "max", "mean"])
-    def test_pending_suggestions_are_distinct(self, searcher_factory: Callable[..., Any], liar: str) -> None:
-        space = SearchSpace({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "c": Categorical(("a", "b"))})
-        s = searcher_factory(space=space, metric="loss", mode="min", seed=2, constant_liar_type=liar)
+    def test_pending_suggestions_are_distinct(
+        self, searcher_factory: Callable[..., Any], liar: str
+    ) -> None:
+        space = SearchSpace(
+            {"x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "c": Categorical(("a", "b"))}
+        )
+        s = searcher_factory(
+            space=space, metric="loss", mode="min", seed=2, constant_liar_type=liar
+        )
         drive(s, self.n_before_batch, lambda c: objective(space, c))
         batch = [s.suggest(f"p{i}") for i in range(8)]
         keys = {(round(c["x"], 9), round(c["y"], 9), c["c"]) for c in batch}
@@ -385,7 +187,9 @@ class SearcherContract:
         assert s.n_observations == self.n_before_batch + 8
 
     def test_max_concurrent_limits_pending(self, searcher_factory: Callable[..., Any]) -> None:
-        s = searcher_factory(space=SPACES["float"](), metric="loss", mode="min", seed=0, max_concurrent=2)
+        s = searcher_factory(
+            space=SPACES["float"](), metric="loss", mode="min", seed=0, max_concurrent=2
+        )
         assert s.suggest("a") is not None and s.suggest("b") is not None
         assert s.suggest("c") is None
         s.on_trial_complete("a", {"loss": 1.0})
@@ -396,13 +200,17 @@ class SearcherContract:
         space = _conditional_space()
         full = space.sample(0)
         points = [full, {"x": 0.25}]
-        s = searcher_factory(space=space, metric="loss", mode="min", seed=0, points_to_evaluate=points)
+        s = searcher_factory(
+            space=space, metric="loss", mode="min", seed=0, points_to_evaluate=points
+        )
         first, second = s.suggest("t0"), s.suggest("t1")
         assert first == full
         assert second["x"] == 0.25 and space.contains(second)
         check_types(space, s.suggest("t2"))
 
-    def test_warm_start_from_add_evaluated_point(self, searcher_factory: Callable[..., Any]) -> None:
+    def test_warm_start_from_add_evaluated_point(
+        self, searcher_factory: Callable[..., Any]
+    ) -> None:
         space = OPT_SPACE
         s = searcher_factory(space=space, metric="loss", mode="min", seed=0)
         rng = np.random.default_rng(5)
@@ -440,7 +248,9 @@ class SearcherContract:
             check_types(space, cfg)
 
     # -- invalid values -----------------------------------------------------------------
-    def test_failed_nan_and_inf_results_do_not_crash(self, searcher_factory: Callable[..., Any]) -> None:
+    def test_failed_nan_and_inf_results_do_not_crash(
+        self, searcher_factory: Callable[..., Any]
+    ) -> None:
         space = _conditional_space()
         s = searcher_factory(space=space, metric="loss", mode="min", seed=4)
         configs = drive(s, self.n_steps + 5, lambda c: objective(space, c), poison=True)
@@ -452,14 +262,18 @@ class SearcherContract:
         assert s.n_observations == len(configs) + 1
 
     @pytest.mark.parametrize("poison", [False, True], ids=["clean", "poisoned"])
-    def test_beats_its_random_baseline(self, searcher_factory: Callable[..., Any], poison: bool) -> None:
+    def test_beats_its_random_baseline(
+        self, searcher_factory: Callable[..., Any], poison: bool
+    ) -> None:
         ours, rand = [], []
         for seed in self.optimise_seeds:
             s = searcher_factory(space=OPT_SPACE, metric="loss", mode="min", seed=seed)
             configs = drive(s, self.optimise_budget, opt_objective, poison=poison)
             ours.append(min(opt_objective(c) for c in configs))
             rng = np.random.default_rng(seed)
-            rand.append(min(opt_objective(OPT_SPACE.sample(rng)) for _ in range(self.optimise_budget)))
+            rand.append(
+                min(opt_objective(OPT_SPACE.sample(rng)) for _ in range(self.optimise_budget))
+            )
         assert np.median(ours) < np.median(rand), f"ours {ours} vs random {rand}"
 
     def test_mode_max_maximises(self, searcher_factory: Callable[..., Any]) -> None:
@@ -469,11 +283,15 @@ class SearcherContract:
             configs = drive(s, self.optimise_budget, lambda c: -opt_objective(c), metric="score")
             ours.append(min(opt_objective(c) for c in configs))
             rng = np.random.default_rng(seed)
-            rand.append(min(opt_objective(OPT_SPACE.sample(rng)) for _ in range(self.optimise_budget)))
+            rand.append(
+                min(opt_objective(OPT_SPACE.sample(rng)) for _ in range(self.optimise_budget))
+            )
         assert np.median(ours) < np.median(rand), f"ours {ours} vs random {rand}"
 
     # -- seeding ------------------------------------------------------------------------
-    def test_same_seed_same_sequence_different_seed_differs(self, searcher_factory: Callable[..., Any]) -> None:
+    def test_same_seed_same_sequence_different_seed_differs(
+        self, searcher_factory: Callable[..., Any]
+    ) -> None:
         space = _conditional_space()
 
         def run(seed: int) -> list[dict[str, Any]]:
@@ -498,10 +316,14 @@ class SearcherContract:
         assert here == there
 
     # -- state --------------------------------------------------------------------------
-    def test_save_restore_into_a_blank_searcher(self, searcher_factory: Callable[..., Any], tmp_path: Any) -> None:
+    def test_save_restore_into_a_blank_searcher(
+        self, searcher_factory: Callable[..., Any], tmp_path: Any
+    ) -> None:
         space = _conditional_space()
-        loss = lambda c: objective(space, c)  # noqa: E731
-        s = searcher_factory(space=space, metric="loss", mode="max", seed=3, constant_liar_type="mean")
+        loss = lambda c: objective(space, c)
+        s = searcher_factory(
+            space=space, metric="loss", mode="max", seed=3, constant_liar_type="mean"
+        )
         drive(s, self.n_steps, loss)
         s.suggest("pending-1")  # a trial still running at save time
         state = s.get_state()
@@ -520,7 +342,9 @@ class SearcherContract:
         assert blank.n_observations == s.n_observations == self.n_steps + 2
         assert drive(blank, 3, loss, start=100) == drive(s, 3, loss, start=100)
 
-    def test_result_of_a_trial_it_did_not_suggest_is_recorded(self, searcher_factory: Callable[..., Any]) -> None:
+    def test_result_of_a_trial_it_did_not_suggest_is_recorded(
+        self, searcher_factory: Callable[..., Any]
+    ) -> None:
         """After a restore from a snapshot older than a trial, Tune still reports the trial;
         its flattened ``config/...`` keys identify the configuration."""
         space = as_space(_tune_space())
@@ -545,7 +369,9 @@ class SearcherContract:
             s.on_trial_complete("x", {"loss": 1.0})
 
     # -- Ray Tune -----------------------------------------------------------------------
-    def test_end_to_end_in_tuner(self, searcher_factory: Callable[..., Any], ray_session: Any, storage: str) -> None:
+    def test_end_to_end_in_tuner(
+        self, searcher_factory: Callable[..., Any], ray_session: Any, storage: str
+    ) -> None:
         from ray import tune
 
         searcher = searcher_factory(seed=0)
@@ -589,7 +415,10 @@ class SearcherContract:
             storage=storage,
             name="crash",
             kill_after=4,
-            factory_kwargs={"searcher": self.searcher_path, "searcher_kwargs": dict(self.searcher_kwargs)},
+            factory_kwargs={
+                "searcher": self.searcher_path,
+                "searcher_kwargs": dict(self.searcher_kwargs),
+            },
             introspect="rafiki_ray.testing.searchers:crash_introspect",
         )
         assert report["restore_error"] is None, report["restore_error"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from rafiki_ray.testing.searchers import SearcherContract, check_types
 
 class TestEvolutionContract(SearcherContract):
     searcher_path = "rafiki_ray.searchers:EvolutionSearch"
-    searcher_kwargs = {"population_size": 4}
+    searcher_kwargs: ClassVar[dict[str, Any]] = {"population_size": 4}
     regularized = False
     optimise_budget = 60  # a population of 6 needs a few generations
 
@@ -30,11 +32,13 @@ class TestRegularizedEvolutionContract(TestEvolutionContract):
     """The same contract with ``regularized=True``; its Tune cases run with ``-m slow``."""
 
     regularized = True
-    searcher_kwargs = {"population_size": 4, "regularized": True}
+    searcher_kwargs: ClassVar[dict[str, Any]] = {"population_size": 4, "regularized": True}
     heavy_in_default_run = False
 
 
-SPACE = SearchSpace({"a": Float(0.0, 1.0), "b": Float(-1.0, 1.0), "n": Int(0, 1000), "fixed": Fixed("k")})
+SPACE = SearchSpace(
+    {"a": Float(0.0, 1.0), "b": Float(-1.0, 1.0), "n": Int(0, 1000), "fixed": Fixed("k")}
+)
 
 
 def _loss(c):
@@ -93,7 +97,9 @@ def test_failed_trial_is_replaced_by_a_new_random_member():
 
 
 def test_regularized_evolution_removes_the_oldest():
-    s = EvolutionSearch(SPACE, metric="y", mode="min", seed=2, population_size=4, regularized=True, sample_size=2)
+    s = EvolutionSearch(
+        SPACE, metric="y", mode="min", seed=2, population_size=4, regularized=True, sample_size=2
+    )
     for k in range(4):
         c = s.suggest(f"i{k}")
         s.on_trial_complete(f"i{k}", {"y": _loss(c)})
@@ -116,7 +122,10 @@ def test_mutation_resamples_one_active_parameter_of_a_conditional_space():
         {
             "opt": Conditional(
                 (
-                    Option("sgd", SearchSpace({"lr": Float(1e-4, 1.0, log=True), "m": Float(0.0, 0.9)})),
+                    Option(
+                        "sgd",
+                        SearchSpace({"lr": Float(1e-4, 1.0, log=True), "m": Float(0.0, 0.9)}),
+                    ),
                     Option("adam", SearchSpace({"lr": Float(1e-4, 1.0, log=True)})),
                 )
             ),
@@ -161,9 +170,13 @@ def test_no_duplicate_pending_points_on_a_small_discrete_space():
 
 
 def test_from_args_accepts_nni_class_arguments():
-    s = EvolutionSearch.from_args({"optimize_mode": "maximize", "population_size": 8}, space=SPACE, metric="acc")
+    s = EvolutionSearch.from_args(
+        {"optimize_mode": "maximize", "population_size": 8}, space=SPACE, metric="acc"
+    )
     assert (s.mode, s._population_size, s._regularized) == ("max", 8, False)
-    r = EvolutionSearch.from_args({"optimize_mode": "minimize", "population_size": 10, "sample_size": 3, "regularized": True})
+    r = EvolutionSearch.from_args(
+        {"optimize_mode": "minimize", "population_size": 10, "sample_size": 3, "regularized": True}
+    )
     assert (r.mode, r._population_size, r._sample_size, r._regularized) == ("min", 10, 3, True)
     with pytest.raises(ValueError, match=r"EvolutionSearch.mutation_prob: is not an argument"):
         EvolutionSearch.from_args({"mutation_prob": 0.1})
@@ -173,7 +186,10 @@ def test_from_args_accepts_nni_class_arguments():
     ("kwargs", "message"),
     [
         ({"population_size": 1}, "population_size: must be an int >= 2, got 1"),
-        ({"population_size": 4, "sample_size": 5}, "sample_size: must be an int in [1, population_size=4], got 5"),
+        (
+            {"population_size": 4, "sample_size": 5},
+            "sample_size: must be an int in [1, population_size=4], got 5",
+        ),
         ({"regularized": "yes"}, "regularized: must be a bool, got 'yes'"),
     ],
 )

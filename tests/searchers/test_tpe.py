@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from rafiki_ray.testing.searchers import SearcherContract, check_types, drive
 
 class TestTPEContract(SearcherContract):
     searcher_path = "rafiki_ray.searchers:TPESearch"
-    searcher_kwargs = {"n_startup_trials": 3}
+    searcher_kwargs: ClassVar[dict[str, Any]] = {"n_startup_trials": 3}
     algo = "tpe"
 
     @pytest.fixture
@@ -29,18 +31,31 @@ class TestAnnealContract(TestTPEContract):
     """The same contract for ``algo="anneal"``; its Tune cases run with ``-m slow``."""
 
     algo = "anneal"
-    searcher_kwargs = {"algo": "anneal"}
+    searcher_kwargs: ClassVar[dict[str, Any]] = {"algo": "anneal"}
     heavy_in_default_run = False
 
 
 def _hartmann6(c: dict) -> float:
-    a = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+    a = np.array(
+        [
+            [10, 3, 17, 3.5, 1.7, 8],
+            [0.05, 10, 17, 0.1, 8, 14],
+            [3, 3.5, 1.7, 10, 17, 8],
+            [17, 8, 0.05, 10, 0.1, 14],
+        ]
+    )
     p = 1e-4 * np.array(
-        [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-         [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
+        [
+            [1312, 1696, 5569, 124, 8283, 5886],
+            [2329, 4135, 8307, 3736, 1004, 9991],
+            [2348, 1451, 3522, 2883, 3047, 6650],
+            [4047, 8828, 8732, 5743, 1091, 381],
+        ]
     )
     x = np.array([c[f"x{i}"] for i in range(6)])
-    return -float(np.sum(np.array([1.0, 1.2, 3.0, 3.2]) * np.exp(-np.sum(a * (x - p) ** 2, axis=1))))
+    return -float(
+        np.sum(np.array([1.0, 1.2, 3.0, 3.2]) * np.exp(-np.sum(a * (x - p) ** 2, axis=1)))
+    )
 
 
 def test_hartmann6_regret_guard():
@@ -55,7 +70,12 @@ def test_hartmann6_regret_guard():
 
 
 def test_random_algo_is_the_space_prior_with_the_same_seed():
-    space = SearchSpace({"x": Float(0.0, 1.0, log=False), "c": Categorical(("a", "b", "c"), weights=(0.2, 0.3, 0.5))})
+    space = SearchSpace(
+        {
+            "x": Float(0.0, 1.0, log=False),
+            "c": Categorical(("a", "b", "c"), weights=(0.2, 0.3, 0.5)),
+        }
+    )
     s = TPESearch(space, metric="y", mode="min", seed=42, algo="random")
     got = drive(s, 20, lambda c: c["x"], metric="y")
     rng = np.random.default_rng(42)
@@ -66,7 +86,7 @@ def test_anneal_narrows_around_the_best_points():
     space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(3)})
     enc = Encoder(space)
     s = TPESearch(space, metric="y", mode="min", seed=0, algo="anneal")
-    loss = lambda c: sum((c[f"x{i}"] - 0.7) ** 2 for i in range(3))  # noqa: E731
+    loss = lambda c: sum((c[f"x{i}"] - 0.7) ** 2 for i in range(3))
 
     def spread(n_obs: int) -> float:
         """Mean distance of 20 proposals (not reported) to the best point so far."""
@@ -97,14 +117,18 @@ def test_tpe_prefers_the_good_branch_of_a_conditional_space():
 
     def loss(c):
         o = c["opt"]
-        base = 2.0 + o["u"] if o["_name"] == "bad" else (o["v"] - 0.3) ** 2 + 0.05 * abs(o["k"] - 3)
+        base = (
+            2.0 + o["u"] if o["_name"] == "bad" else (o["v"] - 0.3) ** 2 + 0.05 * abs(o["k"] - 3)
+        )
         return base + c["z"] ** 2
 
     s = TPESearch(space, metric="y", mode="min", seed=3, n_startup_trials=10)
     configs = drive(s, 40, loss, metric="y")
     for c in configs:
         check_types(space, c)
-        assert set(c["opt"]) == ({"_name", "u"} if c["opt"]["_name"] == "bad" else {"_name", "v", "k"})
+        assert set(c["opt"]) == (
+            {"_name", "u"} if c["opt"]["_name"] == "bad" else {"_name", "v", "k"}
+        )
     late = [c["opt"]["_name"] for c in configs[20:]]
     assert late.count("good") >= 16, late
     assert s.best()[1] < 0.05
@@ -122,18 +146,36 @@ def test_categorical_prior_weights_shape_proposals(algo):
 
 def test_from_args_accepts_nni_and_t9k_class_arguments():
     s = TPESearch.from_args(
-        {"optimize_mode": "maximize", "algorithm_name": "random_search", "parallel_optimize": False, "seed": 3},
+        {
+            "optimize_mode": "maximize",
+            "algorithm_name": "random_search",
+            "parallel_optimize": False,
+            "seed": 3,
+        },
         space={"x": Float(0.0, 1.0)},
         metric="acc",
     )
     assert (s.algo, s.mode, s._liar, s._seed) == ("random", "max", None, 3)
     t = TPESearch.from_args(
-        {"optimize_mode": "minimize", "tpe_args": {"n_startup_jobs": 4, "n_ei_candidates": 12, "constant_liar_type": "mean"}}
+        {
+            "optimize_mode": "minimize",
+            "tpe_args": {"n_startup_jobs": 4, "n_ei_candidates": 12, "constant_liar_type": "mean"},
+        }
     )
-    assert (t.algo, t.mode, t._n_startup, t._n_candidates, t._liar) == ("tpe", "min", 4, 12, "mean")
-    u = TPESearch.from_args({"algorithm_name": "anneal", "parallel_optimize": True, "constant_liar_type": "max"})
+    assert (t.algo, t.mode, t._n_startup, t._n_candidates, t._liar) == (
+        "tpe",
+        "min",
+        4,
+        12,
+        "mean",
+    )
+    u = TPESearch.from_args(
+        {"algorithm_name": "anneal", "parallel_optimize": True, "constant_liar_type": "max"}
+    )
     assert (u.algo, u._liar) == ("anneal", "max")
-    with pytest.raises(ValueError, match=r"TPESearch.n_trees: is not an argument \(known: .*n_startup_jobs"):
+    with pytest.raises(
+        ValueError, match=r"TPESearch.n_trees: is not an argument \(known: .*n_startup_jobs"
+    ):
         TPESearch.from_args({"n_trees": 3})
     with pytest.raises(ValueError, match="TPESearch.algorithm_name: must be one of"):
         TPESearch.from_args({"algorithm_name": "smac"})
