@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,6 +135,7 @@ def drive(
     max_events: int = 10_000_000,
     reincarnate: Callable[[dict[str, Any]], TrialScheduler] | None = None,
     reincarnate_every: int = 0,
+    check_idempotent: bool = False,
     log: SimLog | None = None,
 ) -> SimLog:
     """Simulate an experiment of ``n_trials`` trainables of ``horizon`` steps on ``workers``.
@@ -143,6 +145,8 @@ def drive(
     ``reincarnate(state) -> scheduler`` with ``reincarnate_every = n``: after every n-th result
     the scheduler is replaced by a new one built from ``get_state()``, which then sees
     ``on_trial_add`` for every trial (as after ``Tuner.restore``); the decisions must not change.
+    ``check_idempotent``: call ``choose_trial_to_run`` twice each time and require the same
+    trial and an unchanged state the second time.
     """
     curve = curve or default_curve()
     fail_at = fail_at or {}
@@ -184,6 +188,13 @@ def drive(
             t0 = time.perf_counter()
             trial = scheduler.choose_trial_to_run(ctrl)
             log.choose_times.append(time.perf_counter() - t0)
+            if check_idempotent:  # Tune may call it again before acting on the answer
+                before = pickle.dumps(scheduler.get_state())
+                again = scheduler.choose_trial_to_run(ctrl)
+                if again is not trial or pickle.dumps(scheduler.get_state()) != before:
+                    raise AssertionError(
+                        f"choose_trial_to_run is not idempotent: {trial} then {again}"
+                    )
             if trial is not None and trial.status not in (Trial.PENDING, Trial.PAUSED):
                 raise AssertionError(f"choose_trial_to_run returned a {trial.status} trial")
             if trial is None:

@@ -238,6 +238,11 @@ class SchedulerContract:
         with pytest.raises(CheckpointRequiredError, match=r"tune\.report\(.*checkpoint"):
             drive(sched, n_trials=10, horizon=HORIZON, checkpoint=False)
 
+    def test_choose_trial_to_run_is_idempotent(self, scheduler_factory):
+        log = self._run(scheduler_factory, n_trials=20, horizon=HORIZON, workers=3,
+                        check_idempotent=True, fail_at={3: 2}, end_at={5: 1})
+        assert len(log.statuses) == 20
+
     # -------------------------------------------------------------- state
     def test_state_is_plain_data_and_round_trips(self, scheduler_factory, tmp_path):
         sched = scheduler_factory(metric="loss", mode="min", seed=0, horizon=HORIZON)

@@ -145,3 +145,25 @@ def test_real_tune_run_without_checkpoints_fails_clearly(ray_session, storage):
     )
     with pytest.raises(TuneError, match=r"never reported a checkpoint.*tune\.report"):
         tuner.fit()
+
+
+@pytest.mark.slow
+def test_with_tunes_own_searcher_and_a_concurrency_limit(ray_session, storage):
+    """HyperOptSearch behind max_concurrent_trials: paused trials free their slot."""
+    from ray import tune
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    from rafiki_ray.testing.schedulers import torch_trainable
+
+    grid = tune.Tuner(
+        torch_trainable,
+        param_space={"lr": tune.loguniform(1e-3, 1.0), "horizon": 9},
+        tune_config=tune.TuneConfig(
+            metric="loss", mode="min", num_samples=8, max_concurrent_trials=2,
+            search_alg=HyperOptSearch(random_state_seed=0),
+            scheduler=ASHA(max_t=9, grace_period=1, reduction_factor=3), reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+    assert grid.num_errors == 0 and len(grid) == 8
+    assert max(r.metrics["epoch"] for r in grid) == 9
+    assert any(r.metrics["start"] > 0 for r in grid)  # a paused trial resumed
