@@ -57,7 +57,8 @@ class TPESearch(RafikiSearcher):
         space, metric, mode, seed, points_to_evaluate, constant_liar_type, max_concurrent:
             as :class:`~rafiki_ray.searchers.RafikiSearcher`.
         algo: ``"tpe"``, ``"anneal"`` or ``"random"``.
-        n_startup_trials: random suggestions before TPE models (finite results counted).
+        n_startup_trials: random suggestions before TPE models (completed trials count, and
+            pending ones too when a constant liar is set).
         n_candidates: candidates drawn from ``l(x)``; the one maximising ``l(x)/g(x)`` wins.
         gamma: fraction of observations in the good group (``ceil(gamma * n)``, at most
             ``max_good``, at least 1).
@@ -153,12 +154,15 @@ class TPESearch(RafikiSearcher):
         if self._algo == "random" or self.encoder.n_dims == 0:
             return self.space.sample(self.rng)
         X, A, y = self.model_data(with_pending=True)
-        n_done = sum(o["loss"] is not None for o in self._obs)
+        n_obs = sum(o["loss"] is not None for o in self._obs)
+        # with a liar, pending trials count towards the random start-up (batches of
+        # parallel trials would otherwise all start at random)
+        n_started = n_obs + (len(self._pending) if self._liar is not None else 0)
         if self._algo == "anneal":
             if len(y) == 0:
                 return self.space.sample(self.rng)
             return self.encoder.decode(self._anneal(X, A, y))
-        if n_done < self._n_startup or len(y) < 2:
+        if n_started < self._n_startup or n_obs < 2:
             return self.space.sample(self.rng)
         return self.encoder.decode(self._tpe(X, A, y))
 
