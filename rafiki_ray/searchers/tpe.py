@@ -7,7 +7,10 @@ and seeded random search as the other two ``algo`` values (the names NNI and T9k
   encoding's active masks (see :mod:`rafiki_ray.searchers._parzen`). Defaults follow
   Watanabe 2023, "Tree-structured Parzen estimator: understanding its algorithm components"
   (multivariate kernels, a small linear quantile ``gamma``, a prior component of weight 1,
-  Scott-style bandwidth, old observations down-weighted in ``g``), tuned on Hartmann6.
+  Scott-style bandwidth, old observations down-weighted in ``g``). The kernel scale
+  ``bandwidth=0.06`` (Optuna's multivariate TPE uses 0.2) and ``n_candidates=48`` were
+  measured on Hartmann6 and Branin (50 evaluations): 0.2 left the median regret about 2.5x
+  higher on Hartmann6.
 * ``algo="anneal"``: hyperopt's annealing sampler (``hyperopt.anneal``): pick a good earlier
   point (rank drawn from a geometric law with mean ``avg_best_idx``), then resample every
   parameter around it in a window that shrinks as ``1 / (1 + n * shrink_coef)``.
@@ -162,7 +165,7 @@ class TPESearch(RafikiSearcher):
             if len(y) == 0:
                 return self.space.sample(self.rng)
             return self.encoder.decode(self._anneal(X, A, y))
-        if n_started < self._n_startup or n_obs < 2:
+        if n_started < self._n_startup or n_obs < 2 or len(y) < 2:
             return self.space.sample(self.rng)
         return self.encoder.decode(self._tpe(X, A, y))
 
