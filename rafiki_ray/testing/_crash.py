@@ -170,15 +170,15 @@ def _child_env() -> dict[str, str]:
 
 
 def _spawn(args: list[str], log_path: str) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "rafiki_ray.testing._crash", *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=_child_env(),
-        cwd=os.getcwd(),
-    )
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "rafiki_ray.testing._crash", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_child_env(),
+            cwd=os.getcwd(),
+        )
 
 
 def run_crash_restore(
