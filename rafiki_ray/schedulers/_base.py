@@ -269,7 +269,11 @@ class RafikiScheduler(FIFOScheduler):
                                type(self).__name__, self._state_path, exc)
                 return
             saved_ids = set(state.get("trial_ids", ()))
-            if trial.trial_id not in saved_ids:
+            # Tune's trial ids are "<experiment run id>_<counter>": a trial created just
+            # before the crash (after the last write) still shares the run's prefix.
+            prefixes = {t.rsplit("_", 1)[0] for t in saved_ids if "_" in t}
+            prefix = trial.trial_id.rsplit("_", 1)[0] if "_" in trial.trial_id else None
+            if trial.trial_id not in saved_ids and prefix not in prefixes:
                 logger.warning(
                     "%s: ignoring %s, it belongs to another run (trial %s unknown)",
                     type(self).__name__, self._state_path, trial.trial_id,
