@@ -167,3 +167,44 @@ def test_with_tunes_own_searcher_and_a_concurrency_limit(ray_session, storage):
     assert grid.num_errors == 0 and len(grid) == 8
     assert max(r.metrics["epoch"] for r in grid) == 9
     assert any(r.metrics["start"] > 0 for r in grid)  # a paused trial resumed
+
+
+def test_state_is_persisted_in_the_experiment_folder_and_restored(ray_session, tmp_path):
+    """What a restored driver sees: the file in Tune's experiment folder, found via a trial."""
+    import os
+
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.experiment import Trial
+
+    from rafiki_ray.schedulers._base import STATE_FILE
+    from rafiki_ray.testing._driver import SimController
+
+    ctx = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp",
+                         trial_dir_name="t")
+    trials = [Trial("__fake", config={"i": i}, stub=True, storage=ctx,
+                    trial_id=f"abcde_{i:05d}") for i in range(4)]
+    kw = {"metric": "loss", "mode": "min", "max_t": 9, "grace_period": 1,
+          "reduction_factor": 3}
+    first = ASHA(**kw)
+    ctrl = SimController(first)
+    for t in trials[:3]:
+        ctrl.add_trial(t)
+        t.set_status(Trial.RUNNING)
+        decision = first.on_trial_result(ctrl, t, {"loss": 1.0 + t.config["i"],
+                                                   "training_iteration": 1,
+                                                   "should_checkpoint": True})
+        assert decision == "PAUSE"
+    assert first.state_path == os.path.join(ctx.experiment_driver_staging_path, STATE_FILE)
+    assert os.path.exists(first.state_path)
+
+    # a fresh scheduler (as unpickled by Tuner.restore) finds it through any trial of the run,
+    # even one created after the last write
+    for probe in (trials[1], trials[3]):
+        restored = ASHA(**kw)
+        restored.on_trial_add(SimController(restored), probe)
+        assert restored.get_state()["sub"]["rungs"] == first.get_state()["sub"]["rungs"]
+    # a file left by another run under the same name is ignored
+    other = ASHA(**kw)
+    other.on_trial_add(SimController(other), Trial("__fake", config={"i": 9}, stub=True,
+                                                   storage=ctx, trial_id="fffff_00000"))
+    assert other.get_state()["sub"]["rungs"][0][0]["scores"] == []
