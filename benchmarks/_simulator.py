@@ -30,20 +30,28 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
 import json
 import math
 import os
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-__all__ = ["LCTable", "SimController", "SimResult", "RandomRows", "SearcherRows", "simulate",
-           "DEFAULT_TABLE"]
+__all__ = [
+    "DEFAULT_TABLE",
+    "LCTable",
+    "RandomRows",
+    "SearcherRows",
+    "SimController",
+    "SimResult",
+    "simulate",
+]
 
 DEFAULT_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lc_table",
                              "mnist1d_mlp.npz")

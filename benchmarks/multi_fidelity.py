@@ -27,15 +27,16 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._simulator import DEFAULT_TABLE, LCTable, SimResult, simulate  # noqa: E402
+from benchmarks._simulator import DEFAULT_TABLE, LCTable, simulate
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 SECTION = "multi_fidelity"
@@ -106,6 +107,13 @@ def _median(t: LCTable, seed: int) -> tuple[Any, Any]:
     return MedianStopping(metric=t.metric, mode=t.mode, seed=seed, persist=False), None
 
 
+def _median3(t: LCTable, seed: int) -> tuple[Any, Any]:
+    from rafiki_ray.schedulers import MedianStopping
+
+    return MedianStopping(metric=t.metric, mode=t.mode, start_step=3, seed=seed,
+                          persist=False), None
+
+
 def _curve(t: LCTable, seed: int) -> tuple[Any, Any]:
     from rafiki_ray.schedulers import CurveFitting
 
@@ -123,6 +131,7 @@ METHODS: dict[str, Factory] = {
     "Hyperband": _hyperband,
     "Hyperband + TPESearch": _hyperband_tpe,
     "MedianStopping": _median,
+    "MedianStopping (start_step=3)": _median3,
     "CurveFitting": _curve,
 }
 
@@ -176,42 +185,55 @@ class Cell:
         self.values.setdefault(key, []).append(v)
 
 
-def run_race(table: LCTable, s: Race, methods: dict[str, Factory]) -> dict[str, Cell]:
-    target, budget = table.target(s.rel), s.budget(table)
-    out: dict[str, Cell] = {}
-    for name, make in methods.items():
-        cell = out.setdefault(name, Cell())
-        for seed in range(s.seeds):
-            sched, searcher = make(table, seed)
-            c0 = time.process_time()
-            r = simulate(table, sched, workers=s.workers, seed=seed, searcher=searcher,
-                         target=target, min_time=budget)
-            cell.cpu_s += time.process_time() - c0
-            cell.decisions += len(r.events)
-            t_hit = r.time_to(table, target)
-            cell.add("time", t_hit)
-            cell.add("best_at_budget", r.best_final(table, budget))
-            cell.add("epochs_to_target", r.epochs_by(t_hit) if math.isfinite(t_hit) else math.nan)
-            cell.add("stranded", r.stranded)
-    return out
+def _one(table: LCTable, s: Race | Savings, name: str, seed: int) -> dict[str, Any]:
+    """One simulated experiment of method ``name`` under setting ``s`` with ``seed``."""
+    sched, searcher = METHODS[name](table, seed)
+    c0 = time.process_time()
+    if isinstance(s, Race):
+        target, budget = table.target(s.rel), s.budget(table)
+        r = simulate(table, sched, workers=s.workers, seed=seed, searcher=searcher,
+                     target=target, min_time=budget)
+        t_hit = r.time_to(table, target)
+        values = {"time": t_hit, "best_at_budget": r.best_final(table, budget),
+                  "epochs_to_target": r.epochs_by(t_hit) if math.isfinite(t_hit) else math.nan}
+    else:
+        r = simulate(table, sched, workers=s.workers, seed=seed, searcher=searcher,
+                     max_trials=s.n_trials)
+        values = {"epochs": r.total_epochs, "best_final": r.best_final(table),
+                  "time": r.end_time}
+    values["stranded"] = r.stranded
+    return {"values": values, "cpu": time.process_time() - c0, "decisions": len(r.events)}
 
 
-def run_savings(table: LCTable, s: Savings, methods: dict[str, Factory]) -> dict[str, Cell]:
-    out: dict[str, Cell] = {}
-    for name, make in methods.items():
-        cell = out.setdefault(name, Cell())
-        for seed in range(s.seeds):
-            sched, searcher = make(table, seed)
-            c0 = time.process_time()
-            r = simulate(table, sched, workers=s.workers, seed=seed, searcher=searcher,
-                         max_trials=s.n_trials)
-            cell.cpu_s += time.process_time() - c0
-            cell.decisions += len(r.events)
-            cell.add("epochs", r.total_epochs)
-            cell.add("best_final", r.best_final(table))
-            cell.add("time", r.end_time)
-            cell.add("stranded", r.stranded)
-    return out
+_TABLE: LCTable | None = None
+
+
+def _init_worker(path: str) -> None:
+    global _TABLE
+    _TABLE = LCTable.load(path)
+
+
+def _task(args: tuple[Any, str, int]) -> dict[str, Any]:
+    assert _TABLE is not None
+    return _one(_TABLE, *args)
+
+
+def run_setting(table: LCTable, s: Race | Savings, methods: dict[str, Factory],
+                pool: Any = None) -> dict[str, Cell]:
+    """All methods x seeds of one setting (in ``pool`` worker processes when given)."""
+    tasks = [(s, name, seed) for name in methods for seed in range(s.seeds)]
+    if pool is None:
+        outs = [_one(table, *t) for t in tasks]
+    else:
+        outs = pool.map(_task, tasks, chunksize=1)
+    cells: dict[str, Cell] = {name: Cell() for name in methods}
+    for (_, name, _), o in zip(tasks, outs):
+        cell = cells[name]
+        cell.cpu_s += o["cpu"]
+        cell.decisions += o["decisions"]
+        for k, v in o["values"].items():
+            cell.add(k, v)
+    return cells
 
 
 # ------------------------------------------------------------------------------- report
@@ -232,12 +254,12 @@ def _fmt(x: float, nd: int = 1) -> str:
 def race_table(table: LCTable, s: Race, cells: dict[str, Cell]) -> list[str]:
     fifo = _med(cells["FIFO random"].values["time"]) if "FIFO random" in cells else math.nan
     lines = [
-        f"**Race, W = {s.workers}** ({s.seeds} seeds): target final {table.metric} >= "
-        f"{table.target(s.rel):.4f} (1 % below the table's best final {table.best_final():.4f}); "
-        f"fixed budget {s.budget(table):.0f} simulated s.",
+        (f"**Race, W = {s.workers}** ({s.seeds} seeds): target final {table.metric} >= "
+         f"{table.target(s.rel):.4f} (1 % below the table's best final "
+         f"{table.best_final():.4f}); fixed budget {s.budget(table):.0f} simulated s."),
         "",
-        "| method | median time to target (s) | speed-up vs FIFO | seeds reaching it | "
-        "median epochs to target | median best final at budget | ms CPU per decision |",
+        ("| method | median time to target (s) | speed-up vs FIFO | seeds reaching it | "
+         "median epochs to target | median best final at budget | CPU ms per result |"),
         "|---|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
@@ -255,11 +277,11 @@ def race_table(table: LCTable, s: Race, cells: dict[str, Cell]) -> list[str]:
 def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[str]:
     f = cells["FIFO random"].values
     lines = [
-        f"**Savings, W = {s.workers}** ({s.seeds} seeds x the same {s.n_trials} random "
-        "configurations per seed for every method): epochs and best final metric vs FIFO.",
+        (f"**Savings, W = {s.workers}** ({s.seeds} seeds x the same {s.n_trials} random "
+         "configurations per seed for every method): epochs and best final metric vs FIFO."),
         "",
-        "| method | median epochs | median epochs saved vs FIFO | median loss in best final "
-        "vs FIFO | worst-seed loss | median simulated time (s) |",
+        ("| method | median epochs | median epochs saved vs FIFO | median loss in best final "
+         "vs FIFO | worst-seed loss | median simulated time (s) |"),
         "|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
@@ -272,6 +294,48 @@ def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[st
             f"| {name} | {_fmt(_med(v['epochs']), 0)} | {100 * _med(saved):.1f} % "
             f"| {100 * _med(loss):.2f} % | {100 * max(loss):.2f} % | {_fmt(_med(v['time']))} |")
     return lines
+
+
+def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: int) -> list[str]:
+    """The issue's targets, checked against the measured medians (PASS / MISS with numbers)."""
+    out = ["**Targets** (issue 5), measured:", ""]
+    race = results.get(("race", w), {})
+
+    def t(name: str) -> float:
+        return float(np.median(race[name].values["time"])) if name in race else math.nan
+
+    def line(ok: bool | None, text: str) -> None:
+        out.append(f"- {'n/a' if ok is None else ('PASS' if ok else 'MISS')}: {text}")
+
+    fifo, asha, ray = t("FIFO random"), t("ASHA"), t("Ray ASHAScheduler")
+    if race:
+        line(bool(fifo / asha >= 4) if math.isfinite(asha) else False,
+             f"ASHA reaches the target {_fmt(fifo / asha, 2)}x sooner than FIFO at W = {w} "
+             f"(median {_fmt(asha)} s vs {_fmt(fifo)} s; target >= 4x)")
+        line(bool(asha <= ray),
+             f"ASHA no later than Ray's ASHAScheduler at W = {w} (median {_fmt(asha)} s vs "
+             f"{_fmt(ray)} s)")
+        hb, tpe = t("Hyperband"), t("Hyperband + TPESearch")
+        line(None if math.isnan(tpe) else bool(tpe < hb),
+             f"Hyperband + TPESearch sooner than Hyperband with random sampling at W = {w} "
+             f"(median {_fmt(tpe)} s vs {_fmt(hb)} s)")
+    for (kind, workers), cells in sorted(results.items()):
+        if kind != "savings" or "FIFO random" not in cells:
+            continue
+        f = cells["FIFO random"].values
+        sign = 1.0 if table.mode == "max" else -1.0
+        for name in ("MedianStopping", "MedianStopping (start_step=3)", "CurveFitting"):
+            if name not in cells:
+                continue
+            v = cells[name].values
+            saved = _med([1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])])
+            loss = _med([sign * (fb - b) / abs(fb) for b, fb in zip(v["best_final"],
+                                                                   f["best_final"])])
+            line(bool(saved >= 0.4 and loss <= 0.005),
+                 f"{name} at W = {workers}: saves {100 * saved:.1f} % of FIFO's epochs with a "
+                 f"median loss of {100 * loss:.2f} % in the best final metric (target >= 40 %, "
+                 "<= 0.5 %)")
+    return out
 
 
 def machine() -> str:
@@ -308,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", default=DEFAULT_TABLE)
     p.add_argument("--methods", nargs="*", default=None, help="subset of method names")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes for the simulations")
     args = p.parse_args(argv)
     table = LCTable.load(args.table)
     methods = available_methods()
@@ -321,39 +386,57 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     wall0 = time.perf_counter()
     loads = [os.getloadavg()[0]]
+    pool = None
+    if args.jobs > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("spawn").Pool(
+            args.jobs, initializer=_init_worker, initargs=(args.table,))
     blocks: list[str] = []
+    results: dict[tuple[str, int], dict[str, Cell]] = {}
     for s in settings:
         t0 = time.perf_counter()
+        cells = results[(s.name, s.workers)] = run_setting(table, s, methods, pool)
         if isinstance(s, Race):
-            lines = race_table(table, s, run_race(table, s, methods))
+            lines = race_table(table, s, cells)
         else:
-            lines = savings_table(table, s, run_savings(table, s, methods))
+            lines = savings_table(table, s, cells)
         loads.append(os.getloadavg()[0])
         print("\n".join(lines), f"\n({time.perf_counter() - t0:.1f} s wall)\n", flush=True)
         blocks.append("\n".join(lines))
+    if pool is not None:
+        pool.close()
+        pool.join()
     wall = time.perf_counter() - wall0
+    verdicts = targets(results, table, max(s.workers for s in settings))
+    print("\n".join(verdicts))
+    blocks.append("\n".join(verdicts))
     if args.quick or args.no_write:
         return 0
     meta = table.meta
     header = [
         "### Multi-fidelity schedulers on a recorded learning-curve table",
         "",
-        f"- Command: `python benchmarks/multi_fidelity.py --seeds {args.seeds}`; run {started}, "
-        f"{wall:.0f} s wall; machine: {machine()}; 1-min load average while it ran "
-        f"{min(loads):.1f}-{max(loads):.1f} (a shared machine: the simulated times below do "
-        "not depend on it, the CPU ms per decision do).",
-        f"- Table: `{os.path.relpath(args.table, os.path.dirname(RESULTS))}`, {table.n} "
-        f"configurations x {table.epochs} epochs, really trained by `{meta.get('command')}` "
-        f"(seed {meta.get('seed')}, {meta.get('model')}); metric `{table.metric}` ({table.mode}); "
-        f"per-epoch wall times as measured while recording on {meta.get('machine', {}).get('nproc')}"
-        " shared cores.",
-        "- Simulator: `benchmarks/_simulator.py` (real scheduler objects, Tune's scheduler "
-        "interface, real `Trial`s; paused trials resume where they stopped; no pause/resume "
-        "overhead). Settings: rungs 1, 3, 9, 27(, 30), eta 3 for every successive-halving "
-        "method; Ray's MedianStoppingRule with grace_period 1 iteration, min_samples 3; NNI "
-        "defaults for MedianStopping (start_step 0) and CurveFitting (start_step 6, threshold "
-        "0.95, gap 1, epoch_num 30); SuccessiveHalving brackets of 81; Hyperband max_iter 30, "
-        "eta 3, resume=True.",
+        (f"- Command: `python benchmarks/multi_fidelity.py --seeds {args.seeds} --jobs "
+         f"{args.jobs}`; run {started}, "
+         f"{wall:.0f} s wall; machine: {machine()}; 1-min load average while it ran "
+         f"{min(loads):.1f}-{max(loads):.1f} (a shared machine: the simulated times below do "
+         "not depend on it; 'CPU ms per result' is the CPU time of simulator + scheduler per "
+         "reported epoch)."),
+        (f"- Table: `{os.path.relpath(args.table, os.path.dirname(RESULTS))}`, {table.n} "
+         f"configurations x {table.epochs} epochs, really trained by `{meta.get('command')}` "
+         f"(seed {meta.get('seed')}, {meta.get('model')}); metric `{table.metric}` ({table.mode}); "
+         f"per-epoch wall times as measured while recording on {meta.get('machine', {}).get('nproc')}"
+         f" shared cores. {meta.get('note', '')}"),
+        ("- Simulator: `benchmarks/_simulator.py` (real scheduler objects, Tune's scheduler "
+         "interface, real `Trial`s; paused trials resume where they stopped; no pause/resume "
+         "overhead). Settings: rungs 1, 3, 9, 27(, 30), eta 3 for every successive-halving "
+         "method; Ray's MedianStoppingRule with grace_period 1 iteration, min_samples 3; NNI "
+         "defaults for MedianStopping (start_step 0; also shown with start_step 3, a value "
+         "picked after a look at a partial table: NNI's 0 judges trials on their first epoch) "
+         "and CurveFitting (start_step 6, threshold "
+         "0.95, gap 1, epoch_num 30); SuccessiveHalving brackets of 81; Hyperband max_iter 30, "
+         "eta 3, resume=True."),
         "",
     ]
     write_section("\n".join(header) + "\n" + "\n\n".join(blocks) + "\n")

@@ -144,29 +144,40 @@ def _save(path: str, configs: dict[str, np.ndarray], curves: dict[str, np.ndarra
 
 
 def merge(paths: list[str], out: str) -> int:
-    """Concatenate a partial run and shards (configurations in index order) into ``out``."""
+    """Join a partial run and shards into ``out``: rows are placed at their index (found from
+    the seed's configurations); where parts overlap the first part given wins."""
     parts = [dict(np.load(p)) for p in paths]
     meta = json.loads(str(parts[0]["meta"]))
-    keys = [k for k in parts[0] if k != "meta"]
-    arrays = {k: np.concatenate([p[k] for p in parts]) for k in keys}
-    n = arrays["val_acc"].shape[0]
+    n = int(meta["command"].split("--n-configs ")[1].split()[0])
     configs = sample_configs(n, meta["seed"])
-    for k, v in configs.items():  # every row is the configuration the seed says it is
-        if not np.array_equal(arrays[f"cfg_{k}"], v):
-            raise ValueError(f"{k}: shards do not line up with seed {meta['seed']}")
-    if np.isnan(arrays["val_acc"]).any():
-        raise ValueError("missing curves in the merged table")
-    meta["command"] = meta["command"].replace(f"--n-configs {meta['command'].split()[3]}",
-                                              f"--n-configs {n}")
+    keys = [k for k in parts[0] if k != "meta" and not k.startswith("cfg_")]
+    arrays = {k: np.full((n,) + parts[0][k].shape[1:], np.nan) for k in keys}
+    filled = np.zeros(n, dtype=bool)
+    for path, part in zip(paths, parts):
+        m = len(part["cfg_lr"])
+        if m == 0:
+            continue
+        start = int(np.flatnonzero(configs["lr"] == part["cfg_lr"][0])[0])
+        for k, v in configs.items():  # every row is the configuration the seed says it is
+            if not np.array_equal(part[f"cfg_{k}"], v[start:start + m]):
+                raise ValueError(f"{path}: {k} does not line up with seed {meta['seed']}")
+        rows = np.arange(start, start + m)
+        new = ~filled[rows]
+        for k in keys:
+            arrays[k][rows[new]] = part[k][new]
+        filled[rows] = True
+    if not filled.all():
+        raise ValueError(f"missing configurations: {np.flatnonzero(~filled).tolist()[:20]}...")
+    arrays.update({f"cfg_{k}": v for k, v in configs.items()})
     meta["parts"] = [os.path.basename(p) for p in paths]
-    meta["note"] = ("trained in parallel shards of the same run (--shard START STOP), joined "
-                    "with --merge; per-epoch times were measured under the load of that time")
+    meta["note"] = ("trained in parallel processes of the same run (--shard START STOP), joined "
+                    "with --merge; per-epoch times were measured under the machine's load then")
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     meta["total_train_seconds"] = float(np.nansum(arrays["epoch_time"]))
     tmp = out + ".tmp.npz"
     np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
     os.replace(tmp, out)
-    log.info("wrote %s: %d configurations (%.1f MB)", out, n, os.path.getsize(out) / 1e6)
+    print(f"wrote {out}: {n} configurations ({os.path.getsize(out) / 1e6:.1f} MB)")
     return 0
 
 
@@ -209,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             same = all(np.array_equal(old[f"cfg_{k}"], v[first:first + done])
                        for k, v in configs.items())
             if same and old["val_acc"].shape[1] == e:
-                for k in curves:
-                    curves[k][first:first + done] = old[k]
+                for k, arr in curves.items():
+                    arr[first:first + done] = old[k]
                 start = first + done
                 log.info("resuming after %d configurations", start)
     meta = {
@@ -239,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(start, stop):
         cfg = {k: v[i] for k, v in configs.items()}
         res = train_one(cfg, data, e, args.seed * 100003 + i)
-        for k in curves:
-            curves[k][i] = res[k]
+        for k, arr in curves.items():
+            arr[i] = res[k]
         done = i + 1
         if done % args.flush_every == 0 or done == stop:
             _save(partial, {k: v[first:] for k, v in configs.items()},

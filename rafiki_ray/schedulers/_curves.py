@@ -29,12 +29,20 @@ Differences from NNI's code, on purpose:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["CURVES", "N_CHAINS", "N_STEPS", "STEP_SIZE", "MIN_CURVES", "fit_curves",
-           "predict", "Prediction"]
+__all__ = [
+    "CURVES",
+    "MIN_CURVES",
+    "N_CHAINS",
+    "N_STEPS",
+    "STEP_SIZE",
+    "Prediction",
+    "fit_curves",
+    "predict",
+]
 
 N_CHAINS = 10  # NNI NUM_OF_INSTANCE
 N_STEPS = 20  # NNI NUM_OF_SIMULATION_TIME
@@ -211,7 +219,7 @@ def fit_curves(y: Sequence[float], target: float) -> dict[str, tuple[np.ndarray,
 class Prediction:
     """Outcome of :func:`predict`: the value (None when too few curves survive) and details."""
 
-    __slots__ = ("value", "curves", "weights", "bound")
+    __slots__ = ("bound", "curves", "value", "weights")
 
     def __init__(self, value: float | None, curves: Sequence[str], weights: np.ndarray | None,
                  bound: bool = False):

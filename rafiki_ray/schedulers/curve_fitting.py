@@ -37,7 +37,8 @@ It never pauses, so trainables need no checkpoints.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
@@ -76,7 +77,7 @@ class CurveFitting(RafikiScheduler):
     """
 
     #: NNI ``classArgs`` names -> constructor arguments (Curvefitting's own names are ours)
-    ALIASES: dict[str, str] = {"optimize_mode": "mode"}
+    ALIASES: ClassVar[dict[str, str]] = {"optimize_mode": "mode"}
 
     def __init__(
         self,

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
@@ -75,7 +76,7 @@ class MedianStopping(RafikiScheduler):
     """
 
     #: NNI ``classArgs`` name -> constructor argument
-    ALIASES: dict[str, str] = {"optimize_mode": "mode"}
+    ALIASES: ClassVar[dict[str, str]] = {"optimize_mode": "mode"}
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 class TestCurveFittingContract(SchedulerContract):
     pauses = False
     scheduler_path = "rafiki_ray.schedulers:CurveFitting"
-    crash_kwargs = {"epoch_num": 9, "start_step": 3}
+    crash_kwargs: ClassVar[dict] = {"epoch_num": 9, "start_step": 3}
 
     @pytest.fixture
     def scheduler_factory(self):

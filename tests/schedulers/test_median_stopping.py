@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 class TestMedianStoppingContract(SchedulerContract):
     pauses = False
     scheduler_path = "rafiki_ray.schedulers:MedianStopping"
-    crash_kwargs = {"start_step": 2}
+    crash_kwargs: ClassVar[dict] = {"start_step": 2}
 
     @pytest.fixture
     def scheduler_factory(self):
