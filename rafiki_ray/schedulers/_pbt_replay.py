@@ -33,7 +33,9 @@ def lineage_schedule(
     """The schedule of ``trial_id`` from PBT lineage rows (see :meth:`PBT.schedule`)."""
 
     def own(tid: str, before: float) -> list[Mapping[str, Any]]:
-        return [r for r in lineage if r["trial_id"] == tid and r["seq"] < before]
+        # exploits decided at a member's last report were never applied: not in its schedule
+        return [r for r in lineage
+                if r["trial_id"] == tid and r["seq"] < before and not r.get("dropped")]
 
     def walk(tid: str, before: float, depth: int) -> list[dict[str, Any]]:
         rows = own(tid, before)

@@ -297,7 +297,7 @@ class PBT(RafikiScheduler):
                 "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "start",
                 "step": 0.0, "wall_time": time.time(), "source": None, "source_score": None,
                 "score": None, "config": copy.deepcopy(m["config"]), "changed": [],
-                "instruction": None, "applied": True,
+                "instruction": None, "applied": True, "dropped": False,
             })
         return m
 
@@ -339,6 +339,7 @@ class PBT(RafikiScheduler):
             "step": m["time"], "wall_time": instr["time"], "source": src_id,
             "source_score": src["raw"], "score": m["raw"], "config": copy.deepcopy(new),
             "changed": changed_keys(old, new), "instruction": self._next_id, "applied": False,
+            "dropped": False,
         })
         logger.info("PBT: %s (score %s) copies %s (score %s), new config %s",
                     trial.trial_id, m["raw"], src_id, src["raw"], new)
@@ -421,10 +422,10 @@ class PBT(RafikiScheduler):
         except RuntimeError:
             if not self._warned_no_checkpoint:
                 self._warned_no_checkpoint = True
-                logger.warning(
-                    "PBT: more members than slots, but trial %s reports no checkpoint, so it "
-                    "is not paused to time-share (report tune.report(..., checkpoint=...) "
-                    "through PBTSession.report(checkpoint=...) to enable it)", trial.trial_id)
+                logger.info(
+                    "PBT: other trials wait (PENDING/PAUSED) but trial %s reports no checkpoint, "
+                    "so it is not paused to time-share; pass PBTSession.report(checkpoint=...) "
+                    "to enable time-sharing", trial.trial_id)
             return False
         return True
 
@@ -463,6 +464,10 @@ class PBT(RafikiScheduler):
                 # decided at the trial's last report: nobody will apply it (lineage keeps
                 # the row with applied=False)
                 self._store.take(instruction_key(trial.trial_id))
+                for row in reversed(self._lineage):
+                    if row["instruction"] == m["pending"]:
+                        row["dropped"] = True
+                        break
                 m["pending"] = None
         self._released.discard(trial.trial_id)
         self._persist(force=True)
@@ -509,8 +514,9 @@ class PBT(RafikiScheduler):
         Columns: ``trial_id``, ``event`` ("start" | "exploit"), ``step`` (``time_attr``),
         ``wall_time``, ``source`` (copied member), ``source_score``, ``score`` (the member's
         metric before copying), ``changed`` (hyperparameters that differ from the member's
-        previous config), ``instruction``, ``applied`` (the trial confirmed loading), ``config``
-        and one ``config/<name>`` column per hyperparameter.
+        previous config), ``instruction``, ``applied`` (the trial confirmed loading),
+        ``dropped`` (decided at the member's last report, so never applied), ``config`` and one
+        ``config/<name>`` column per hyperparameter.
         """
         import pandas as pd
 
@@ -520,7 +526,7 @@ class PBT(RafikiScheduler):
             r.update({f"config/{k}": v for k, v in flatten_config(row["config"]).items()})
             rows.append(r)
         cols = ["trial_id", "event", "step", "wall_time", "source", "source_score", "score",
-                "changed", "instruction", "applied", "config"]
+                "changed", "instruction", "applied", "dropped", "config"]
         return pd.DataFrame(rows, columns=None if rows else cols)
 
     def schedule(self, trial_id: str, *, inherited: bool = True) -> list[dict[str, Any]]:
