@@ -1,0 +1,194 @@
+"""The learning-curve simulator: sanity of the replay, and the same decisions as a real Tune run."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+import pytest
+from ray import tune
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandScheduler,
+    MedianStoppingRule,
+    TrialScheduler,
+)
+from ray.tune.search import Searcher
+
+from benchmarks._simulator import DEFAULT_TABLE, LCTable, simulate
+
+TABLE = LCTable.load(DEFAULT_TABLE)
+E = TABLE.epochs
+
+
+class _RowOrder(Searcher):
+    """Suggests table rows in a fixed order (the same in the simulator and in Tune)."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(metric="val_acc", mode="max")
+        self._rows = [int(r) for r in rows]
+        self._next = 0
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if self._next >= len(self._rows):
+            return Searcher.FINISHED
+        self._next += 1
+        return {"row": self._rows[self._next - 1]}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        pass
+
+
+def _replay(config: dict, values: np.ndarray | None = None, checkpoint: bool = False) -> None:
+    """Tune trainable replaying one row of the table (resumes from its checkpoint if any)."""
+    row = int(config["row"])
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "epoch")) as f:
+            start = int(f.read())
+    for e in range(start, values.shape[1]):
+        if not checkpoint:
+            tune.report({"val_acc": float(values[row, e])})
+            continue
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "epoch"), "w") as f:
+                f.write(str(e + 1))
+            tune.report({"val_acc": float(values[row, e])},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _asha() -> ASHAScheduler:
+    return ASHAScheduler(metric="val_acc", mode="max", max_t=E, grace_period=1,
+                         reduction_factor=3)
+
+
+def _rows_with_spread(n: int, seed: int) -> list[int]:
+    """n rows whose final metrics spread over the table (so a scheduler has work to do)."""
+    order = np.argsort(TABLE.final())
+    picks = order[np.linspace(0, TABLE.n - 1, n).astype(int)]
+    return [int(r) for r in np.random.default_rng(seed).permutation(picks)]
+
+
+def test_table_is_real_and_large_enough() -> None:
+    assert TABLE.n >= 500 and E >= 30
+    assert np.isfinite(TABLE.values).all() and (TABLE.epoch_time > 0).all()
+    assert TABLE.meta["seed"] == 0 and "record.py" in TABLE.meta["command"]
+    # curves learn: the mean accuracy rises from the first to the last epoch
+    assert TABLE.values[:, -1].mean() > TABLE.values[:, 0].mean() + 0.05
+    assert os.path.getsize(DEFAULT_TABLE) < 20e6
+
+
+def test_fifo_runs_everything_and_the_clock_adds_up() -> None:
+    rows = list(range(12))
+    one = simulate(TABLE, FIFOScheduler(), workers=1, rows=rows)
+    assert one.total_epochs == 12 * E and len(one.completions) == 12
+    assert one.end_time == pytest.approx(TABLE.epoch_time[rows].sum())
+    four = simulate(TABLE, FIFOScheduler(), workers=4, rows=rows)
+    assert four.total_epochs == 12 * E
+    assert TABLE.epoch_time[rows].sum(1).max() <= four.end_time < one.end_time
+    assert four.best_final(TABLE) == pytest.approx(TABLE.final()[rows].max())
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_deterministic_per_seed(workers: int) -> None:
+    a = simulate(TABLE, _asha(), workers=workers, seed=5, max_trials=40)
+    b = simulate(TABLE, _asha(), workers=workers, seed=5, max_trials=40)
+    c = simulate(TABLE, _asha(), workers=workers, seed=6, max_trials=40)
+    assert a.events == b.events
+    assert [r for r in a.rows.values()] != [r for r in c.rows.values()]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HyperBandScheduler(metric="val_acc", mode="max", max_t=E, reduction_factor=3),
+        lambda: MedianStoppingRule(metric="val_acc", mode="max", time_attr="training_iteration",
+                                   grace_period=3, min_samples_required=3),
+        _asha,
+    ],
+    ids=["hyperband", "median", "asha"],
+)
+def test_ray_schedulers_save_epochs_without_stranding(make) -> None:
+    r = simulate(TABLE, make(), workers=4, seed=1, max_trials=60)
+    assert r.stranded == 0
+    assert all(s == Trial.TERMINATED for s in r.status.values())
+    assert r.total_epochs < 60 * E
+    assert any(n < E for n in r.epochs_done.values())
+    assert len(r.completions) >= 1
+
+
+def test_target_stops_early_and_time_to_target() -> None:
+    target = TABLE.target(0.01)
+    full = simulate(TABLE, FIFOScheduler(), workers=4, seed=2)
+    t = full.time_to(TABLE, target)
+    assert math.isfinite(t)
+    early = simulate(TABLE, FIFOScheduler(), workers=4, seed=2, target=target)
+    assert early.time_to(TABLE, target) == pytest.approx(t)
+    assert early.end_time == pytest.approx(t) and early.total_epochs < full.total_epochs
+
+
+def test_controller_surface_for_schedulers_that_act_on_other_trials() -> None:
+    """A scheduler pausing/stopping OTHER trials through the controller (as PBT/HyperBand do)."""
+
+    class PauseOthers(FIFOScheduler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.removed: list[str] = []
+
+        def on_trial_result(self, controller, trial, result):
+            if result["training_iteration"] == 2:
+                for t in controller.get_live_trials():
+                    if t is not trial and t.status == Trial.RUNNING:
+                        controller.pause_trial(t)
+                        return TrialScheduler.CONTINUE
+            if result["training_iteration"] == 3:
+                for t in controller.get_trials():
+                    if t.status == Trial.PAUSED:
+                        controller.stop_trial(t)
+            return TrialScheduler.CONTINUE
+
+        def on_trial_remove(self, controller, trial):
+            self.removed.append(trial.trial_id)
+
+    sched = PauseOthers()
+    r = simulate(TABLE, sched, workers=2, rows=[0, 1, 2, 3])
+    assert sched.removed, "a paused trial was stopped: Tune calls on_trial_remove"
+    assert all(r.epochs_done[t] < E for t in sched.removed)
+    assert r.stranded == 0
+
+
+def test_same_decisions_as_real_tune(ray_session, storage) -> None:
+    """A real Tune run (one slot, replay trainable) stops the same trials at the same epochs.
+
+    The slice: 8 rows spread over the table, their first 12 epochs (rungs 1, 3, 9, 12).
+    """
+    rows = _rows_with_spread(8, seed=0)
+    epochs = 12
+    piece = LCTable(tuple(TABLE.configs[r] for r in rows), TABLE.values[rows, :epochs],
+                    TABLE.epoch_time[rows, :epochs], TABLE.metric, TABLE.mode,
+                    TABLE.space_spec, TABLE.meta)
+    order = list(range(len(rows)))
+
+    def asha() -> ASHAScheduler:
+        return ASHAScheduler(metric="val_acc", mode="max", max_t=epochs, grace_period=1,
+                             reduction_factor=3)
+
+    sim = simulate(piece, asha(), workers=1, searcher=_RowOrder(order))
+    expected = {sim.rows[t]: sim.epochs_done[t] for t in sim.rows}
+    assert len(expected) == 8
+    assert min(expected.values()) < epochs and max(expected.values()) == epochs  # non-trivial
+
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(_replay, values=piece.values), {"cpu": 2}),
+        tune_config=tune.TuneConfig(search_alg=_RowOrder(order), scheduler=asha(),
+                                    num_samples=len(order), reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    )
+    grid = tuner.fit()
+    real = {int(r.config["row"]): int(r.metrics["training_iteration"]) for r in grid}
+    assert real == expected
