@@ -160,6 +160,22 @@ def _owner_worker_id(ref) -> str:
     return address.worker_id.hex()
 
 
+def _wait_until_dead(actor, timeout: float = 60.0) -> None:
+    """``ray.kill`` is asynchronous: a call queued right after it may still run."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.ping.remote(), timeout=timeout)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.05)
+    pytest.fail("the killed actor still answers")
+
+
 def test_sets_outlive_the_publishing_task_and_actor(make_store):
     import ray
 
@@ -187,8 +203,7 @@ def test_sets_outlive_the_publishing_task_and_actor(make_store):
     for trial in ("task", "actor"):
         assert _owner_worker_id(store.fetch_trial_ref(trial)) == store_worker
     ray.kill(pub, no_restart=True)  # the publisher dies; the store owns the objects
-    with pytest.raises(ray.exceptions.RayActorError):
-        ray.get(pub.ping.remote(), timeout=60)  # returns once the actor is known dead
+    _wait_until_dead(pub)
     assert _value(store.fetch_trial("actor")) == 22.0
     assert _value(store.fetch_trial("task")) == 11.0
     assert store.fetch_trial("actor")["w"].nbytes == MIB
