@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from rafiki_ray.schedulers._base import RafikiScheduler
+from rafiki_ray.schedulers._rungs import RungScheduler
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
@@ -48,7 +48,7 @@ def _new_bracket(
     }
 
 
-class SyncBracketScheduler(RafikiScheduler):
+class SyncBracketScheduler(RungScheduler):
     """Base of the synchronous schedulers; subclasses define :meth:`_next_bracket_spec`."""
 
     pauses = True
@@ -111,9 +111,6 @@ class SyncBracketScheduler(RafikiScheduler):
         self._to_resume = dict.fromkeys(state["to_resume"])
         self._dead = set(state["dead"])
 
-    def _known_trial_ids(self) -> set[str]:
-        return set(self._bracket_of)
-
     # ------------------------------------------------------------ views
     def rungs(self) -> list[dict[str, Any]]:
         """One row per (bracket, rung): milestone, entered, recorded, kept (for reports)."""
@@ -128,19 +125,14 @@ class SyncBracketScheduler(RafikiScheduler):
         return rows
 
     # ------------------------------------------------------------ Tune hooks
-    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
-        super().on_trial_add(tune_controller, trial)
+    def _was_stopped(self, tid: str) -> bool:
+        return tid in self._dead
+
+    def _was_waiting(self, tid: str) -> bool:
+        return tid in self._paused or tid in self._to_resume
+
+    def _place(self, trial: Trial) -> None:
         tid = trial.trial_id
-        self._trials[tid] = trial
-        if tid in self._bracket_of:  # seen before a driver restore
-            if trial.status == Trial.PENDING:
-                if tid in self._dead:
-                    self._restop.add(tid)
-                elif tid in self._paused or tid in self._to_resume:
-                    self._repause.add(tid)
-            return
-        if trial.status in (Trial.TERMINATED, Trial.ERROR):
-            return
         b = self._brackets[-1] if self._brackets else None
         if b is None or b["closed"] or len(b["members"]) >= b["capacity"] or b["cur"] > 0:
             milestones, capacity, tag, *rest = self._next_bracket_spec()
@@ -154,12 +146,6 @@ class SyncBracketScheduler(RafikiScheduler):
         self._bracket_of[tid] = b["id"]
         self._on_assign(trial, b)
         self._persist()
-
-    def on_trial_result(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> str:
-        super().on_trial_result(tune_controller, trial, result)
-        return self._track(trial, self._decide(tune_controller, trial, result))
 
     def _decide(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         tid = trial.trial_id
@@ -276,17 +262,6 @@ class SyncBracketScheduler(RafikiScheduler):
             b["active"].remove(tid)
             self._maybe_process(controller, b)
         self._persist(force=True)
-
-    def on_trial_complete(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> None:
-        self._forget(tune_controller, trial)
-
-    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._forget(tune_controller, trial)
-
-    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._forget(tune_controller, trial)
 
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         self._apply_repause(tune_controller)

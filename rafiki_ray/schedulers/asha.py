@@ -28,9 +28,14 @@ import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray.schedulers._base import RafikiScheduler
-from rafiki_ray.schedulers.successive_halving import _check_positive, rung_milestones
+from rafiki_ray._errors import invalid
+from rafiki_ray.schedulers._rungs import (
+    RungScheduler,
+    check_count,
+    check_positive,
+    resolve_args,
+    rung_milestones,
+)
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
@@ -103,7 +108,7 @@ class _Rung:
         return a + (b - a) * (pos - lo)
 
 
-class ASHA(RafikiScheduler):
+class ASHA(RungScheduler):
     """Promotion-based asynchronous successive halving.
 
     Args:
@@ -133,26 +138,18 @@ class ASHA(RafikiScheduler):
         **aliases: Any,
     ) -> None:
         name = type(self).__name__
-        values = {"max_t": max_t, "grace_period": grace_period,
-                  "reduction_factor": reduction_factor}
-        for alias, target in ALIASES.items():
-            if alias in aliases:
-                if values[target] is not None:
-                    raise invalid(f"{name}.{alias}", f"given together with {target}",
-                                  aliases[alias])
-                values[target] = aliases.pop(alias)
-        if aliases:
-            raise invalid_type(name, "unexpected arguments", sorted(aliases))
-        big_r = 100 if values["max_t"] is None else values["max_t"]
-        r = 1 if values["grace_period"] is None else values["grace_period"]
-        eta = 4 if values["reduction_factor"] is None else values["reduction_factor"]
-        _check_positive(f"{name}.max_t", big_r)
-        _check_positive(f"{name}.grace_period", r)
-        _check_positive(f"{name}.reduction_factor", eta, minimum=1.0)
+        values = resolve_args(
+            name, ALIASES, aliases,
+            {"max_t": max_t, "grace_period": grace_period, "reduction_factor": reduction_factor},
+            {"max_t": 100, "grace_period": 1, "reduction_factor": 4},
+        )
+        big_r, r, eta = values["max_t"], values["grace_period"], values["reduction_factor"]
+        check_positive(f"{name}.max_t", big_r)
+        check_positive(f"{name}.grace_period", r)
+        check_positive(f"{name}.reduction_factor", eta, minimum=1.0)
         if r > big_r:
             raise invalid(f"{name}.grace_period", f"must be <= max_t ({big_r})", r)
-        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
-            raise invalid(f"{name}.brackets", "must be an int >= 1", brackets)
+        check_count(f"{name}.brackets", brackets)
         if promotion not in _PROMOTIONS:
             raise invalid(f"{name}.promotion", "must be 'pause' or 'stop'", promotion)
         super().__init__(metric=metric, mode=mode, time_attr=time_attr, seed=seed,
@@ -222,9 +219,6 @@ class ASHA(RafikiScheduler):
             if tid in self._rungs[b][k].scores and tid not in self._rungs[b][k].promoted:
                 self._rungs[b][k].add_waiting(tid)
 
-    def _known_trial_ids(self) -> set[str]:
-        return set(self._bracket_of)
-
     def rungs(self) -> list[dict[str, Any]]:
         """One row per (bracket, rung): milestone, recorded, promoted, waiting, best score."""
         rows = []
@@ -239,31 +233,20 @@ class ASHA(RafikiScheduler):
         return rows
 
     # ------------------------------------------------------------ Tune hooks
-    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
-        super().on_trial_add(tune_controller, trial)
+    def _was_stopped(self, tid: str) -> bool:
+        return tid in self._done
+
+    def _was_waiting(self, tid: str) -> bool:
+        return tid in self._paused
+
+    def _place(self, trial: Trial) -> None:
         tid = trial.trial_id
-        self._trials[tid] = trial
-        if tid in self._bracket_of:  # seen before a driver restore
-            if trial.status == Trial.PENDING:
-                if tid in self._done:
-                    self._restop.add(tid)
-                elif tid in self._paused:
-                    self._repause.add(tid)
-            return
-        if trial.status in (Trial.TERMINATED, Trial.ERROR):
-            return
         b = 0
         if len(self._milestones) > 1:
             b = int(self._rng.choice(len(self._milestones), p=self._bracket_probs))
         self._bracket_of[tid] = b
         self._level[tid] = 0
         self._persist()
-
-    def on_trial_result(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> str:
-        super().on_trial_result(tune_controller, trial, result)
-        return self._track(trial, self._decide(tune_controller, trial, result))
 
     def _decide(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         tid = trial.trial_id
@@ -395,7 +378,7 @@ class ASHA(RafikiScheduler):
             self._done.add(tid)
         return decision
 
-    def _forget(self, trial: Trial) -> None:
+    def _forget(self, controller: Any, trial: Trial) -> None:
         tid = trial.trial_id
         if tid in self._bracket_of:
             self._unwait(tid)
@@ -403,17 +386,6 @@ class ASHA(RafikiScheduler):
             self._done.add(tid)
             self._persist(force=True)
         self._untrack(trial)
-
-    def on_trial_complete(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> None:
-        self._forget(trial)
-
-    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._forget(trial)
-
-    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._forget(trial)
 
     def _candidate_any(self, controller: Any, relaxed: bool) -> Trial | None:
         best: tuple[int, str] | None = None

@@ -38,7 +38,7 @@ from ray.tune.experiment import Trial
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._brackets import SyncBracketScheduler
-from rafiki_ray.schedulers.successive_halving import _check_positive
+from rafiki_ray.schedulers._rungs import check_positive, resolve_args
 
 __all__ = ["Hyperband", "bracket_table", "s_max"]
 
@@ -103,19 +103,11 @@ class Hyperband(SyncBracketScheduler):
         **aliases: Any,
     ) -> None:
         name = type(self).__name__
-        values: dict[str, Any] = {"max_iter": max_iter, "eta": eta}
-        for alias, target in ALIASES.items():
-            if alias in aliases:
-                if values[target] is not None:
-                    raise invalid(f"{name}.{alias}", f"given together with {target}",
-                                  aliases[alias])
-                values[target] = aliases.pop(alias)
-        if aliases:
-            raise invalid_type(name, "unexpected arguments", sorted(aliases))
-        big_r = 81 if values["max_iter"] is None else values["max_iter"]
-        e = 3 if values["eta"] is None else values["eta"]
-        _check_positive(f"{name}.max_iter", big_r)
-        _check_positive(f"{name}.eta", e, minimum=1.0)
+        values = resolve_args(name, ALIASES, aliases, {"max_iter": max_iter, "eta": eta},
+                              {"max_iter": 81, "eta": 3})
+        big_r, e = values["max_iter"], values["eta"]
+        check_positive(f"{name}.max_iter", big_r)
+        check_positive(f"{name}.eta", e, minimum=1.0)
         if isinstance(metric, dict):
             if "name" not in metric:
                 raise invalid(f"{name}.metric", "a dict needs 'name'", metric)

@@ -9,11 +9,11 @@ Further trials open new brackets, which progress independently.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._errors import invalid
 from rafiki_ray.schedulers._brackets import SyncBracketScheduler
+from rafiki_ray.schedulers._rungs import check_count, check_positive, resolve_args, rung_milestones
 
 __all__ = ["SuccessiveHalving", "rung_milestones"]
 
@@ -24,32 +24,6 @@ ALIASES = {
     "eta": "reduction_factor",
     "n": "num_trials",
 }
-
-
-def _apply_aliases(cls: str, kwargs: dict[str, Any], values: dict[str, Any]) -> None:
-    for alias, name in ALIASES.items():
-        if alias in kwargs:
-            if values.get(name) is not None:
-                raise invalid(f"{cls}.{alias}", f"given together with {name}", kwargs[alias])
-            values[name] = kwargs.pop(alias)
-
-
-def rung_milestones(min_resource: float, max_resource: float, eta: float) -> list[float]:
-    """``[r, r*eta, r*eta**2, ..., max_resource]`` (exact for integer inputs)."""
-    out: list[float] = []
-    m = min_resource
-    while m < max_resource and not math.isclose(m, max_resource, rel_tol=1e-9):
-        out.append(m)
-        m = m * eta
-    out.append(max_resource)
-    return out
-
-
-def _check_positive(path: str, value: Any, *, minimum: float = 0.0, strict: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_type(path, "must be a number", value)
-    if not math.isfinite(value) or (value <= minimum if strict else value < minimum):
-        raise invalid(path, f"must be {'>' if strict else '>='} {minimum}", value)
 
 
 class SuccessiveHalving(SyncBracketScheduler):
@@ -79,17 +53,17 @@ class SuccessiveHalving(SyncBracketScheduler):
         **aliases: Any,
     ) -> None:
         name = type(self).__name__
-        values = {"min_resource": min_resource, "max_resource": max_resource,
-                  "reduction_factor": reduction_factor, "num_trials": num_trials}
-        _apply_aliases(name, aliases, values)
-        if aliases:
-            raise invalid_type(name, "unexpected arguments", sorted(aliases))
-        r = 1 if values["min_resource"] is None else values["min_resource"]
-        big_r = 81 if values["max_resource"] is None else values["max_resource"]
-        eta = 3 if values["reduction_factor"] is None else values["reduction_factor"]
-        _check_positive(f"{name}.min_resource", r)
-        _check_positive(f"{name}.max_resource", big_r)
-        _check_positive(f"{name}.reduction_factor", eta, minimum=1.0)
+        values = resolve_args(
+            name, ALIASES, aliases,
+            {"min_resource": min_resource, "max_resource": max_resource,
+             "reduction_factor": reduction_factor, "num_trials": num_trials},
+            {"min_resource": 1, "max_resource": 81, "reduction_factor": 3},
+        )
+        r, big_r = values["min_resource"], values["max_resource"]
+        eta = values["reduction_factor"]
+        check_positive(f"{name}.min_resource", r)
+        check_positive(f"{name}.max_resource", big_r)
+        check_positive(f"{name}.reduction_factor", eta, minimum=1.0)
         if big_r < r:
             raise invalid(f"{name}.max_resource", f"must be >= min_resource ({r})", big_r)
         super().__init__(reduction_factor=eta, metric=metric, mode=mode, time_attr=time_attr,
@@ -98,8 +72,7 @@ class SuccessiveHalving(SyncBracketScheduler):
         n = values["num_trials"]
         if n is None:
             n = max(1, int(round(eta ** (len(self._milestones) - 1))))
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise invalid(f"{name}.num_trials", "must be an int >= 1", n)
+        check_count(f"{name}.num_trials", n)
         self._num_trials = n
         self._min_resource, self._max_resource = r, big_r
 
