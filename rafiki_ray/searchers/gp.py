@@ -14,8 +14,14 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
   use a Hamming distance in the kernel; dims inactive under a conditional are masked to the
   encoder's neutral constant, so configurations under another branch differ only through the
   branch's categorical dim.
-* Parallel trials: pending configurations enter the GP at the constant-liar loss (Ginsbourger
-  et al. 2010; the base class appends them), so a batch spreads out.
+* Parallel trials (``batch_strategy``): by default a Kriging believer (Ginsbourger, Le Riche &
+  Carraro, "Kriging is well-suited to parallelize optimization", 2010): hyperparameters are fit
+  on the real observations only, then the GP is conditioned on the pending configurations at
+  their own posterior mean (no refit), which leaves the mean unchanged and collapses the
+  variance around them, and the acquisition (incumbent: the best of the real losses and the
+  fantasies) is maximised as usual, so a batch spreads out. ``batch_strategy="liar"`` keeps
+  the older constant liar (pending points at the ``constant_liar_type`` loss, refit included).
+  Pending points in the initial design continue the same Sobol sequence.
 
 NNI GPTuner class arguments and Polyaxon ``bo`` settings are accepted by name through
 :attr:`GPSearch.ALIASES` / :meth:`GPSearch.from_args`.
@@ -23,6 +29,7 @@ NNI GPTuner class arguments and Polyaxon ``bo`` settings are accepted by name th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
@@ -45,6 +52,8 @@ __all__ = ["GPSearch"]
 logger = logging.getLogger(__name__)
 
 _MAX_LEVELS = 4096
+#: ``batch_strategy`` values: Kriging believer (default) or the base class's constant liar.
+BATCH_STRATEGIES = ("believer", "liar")
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -88,6 +97,11 @@ class GPSearch(RafikiSearcher):
         n_polish: best candidates refined by L-BFGS-B on the continuous dims.
         n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
             ``None`` never stops (Polyaxon's ``n_iterations``).
+        batch_strategy: how pending (parallel) trials shape the next suggestion:
+            ``"believer"`` (default, Kriging believer: pending points at their posterior mean,
+            hyperparameters from real observations only; ``constant_liar_type`` is then
+            ignored) or ``"liar"`` (constant liar at ``constant_liar_type``; with ``None``
+            pending trials are ignored).
     """
 
     #: One table of source argument names: NNI GPTuner classArgs and Polyaxon ``bo``
@@ -130,7 +144,11 @@ class GPSearch(RafikiSearcher):
         n_candidates: int = 2048,
         n_polish: int = 8,
         n_iterations: int | None = None,
+        batch_strategy: str = "believer",
     ) -> None:
+        if batch_strategy not in BATCH_STRATEGIES:
+            raise invalid("batch_strategy", f"must be one of {list(BATCH_STRATEGIES)}", batch_strategy)
+        self._batch = str(batch_strategy)
         if acquisition not in ACQUISITIONS:
             raise invalid("acquisition", f"must be one of {list(ACQUISITIONS)}", acquisition)
         if kernel not in KERNELS:
@@ -150,6 +168,7 @@ class GPSearch(RafikiSearcher):
         self._n_polish = _check_int("n_polish", n_polish, 0)
         self._n_iterations = None if n_iterations is None else _check_int("n_iterations", n_iterations, 0)
         self._gp: GP | None = None
+        self._fit_key: str | None = None  # real data of the last hyperparameter fit
         self._design_seed: int | None = None
         self._n_design = 0
         super().__init__(
@@ -202,6 +221,7 @@ class GPSearch(RafikiSearcher):
             cont[j] = False
         self._cont = cont  # dims refined by gradient
         self._gp = None
+        self._fit_key = None
         logger.debug("GPSearch: %d dims (%d continuous)", d, int(cont.sum()))
 
     def _walk(self, plan: list[Any]) -> None:
@@ -291,11 +311,24 @@ class GPSearch(RafikiSearcher):
                 length_scale=self._length_scale, n_restarts=self._n_restarts,
             )
         gp = self._gp
-        gp.fit(Xr, ys, self.rng)
-        Xa, _, ya = self.model_data(with_pending=True)
-        if len(ya) > len(yr):
-            gp.condition(Xa, (ya - mean) / std)
+        # a batch's suggestions see the same real data: fit the hyperparameters once for it
+        key = hashlib.sha1(Xr.tobytes() + yr.tobytes()).hexdigest()
+        gp.fit(Xr, ys, self.rng, refit=key != self._fit_key or gp.theta is None)
+        self._fit_key = key
         best = float(ys.min())
+        if self._batch == "believer":
+            Xp = self._pending_x()
+            Xa = np.vstack([Xr, Xp])
+            if len(Xp):
+                # Kriging believer: fantasy losses = posterior mean (the mean stays, the variance
+                # at and around pending points collapses); hyperparameters stay from real data
+                mu_p = gp.predict(Xp)[0]
+                gp.condition(Xa, np.concatenate([ys, mu_p]))
+                best = min(best, float(mu_p.min()))
+        else:
+            Xa, _, ya = self.model_data(with_pending=True)
+            if len(ya) > len(yr):
+                gp.condition(Xa, (ya - mean) / std)
 
         def acq(X: np.ndarray) -> np.ndarray:
             mu, sd = gp.predict(X)
@@ -315,6 +348,12 @@ class GPSearch(RafikiSearcher):
             if np.isfinite(a[j]) and not self._is_known(C[j : j + 1], Xa)[0]:
                 return C[j]
         return self.encoder.sample_vector(self.rng)  # (tiny finite space, all known)
+
+    def _pending_x(self) -> np.ndarray:
+        """Encodings of the pending configurations, shape ``(n_pending, n_dims)``."""
+        d = self.encoder.n_dims
+        xs = [self.encoder.encode(c)[0] for c in self._pending.values()]
+        return np.array(xs, dtype=float).reshape(len(xs), d)
 
     def _is_known(self, C: np.ndarray, Xa: np.ndarray) -> np.ndarray:
         if not len(Xa):
@@ -377,8 +416,9 @@ class GPSearch(RafikiSearcher):
             "nu": self._nu, "length_scale": self._length_scale, "alpha": self._alpha,
             "n_restarts": self._n_restarts, "n_initial": self._n_initial,
             "n_candidates": self._n_candidates, "n_polish": self._n_polish, "n_iterations": self._n_iterations,
+            "batch_strategy": self._batch,
         }
-        return {"theta": theta, "design_seed": self._design_seed, "n_design": self._n_design, "options": options}
+        return {"theta": theta, "fit_key": self._fit_key if theta is not None else None, "design_seed": self._design_seed, "n_design": self._n_design, "options": options}
 
     def _set_extra_state(self, state: dict[str, Any]) -> None:
         o = state.get("options")
@@ -388,12 +428,15 @@ class GPSearch(RafikiSearcher):
             self._alpha, self._n_restarts, self._n_initial = o["alpha"], o["n_restarts"], o["n_initial"]
             self._n_candidates, self._n_polish = o["n_candidates"], o["n_polish"]
             self._n_iterations = o["n_iterations"]
+            self._batch = o.get("batch_strategy", "liar")
         self._design_seed = state.get("design_seed")
         self._n_design = int(state.get("n_design", 0))
         self._gp = None
+        self._fit_key = None
         if state.get("theta") is not None and self._space is not None:
             self._gp = GP(
                 self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
                 length_scale=self._length_scale, n_restarts=self._n_restarts,
             )
             self._gp.theta = np.asarray(state["theta"], dtype=float)
+            self._fit_key = state.get("fit_key")

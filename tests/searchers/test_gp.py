@@ -176,13 +176,61 @@ def test_same_seed_same_bo_sequence() -> None:
     assert run(3) != run(4)
 
 
-def test_batch_with_constant_liar_spreads_out() -> None:
-    s = _fast(space=SPHERE, metric="loss", mode="min", seed=2)
+@pytest.mark.parametrize("strategy", ["believer", "liar"])
+def test_batch_spreads_out(strategy: str) -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=2, batch_strategy=strategy)
     drive(s, 10, sphere)
-    batch = [s.suggest(f"p{i}") for i in range(6)]
+    batch = [s.suggest(f"p{i}") for i in range(8)]
     pts = np.array([[c["x"], c["y"]] for c in batch])
-    dists = np.linalg.norm(pts[:, None] - pts[None], axis=-1)[np.triu_indices(6, 1)]
-    assert dists.min() > 1e-3
+    dists = np.linalg.norm(pts[:, None] - pts[None], axis=-1)[np.triu_indices(8, 1)]
+    assert dists.min() > (1e-2 if strategy == "believer" else 1e-3)
+
+
+def test_believer_conditioning_keeps_the_mean_and_collapses_the_variance() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=4)
+    drive(s, 12, sphere)
+    first = s.suggest("p0")
+    assert s._gp is not None
+    xp = s._pending_x()
+    mu0, sd0 = s._gp.predict(xp)
+    s.suggest("p1")  # conditions on p0 at its posterior mean
+    mu1, sd1 = s._gp.predict(xp)
+    assert np.allclose(mu1, mu0, atol=1e-6)
+    assert sd1[0] < 0.05 * sd0[0]
+    assert first is not None
+
+
+def test_believer_fits_hyperparameters_on_real_observations_only() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=1)
+    drive(s, 10, sphere)
+    s.suggest("p0")
+    assert s._gp is not None
+    theta = s._gp.theta.copy()
+    for i in range(1, 6):
+        s.suggest(f"p{i}")
+    assert np.array_equal(s._gp.theta, theta)  # one fit per batch, on the same real data
+
+
+def test_pending_design_points_continue_the_sobol_sequence() -> None:
+    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(2)})
+    batched = GPSearch(space, metric="loss", mode="min", seed=7, n_initial=8)
+    configs = [batched.suggest(str(i)) for i in range(8)]  # all 8 pending at once
+    seq = GPSearch(space, metric="loss", mode="min", seed=7, n_initial=8)
+    for i in range(8):
+        c = seq.suggest(str(i))
+        assert c == configs[i]
+        seq.on_trial_complete(str(i), {"loss": float(sum(c.values()))})
+    assert len({tuple(c.values()) for c in configs}) == 8
+
+
+def test_batch_strategy_is_validated_and_kept_in_the_state() -> None:
+    with pytest.raises(ValueError, match="batch_strategy"):
+        GPSearch(batch_strategy="kb")
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=0, batch_strategy="liar")
+    drive(s, 6, sphere)
+    t = _fast(space=SPHERE, metric="loss", mode="min", seed=0)
+    t.set_state(s.get_state())
+    assert t._batch == "liar"
 
 
 # ----------------------------------------------------------------------------- GP maths
