@@ -38,18 +38,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray.schedulers._base import RafikiScheduler
 from rafiki_ray.schedulers._curves import predict
+from rafiki_ray.schedulers._history import _HistoryScheduler
 from rafiki_ray.schedulers.median_stopping import from_nni_args
-
-if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
 
 __all__ = ["CurveFitting"]
 
@@ -62,7 +58,7 @@ def _int_arg(name: str, value: Any, low: int) -> int:
     return value
 
 
-class CurveFitting(RafikiScheduler):
+class CurveFitting(_HistoryScheduler):
     """Stop trials whose extrapolated learning curve will not reach ``threshold`` x the best.
 
     Args:
@@ -106,13 +102,9 @@ class CurveFitting(RafikiScheduler):
         self._start_step = _int_arg("start_step", start_step, 0)
         self._threshold = float(threshold)
         self._gap = _int_arg("gap", gap, 1)
-        self._hist: dict[str, list[float]] = {}  # running trials: usable signed scores
-        self._times: dict[str, list[float | None]] = {}
         self._judged: dict[str, int] = {}  # trial -> history length at its last judgement
         self._finals: dict[str, float] = {}  # successfully completed trial -> final score
         self._best_final = -math.inf
-        self._stopped: set[str] = set()
-        self._ended: set[str] = set()
         self.n_judgements = 0  # fits made (runtime statistic, not state)
 
     @classmethod
@@ -121,31 +113,15 @@ class CurveFitting(RafikiScheduler):
         return cls(**from_nni_args(cls, cls.ALIASES, args, kwargs))
 
     # ------------------------------------------------------------------ decisions
-    def on_trial_result(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> str:
-        super().on_trial_result(tune_controller, trial, result)
-        score = self._score(result)
-        if score is None or not math.isfinite(score):
-            return TrialScheduler.CONTINUE
-        tid = trial.trial_id
-        hist = self._hist.setdefault(tid, [])
-        times = self._times.setdefault(tid, [])
-        t = self._time(result)
-        if t is not None and times and times[-1] is not None and t <= times[-1]:
-            keep = sum(1 for x in times if x is None or x < t)  # replay after a restore
-            del hist[keep:], times[keep:]
-            if self._judged.get(tid, 0) > keep:
-                self._judged[tid] = keep
-        hist.append(score)
-        times.append(t)
-        decision = self._judge(tid, hist, t)
-        if decision == TrialScheduler.STOP:
-            self._stopped.add(tid)
-            self._persist(force=True)
-        else:
-            self._persist()
-        return decision
+    def _usable(self, score: float) -> bool:
+        return math.isfinite(score)
+
+    def _truncated(self, tid: str, hist: list[float], keep: int) -> None:
+        if self._judged.get(tid, 0) > keep:
+            self._judged[tid] = keep
+
+    def _decide(self, tid: str, hist: list[float], score: float, t: float | None) -> str:
+        return self._judge(tid, hist, t)
 
     def _judge(self, tid: str, hist: list[float], t: float | None) -> str:
         n = len(hist)
@@ -169,32 +145,12 @@ class CurveFitting(RafikiScheduler):
             return self._epoch_num
         return max(1.0, round(self._epoch_num * n / t, 9))
 
-    def on_trial_complete(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> None:
-        tid = trial.trial_id
-        hist = self._hist.pop(tid, None)
-        self._times.pop(tid, None)
+    def _completed(self, tid: str, hist: list[float]) -> None:
+        self._finals[tid] = hist[-1]
+        self._best_final = max(self._best_final, hist[-1])
+
+    def _forget(self, tid: str) -> None:
         self._judged.pop(tid, None)
-        self._ended.add(tid)
-        if hist and tid not in self._stopped:
-            self._finals[tid] = hist[-1]
-            self._best_final = max(self._best_final, hist[-1])
-        self._persist(force=True)
-
-    def _drop(self, trial: Trial) -> None:
-        tid = trial.trial_id
-        self._hist.pop(tid, None)
-        self._times.pop(tid, None)
-        self._judged.pop(tid, None)
-        self._ended.add(tid)
-        self._persist(force=True)
-
-    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._drop(trial)
-
-    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._drop(trial)
 
     @property
     def best_final(self) -> float | None:
@@ -205,7 +161,7 @@ class CurveFitting(RafikiScheduler):
 
     # ------------------------------------------------------------------ state
     def _known_trial_ids(self) -> set[str]:
-        return set(self._hist) | self._ended | set(self._finals)
+        return super()._known_trial_ids() | set(self._finals)
 
     def _get_state(self) -> dict[str, Any]:
         return {
@@ -213,26 +169,20 @@ class CurveFitting(RafikiScheduler):
             "start_step": self._start_step,
             "threshold": self._threshold,
             "gap": self._gap,
-            "running": {k: list(v) for k, v in self._hist.items()},
-            "times": {k: list(v) for k, v in self._times.items()},
+            **super()._get_state(),
             "judged": dict(self._judged),
             "finals": dict(self._finals),
-            "stopped": sorted(self._stopped),
-            "ended": sorted(self._ended),
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
         self._epoch_num = float(state["epoch_num"])
         self._start_step = int(state["start_step"])
         self._threshold = float(state["threshold"])
         self._gap = int(state["gap"])
-        self._hist = {k: [float(x) for x in v] for k, v in state["running"].items()}
-        self._times = {k: list(v) for k, v in state["times"].items()}
         self._judged = {k: int(v) for k, v in state["judged"].items()}
         self._finals = {k: float(v) for k, v in state["finals"].items()}
         self._best_final = max(self._finals.values(), default=-math.inf)
-        self._stopped = set(state["stopped"])
-        self._ended = set(state["ended"])
 
     def debug_string(self) -> str:
         return (f"Using CurveFitting (metric={self._metric!r}, mode={self._mode!r}, "

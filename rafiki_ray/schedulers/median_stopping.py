@@ -34,16 +34,12 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray.schedulers._base import RafikiScheduler
-
-if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
+from rafiki_ray.schedulers._history import _HistoryScheduler
 
 __all__ = ["MedianStopping", "from_nni_args"]
 
@@ -66,7 +62,7 @@ def from_nni_args(cls: type, aliases: Mapping[str, str], args: Mapping[str, Any]
     return out
 
 
-class MedianStopping(RafikiScheduler):
+class MedianStopping(_HistoryScheduler):
     """Stop a trial whose best-so-far is worse than the median of completed trials' running
     averages at the same step (NNI Medianstop; see the module docstring).
 
@@ -95,12 +91,8 @@ class MedianStopping(RafikiScheduler):
         if start_step < 0:
             raise invalid("MedianStopping.start_step", "must be >= 0", start_step)
         self._start_step = start_step
-        self._hist: dict[str, list[float]] = {}  # running trials: signed scores
-        self._times: dict[str, list[float | None]] = {}
-        self._best: dict[str, float] = {}
+        self._best: dict[str, float] = {}  # running trials: best signed score so far
         self._avgs: dict[str, list[float]] = {}  # completed trials: running averages (signed)
-        self._stopped: set[str] = set()  # trials this scheduler stopped
-        self._ended: set[str] = set()  # every trial that ended (any way)
         self._by_step: list[list[float]] = []  # step S-1 -> sorted averages of completed trials
 
     @classmethod
@@ -113,32 +105,13 @@ class MedianStopping(RafikiScheduler):
         return self._start_step
 
     # ------------------------------------------------------------------ decisions
-    def on_trial_result(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> str:
-        super().on_trial_result(tune_controller, trial, result)
-        score = self._score(result)
-        if score is None:
-            return TrialScheduler.CONTINUE
-        tid = trial.trial_id
-        hist = self._hist.setdefault(tid, [])
-        times = self._times.setdefault(tid, [])
-        t = self._time(result)
-        if t is not None and times and times[-1] is not None and t <= times[-1]:
-            keep = sum(1 for x in times if x is None or x < t)  # replay after a restore
-            del hist[keep:], times[keep:]
-            self._best[tid] = max(hist) if hist else -math.inf
-        hist.append(score)
-        times.append(t)
+    def _truncated(self, tid: str, hist: list[float], keep: int) -> None:
+        self._best[tid] = max(hist) if hist else -math.inf
+
+    def _decide(self, tid: str, hist: list[float], score: float, t: float | None) -> str:
         best = max(self._best.get(tid, -math.inf), score)
         self._best[tid] = best
-        decision = self._judge(len(hist), best)
-        if decision == TrialScheduler.STOP:
-            self._stopped.add(tid)
-            self._persist(force=True)
-        else:
-            self._persist()
-        return decision
+        return self._judge(len(hist), best)
 
     def _judge(self, step: int, best: float) -> str:
         if step < self._start_step or step > len(self._by_step):
@@ -150,31 +123,12 @@ class MedianStopping(RafikiScheduler):
         median = col[(len(col) - 1) // 2]
         return TrialScheduler.STOP if best < median else TrialScheduler.CONTINUE
 
-    def on_trial_complete(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> None:
-        tid = trial.trial_id
-        hist = self._hist.pop(tid, None)
-        self._times.pop(tid, None)
-        self._best.pop(tid, None)
-        self._ended.add(tid)
-        if hist and tid not in self._stopped and tid not in self._avgs:
+    def _completed(self, tid: str, hist: list[float]) -> None:
+        if tid not in self._avgs:
             self._add_completed(tid, _running_averages(hist))
-        self._persist(force=True)
 
-    def _drop(self, trial: Trial) -> None:
-        tid = trial.trial_id
-        self._hist.pop(tid, None)
-        self._times.pop(tid, None)
+    def _forget(self, tid: str) -> None:
         self._best.pop(tid, None)
-        self._ended.add(tid)
-        self._persist(force=True)
-
-    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._drop(trial)
-
-    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._drop(trial)
 
     def _add_completed(self, tid: str, avgs: list[float]) -> None:
         self._avgs[tid] = avgs
@@ -186,25 +140,19 @@ class MedianStopping(RafikiScheduler):
 
     # ------------------------------------------------------------------ state
     def _known_trial_ids(self) -> set[str]:
-        return set(self._hist) | self._ended | set(self._avgs)
+        return super()._known_trial_ids() | set(self._avgs)
 
     def _get_state(self) -> dict[str, Any]:
         return {
             "start_step": self._start_step,
-            "running": {k: list(v) for k, v in self._hist.items()},
-            "times": {k: list(v) for k, v in self._times.items()},
+            **super()._get_state(),
             "completed": {k: list(v) for k, v in self._avgs.items()},
-            "stopped": sorted(self._stopped),
-            "ended": sorted(self._ended),
         }
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        super()._set_state(state)
         self._start_step = int(state["start_step"])
-        self._hist = {k: [float(x) for x in v] for k, v in state["running"].items()}
-        self._times = {k: list(v) for k, v in state["times"].items()}
         self._best = {k: max(v) for k, v in self._hist.items() if v}
-        self._stopped = set(state["stopped"])
-        self._ended = set(state["ended"])
         self._avgs, self._by_step = {}, []
         for k, v in state["completed"].items():
             self._add_completed(k, [float(x) for x in v])
