@@ -36,6 +36,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks._machine import cpu_model
 from benchmarks._simulator import DEFAULT_TABLE, LCTable, simulate
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
@@ -361,15 +362,7 @@ def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: 
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model("unknown CPU")
     return f"{os.cpu_count()} cores (`nproc`), {cpu}, {platform.platform()}"
 
 

@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._machine import cpu_model  # noqa: E402
 from benchmarks._methods import available_methods  # noqa: E402
 from benchmarks._problems import DATASETS, MODELS, sklearn_problems, synthetic_problems  # noqa: E402
 
@@ -167,14 +168,7 @@ def bayesmark_scores(results: dict[tuple[str, str, int], list[float]], random_na
 
 
 def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}"
 
 

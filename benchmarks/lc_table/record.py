@@ -29,6 +29,11 @@ from typing import Any
 
 import numpy as np
 
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from benchmarks._machine import cpu_model  # noqa: E402
+
 log = logging.getLogger("lc_table.record")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -122,15 +127,7 @@ def train_one(cfg: dict[str, Any], data: dict[str, Any], epochs: int, seed: int)
 
 
 def _machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {"nproc": os.cpu_count(), "cpu": cpu, "platform": platform.platform()}
 
 
