@@ -263,19 +263,11 @@ class RafikiSearcher(Searcher, abc.ABC):
                 flat = {k: row[k] for k in self._space if k in row}
             # Tune flattens nested dicts; rows of other conditional options leave NaN holes.
             config = _unflatten({k: _plain(v) for k, v in flat.items() if not _is_nan(v)})
-            try:
-                self._space.validate(config, f"results[{i}]")
-            except ValueError:
-                config = self._regroup(config, f"results[{i}]")
+            self._space.validate(config, f"results[{i}]")
             value = row[metric]
             self._record(config, self._loss(value), None)
             n += 1
         return n
-
-    def _regroup(self, config: dict[str, Any], path: str) -> dict[str, Any]:
-        """DataFrames flatten nested dict values too; rebuild them to the space's shape."""
-        self._require_space().validate(config, path)  # raises with the path
-        return config
 
     # ------------------------------------------------------------------ helpers
     def _loss(self, value: Any) -> float | None:
