@@ -22,6 +22,7 @@ __all__ = [
     "check_mutations",
     "mutate",
     "add_weight_noise",
+    "copy_weights",
     "instruction_key",
     "flatten_config",
     "changed_keys",
@@ -104,12 +105,46 @@ def mutate(
     return out
 
 
+_STD_CHUNK = 1 << 20
+
+
+def _std(value: np.ndarray) -> float:
+    """Standard deviation in float64, in chunks (``np.std`` makes full-size temporaries)."""
+    flat = value.reshape(-1)
+    mean = float(flat.mean(dtype=np.float64))
+    acc = 0.0
+    for i in range(0, flat.size, _STD_CHUNK):
+        d = flat[i:i + _STD_CHUNK].astype(np.float64) - mean
+        acc += float(np.dot(d, d))
+    return math.sqrt(acc / flat.size)
+
+
+def _noisy_into(rng: np.random.Generator, value: np.ndarray, out: np.ndarray, scale: float) -> None:
+    """``out[...] = value + scale * std(value) * N(0, 1)`` for floating arrays with a positive
+    std, else ``out[...] = value``; written straight into ``out`` when it is a C-contiguous
+    array of the generated dtype (no temporary), else through one temporary."""
+    if np.issubdtype(value.dtype, np.floating) and value.size:
+        std = _std(value)
+        if std > 0 and math.isfinite(std):
+            gen = value.dtype if value.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+            direct = out.dtype == gen and out.flags.c_contiguous and out.flags.writeable
+            buf = out if direct else np.empty(value.shape, gen)
+            rng.standard_normal(dtype=gen, out=buf.reshape(-1))
+            buf *= gen.type(scale * std)
+            buf += value
+            if not direct:
+                np.copyto(out, buf, casting="unsafe")
+            return
+    np.copyto(out, value, casting="unsafe")
+
+
 def add_weight_noise(params: Mapping[str, Any], scale: float, seed: int) -> dict[str, Any]:
     """Copy ``params`` adding Gaussian noise with standard deviation ``scale * std(tensor)``.
 
     Floating-point arrays get the noise (an array whose std is 0, e.g. a constant bias,
     is left as it is); integer arrays and plain scalars are copied unchanged. ``scale=0``
-    returns ``params`` itself (no copy: classic PBT).
+    returns ``params`` itself (no copy: classic PBT). :func:`copy_weights` writes the same
+    values into existing arrays instead.
     """
     if scale == 0:
         return dict(params)
@@ -117,18 +152,32 @@ def add_weight_noise(params: Mapping[str, Any], scale: float, seed: int) -> dict
     out: dict[str, Any] = {}
     for key in sorted(params):
         value = params[key]
-        if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating) and value.size:
-            std = float(np.std(value))
-            if std > 0 and math.isfinite(std):
-                noise = rng.standard_normal(value.shape).astype(value.dtype, copy=False)
-                out[key] = value + noise * value.dtype.type(scale * std)
-                continue
-            out[key] = value.copy()
-        elif isinstance(value, np.ndarray):
-            out[key] = value.copy()
+        if isinstance(value, np.ndarray):
+            out[key] = np.empty(value.shape, value.dtype)
+            _noisy_into(rng, value, out[key], scale)
         else:
             out[key] = value
     return out
+
+
+def copy_weights(params: Mapping[str, Any], targets: Mapping[str, Any], scale: float,
+                 seed: int | None) -> None:
+    """Write ``params`` (plus the noise of :func:`add_weight_noise` with the same seed, which
+    gives the same values) into the existing arrays ``targets[key]``; one pass per array, no
+    intermediate copy when dtypes agree. Keys without a target are skipped (their noise is
+    still drawn, so every other array gets the same noise as with :func:`add_weight_noise`).
+    Shapes must already have been checked by the caller."""
+    rng = np.random.default_rng(seed) if scale > 0 else None
+    for key in sorted(params):
+        value = params[key]
+        if not isinstance(value, np.ndarray):
+            continue
+        out = targets.get(key)
+        if rng is None:
+            if out is not None:
+                np.copyto(out, value, casting="unsafe")
+            continue
+        _noisy_into(rng, value, np.empty(value.shape, value.dtype) if out is None else out, scale)
 
 
 def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -9,19 +9,29 @@ A Tune function trainable reports through a :class:`PBTSession` instead of ``tun
         if ex is None and tune.get_checkpoint():   # ... or our own checkpoint
             load_own_checkpoint(model)
         elif ex is not None:
-            params_to_torch(ex.params, model)
+            ex.load_into(model)
         while True:
             acc = train_one_epoch(model, opt)
             ex = sess.report({"acc": acc}, params=lambda: torch_to_params(model))
             if ex is not None:                     # PBT copied a better member into us
-                params_to_torch(ex.params, model)  # its weights (+ weight noise)
+                ex.load_into(model)                # its weights (+ weight noise), in place
                 set_lr(opt, sess.config["lr"])     # and its perturbed hyperparameters
 
 ``report`` (1) publishes the parameters to the :class:`~rafiki_ray.sharing.ParamStore` (one
 ``ray.put`` owned by the store actor), (2) calls ``tune.report``, which in a Tune function
 trainable returns only after the scheduler has decided on this result, then (3) takes the
-exploit instruction the scheduler may have posted for this trial and reads the source
-member's weights zero-copy (``ray.get`` of the stored ref). Nothing is written to storage.
+exploit instruction the scheduler may have posted for this trial together with the source
+member's stored ref (one round trip to the store actor) and reads the weights zero-copy
+(``ray.get``: read-only views into the object store). Nothing is written to storage.
+
+Copies of the parameter bytes on the exploit path: exactly one, into the trial's own
+parameters, by :meth:`Exploit.load_into` (``tensor.copy_`` from the zero-copy arrays; with
+``weight_noise`` the noise is drawn into the destination and the source added in the same
+pass). ``Exploit.params`` is the zero-copy set itself (or, with weight noise, a noisy copy made
+on first access, for code that wants arrays). The publishing side makes two copies (``ray.put``,
+then the store actor's own copy so that the set outlives the trial), before its report, and a
+set becomes visible to readers only when the store's copy is complete, so an exploit never waits
+for a publish in flight.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray.schedulers._pbt_explore import add_weight_noise, instruction_key
+from rafiki_ray.schedulers._pbt_explore import add_weight_noise, copy_weights, instruction_key
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +63,6 @@ APPLIED_KEY = "pbt_applied"
 class Exploit:
     """What a trial received from PBT: a better member's weights and new hyperparameters."""
 
-    params: dict[str, Any] | None
     config: dict[str, Any]
     source: str | None
     source_step: int | None
@@ -63,11 +72,84 @@ class Exploit:
     info: dict[str, Any] = field(default_factory=dict)
     #: The source's parameters as stored (read-only, zero-copy), before weight noise.
     source_params: dict[str, Any] | None = field(default=None, repr=False)
+    weight_noise: float = 0.0
+    noise_seed: int | None = None
+    _noisy: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def latency_s(self) -> float:
-        """Seconds from the scheduler's decision to the weights being in this process."""
+        """Seconds from the scheduler's decision to the weights being readable here."""
         return self.loaded_time - self.decision_time
+
+    @property
+    def params(self) -> dict[str, Any] | None:
+        """The copied weights: the zero-copy stored set, or with ``weight_noise`` a noisy copy
+        (made on first access). :meth:`load_into` avoids that copy."""
+        if self.source_params is None or self.weight_noise == 0:
+            return self.source_params
+        if self._noisy is None:
+            self._noisy = add_weight_noise(self.source_params, self.weight_noise,
+                                           int(self.noise_seed or 0))
+        return self._noisy
+
+    def load_into(self, target: Any, *, strict: bool = True) -> Any:
+        """Write the copied weights (plus weight noise) into ``target`` in place; returns it.
+
+        ``target`` is a ``torch.nn.Module`` (its parameters and buffers, as
+        :func:`~rafiki_ray.sharing.params_to_torch`) or a dict of writable numpy arrays. One
+        copy from the object store into the existing memory; the same values as loading
+        :attr:`params`. ``strict`` as in ``params_to_torch``; ``ValueError`` when this exploit
+        carries no weights (the source had none) or a key or shape does not match.
+        """
+        src = self.source_params
+        if src is None:
+            raise invalid("Exploit.load_into", "this exploit carries no weights (params is None)",
+                          self.source)
+        scale, seed = self.weight_noise, self.noise_seed
+        if isinstance(target, Mapping):
+            arrays = _check_array_targets(src, target, strict)
+            copy_weights(src, arrays, scale, seed)
+            return target
+        from rafiki_ray.sharing.convert import _torch_views, params_to_torch
+
+        if scale == 0:
+            return params_to_torch(src, target, strict=strict)
+        views, later = _torch_views(src, target, strict=strict)
+        import torch
+
+        with torch.no_grad():
+            copy_weights(src, views, scale, seed)
+            for tensor, array in later:  # GPU or bfloat16 tensors: through one host array
+                tensor.copy_(torch.from_numpy(array))
+        return target
+
+
+def _check_array_targets(src: Mapping[str, Any], target: Mapping[str, Any], strict: bool
+                         ) -> dict[str, Any]:
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+    for key, value in src.items():
+        if not isinstance(value, np.ndarray):
+            continue
+        if key not in target:
+            if strict:
+                raise invalid("Exploit.load_into", f"target has no array {key!r}", sorted(target)[:5])
+            continue
+        out = target[key]
+        if not isinstance(out, np.ndarray) or not out.flags.writeable:
+            raise invalid_type(f"Exploit.load_into target[{key!r}]", "must be a writable numpy array",
+                               type(out))
+        if out.shape != value.shape:
+            raise invalid(f"Exploit.load_into target[{key!r}]",
+                          f"shape does not match the copied {value.shape}", out.shape)
+        arrays[key] = out
+    if strict:
+        extra = [k for k in target if not isinstance(src.get(k), np.ndarray)]
+        if extra:
+            raise invalid("Exploit.load_into", f"target key {extra[0]!r} has no copied array",
+                          sorted(extra)[:5])
+    return arrays
 
 
 class PBTSession:
@@ -178,38 +260,42 @@ class PBTSession:
         return out
 
     def poll(self) -> Exploit | None:
-        """Take and apply the exploit instruction posted for this trial, if any."""
+        """Take and apply the exploit instruction posted for this trial, if any.
+
+        One round trip to the store actor returns the instruction and the source's most recent
+        complete set; its arrays are read zero-copy. Load them with :meth:`Exploit.load_into`.
+        """
         pickup = time.time()
-        msg = self._store.take(self._key)
+        msg, ref = self._store.take_with_ref(self._key)
         if msg is None:
             return None
-        params = raw = None
+        taken = time.time()
+        raw = None
         if msg.get("source") is not None:
-            import ray
-
-            ref = self._store.fetch_trial_ref(msg["source"], "recent")
             if ref is None:
                 logger.warning(
                     "PBT: member %s has no published parameters any more; %s keeps its own "
                     "weights and takes the new hyperparameters", msg["source"], self.trial_id,
                 )
             else:
-                params = raw = ray.get(ref)
-                noise = float(msg.get("weight_noise", 0.0))
-                if noise > 0:
-                    params = add_weight_noise(params, noise, int(msg["noise_seed"]))
+                import ray
+
+                raw = ray.get(ref)
         self.config = copy.deepcopy(msg["config"])
         self._applied = int(msg["id"])
+        noise = float(msg.get("weight_noise", 0.0))
         ex = Exploit(
-            params=params,
             config=copy.deepcopy(msg["config"]),
             source=msg.get("source"),
             source_step=msg.get("source_step"),
             instruction_id=int(msg["id"]),
             decision_time=float(msg["time"]),
             loaded_time=time.time(),
-            info={**{k: v for k, v in msg.items() if k != "config"}, "pickup_time": pickup},
+            info={**{k: v for k, v in msg.items() if k != "config"}, "pickup_time": pickup,
+                  "taken_time": taken},
             source_params=raw,
+            weight_noise=noise if raw is not None else 0.0,
+            noise_seed=int(msg["noise_seed"]) if msg.get("noise_seed") is not None else None,
         )
         self.exploits.append(ex)
         return ex

@@ -9,6 +9,12 @@ store; the publisher waits for it, then drops its own object. The data never pas
 actor process. Dropping the last ref here (eviction, ``drop_trial``, ``clear``) lets Ray free the
 object-store memory.
 
+A set becomes visible only when the store's copy is complete: ``add`` keeps the record *pending*
+(no slot points at it, readers still get the previous set) and the publisher ``commit``s it after
+the copy task finished. So a reader's ``ray.get`` never waits for a copy in flight (before this, a
+PBT exploit that looked up a member in the middle of its next publish waited up to a second at
+1 GB for that copy).
+
 Retention (Rafiki's cache, ``rafiki/redis/param_cache.py``, with its caveats fixed): a record is
 kept while some slot points at it, namely the most recent set of each trial, the best set of each
 trial, and the top-``keep_top_k`` sets by score. The best is replaced only by a *strictly* better
@@ -68,6 +74,8 @@ class ParamStoreActor:
         self._global_best: int | None = None
         self._global_best_score: float | None = None
         self._messages: dict[str, Any] = {}
+        # record id -> (record, ref, done ref): copies in flight, invisible until commit
+        self._pending: dict[int, tuple[dict[str, Any], Any, Any]] = {}
         self._published = 0
         self._evicted = 0
         self._evicted_bytes = 0
@@ -158,11 +166,26 @@ class ParamStoreActor:
 
     # ------------------------------------------------------------------ publish / fetch
     def add(self, boxed_ref: list[Any], meta: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
-        """Register a published set; ``boxed_ref`` is ``[ObjectRef]`` owned by the publisher.
+        """Start the store's copy of a published set; ``boxed_ref`` is ``[ObjectRef]`` owned by
+        the publisher.
 
-        Returns the record and ``[done_ref]``: the publisher waits on it (it raises if the copy
-        failed) before releasing its own object.
+        Returns ``{"record_id": ...}`` and ``[done_ref]``: the publisher waits on ``done_ref``
+        (it raises if the copy failed), then calls :meth:`commit` (or :meth:`discard`). Until
+        then the record is pending and no reader sees it.
         """
+        tid = meta["trial_id"]
+        # a publisher publishes one set at a time: an older pending set of the same trial whose
+        # copy has ended was never committed (its publisher died in between)
+        stale = [rid for rid, (rec, _, done) in self._pending.items() if rec["trial_id"] == tid]
+        if stale:
+            import ray
+
+            ended, _ = ray.wait([self._pending[r][2] for r in stale], num_returns=len(stale),
+                                timeout=0)
+            ended_set = set(ended)
+            for rid in stale:
+                if self._pending[rid][2] in ended_set:
+                    del self._pending[rid]
         owned, done = _copy_task(meta.get("node_id")).remote(boxed_ref)
         self._seq += 1
         rid = self._seq
@@ -171,7 +194,7 @@ class ParamStoreActor:
             score = None
         record = {
             "record_id": rid,
-            "trial_id": meta["trial_id"],
+            "trial_id": tid,
             "step": meta.get("step"),
             "score": score,
             "nbytes": int(meta["nbytes"]),
@@ -179,10 +202,26 @@ class ParamStoreActor:
             "time": time.time(),
             "node_id": meta.get("node_id"),
         }
+        self._pending[rid] = (record, owned, done)
+        return {"record_id": rid}, [done]
+
+    def commit(self, record_id: int) -> dict[str, Any]:
+        """Make a pending set visible (its copy is complete); returns its metadata.
+
+        ``retained`` is False when the set was released at once (the cap evicted it) or was no
+        longer pending (dropped by ``clear``/``drop_trial`` meanwhile).
+        """
+        entry = self._pending.pop(record_id, None)
+        if entry is None:
+            return {"record_id": record_id, "retained": False}
+        record, owned, _ = entry
+        record["time"] = time.time()
+        rid = record["record_id"]
         self._records[rid] = record
         self._refs[rid] = owned
         self._published += 1
         tid = record["trial_id"]
+        score = record["score"]
         self._recent[tid] = rid
         self._global_recent = rid
         if self._better(score, self._best_score.get(tid)):
@@ -194,11 +233,12 @@ class ParamStoreActor:
         self._gc()
         out = self._public(record)
         out["retained"] = rid in self._records
-        return out, [done]
+        return out
 
     def discard(self, record_id: int) -> None:
-        """Forget a record whose copy failed (called by the publisher)."""
-        if record_id in self._records:
+        """Forget a set whose copy failed (called by the publisher)."""
+        self._pending.pop(record_id, None)
+        if record_id in self._records:  # (committed already: a publisher retrying by hand)
             self._drop(record_id, evicted=False)
             self._published -= 1
 
@@ -223,6 +263,15 @@ class ParamStoreActor:
     def lookup_trial(self, trial_id: str, which: str) -> tuple[list[Any], dict[str, Any]] | None:
         return self.lookup("LOCAL_RECENT" if which == "recent" else "LOCAL_BEST", trial_id)
 
+    def take_with_set(self, key: str, source_field: str, which: str
+                      ) -> tuple[bool, Any, tuple[list[Any], dict[str, Any]] | None]:
+        """``take(key)`` and, when the message is a dict naming a trial under
+        ``source_field``, that trial's set (as :meth:`lookup_trial`) in the same round trip."""
+        found, value = self.take(key)
+        if not found or not isinstance(value, dict) or value.get(source_field) is None:
+            return found, value, None
+        return found, value, self.lookup_trial(str(value[source_field]), which)
+
     # ------------------------------------------------------------------ housekeeping
     def drop_trial(self, trial_id: str) -> int:
         """Forget one trial's slots; returns how many records were released."""
@@ -232,6 +281,8 @@ class ParamStoreActor:
         self._best_score.pop(trial_id, None)
         for rid in [r for r, m in self._records.items() if m["trial_id"] == trial_id]:
             self._drop(rid, evicted=False)
+        for rid in [r for r, (m, _, _) in self._pending.items() if m["trial_id"] == trial_id]:
+            del self._pending[rid]
         self._gc()
         return self._released - before
 
@@ -239,6 +290,7 @@ class ParamStoreActor:
         n = len(self._records)
         for rid in list(self._records):
             self._drop(rid, evicted=False)
+        self._pending.clear()
         self._best_score.clear()
         self._global_best_score = None
         self._messages.clear()
@@ -275,6 +327,7 @@ class ParamStoreActor:
             "evicted": self._evicted,
             "evicted_bytes": self._evicted_bytes,
             "released": self._released,
+            "pending": len(self._pending),
             "global_recent": self._global_recent,
             "global_best": self._global_best,
             "global_best_score": self._global_best_score,

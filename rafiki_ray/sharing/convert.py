@@ -68,15 +68,9 @@ def torch_to_params(module_or_state_dict: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def params_to_torch(params: Mapping[str, Any], module: Any, *, strict: bool = True) -> Any:
-    """Copy a parameter set into ``module``'s parameters and buffers in place; returns it.
-
-    Every array is copied straight into the existing tensor (on its device, cast to its
-    dtype). With ``strict`` every state_dict key must be present and every array in ``params``
-    must name a state_dict entry; plain scalars in ``params`` (Rafiki metadata such as an
-    epoch) are ignored. A missing or unexpected key or a shape mismatch raises ``ValueError``
-    naming the key; a non-array value for a tensor raises ``TypeError`` naming the key.
-    """
+def _torch_pairs(params: Mapping[str, Any], module: Any, strict: bool
+                 ) -> list[tuple[str, Any, np.ndarray]]:
+    """Checked ``(key, target tensor, array)`` triples (the rules of :func:`params_to_torch`)."""
     torch = require("torch", "torch")
     if not isinstance(module, torch.nn.Module):
         raise invalid_type("module", "must be a torch.nn.Module", type(module))
@@ -105,15 +99,52 @@ def params_to_torch(params: Mapping[str, Any], module: Any, *, strict: bool = Tr
             raise invalid(f"params[{key!r}]",
                           f"shape does not match the module's {tuple(target.shape)}",
                           tuple(value.shape))
-        pairs.append((target, value))
+        pairs.append((key, target, value))
+    return pairs
+
+
+def params_to_torch(params: Mapping[str, Any], module: Any, *, strict: bool = True) -> Any:
+    """Copy a parameter set into ``module``'s parameters and buffers in place; returns it.
+
+    Every array is copied straight into the existing tensor (on its device, cast to its
+    dtype). With ``strict`` every state_dict key must be present and every array in ``params``
+    must name a state_dict entry; plain scalars in ``params`` (Rafiki metadata such as an
+    epoch) are ignored. A missing or unexpected key or a shape mismatch raises ``ValueError``
+    naming the key; a non-array value for a tensor raises ``TypeError`` naming the key.
+    """
+    import torch
+
+    pairs = _torch_pairs(params, module, strict)
     with torch.no_grad(), warnings.catch_warnings():
         # arrays from the object store are read-only; we only read them
         warnings.filterwarnings("ignore", message=".*not writable.*")
-        for target, value in pairs:
+        for _, target, value in pairs:
             if not value.flags.c_contiguous:  # (ascontiguousarray would turn 0-d into 1-d)
                 value = np.ascontiguousarray(value)
             target.copy_(torch.from_numpy(value))
     return module
+
+
+def _torch_views(params: Mapping[str, Any], module: Any, *, strict: bool
+                 ) -> tuple[dict[str, np.ndarray], list[tuple[Any, np.ndarray]]]:
+    """Writable numpy arrays to write ``params`` into ``module`` (checked as
+    :func:`params_to_torch`): views of contiguous CPU tensors (writing them writes the module),
+    else host arrays, listed in the second return value with their tensor, to copy afterwards."""
+    torch = require("torch", "torch")
+    views: dict[str, np.ndarray] = {}
+    later: list[tuple[Any, np.ndarray]] = []
+    for key, target, value in _torch_pairs(params, module, strict):
+        view = None
+        if target.device.type == "cpu" and target.is_contiguous() and target.dtype != torch.bfloat16:
+            try:
+                view = target.detach().numpy()
+            except (TypeError, RuntimeError):
+                view = None
+        if view is None:
+            view = np.empty(value.shape, value.dtype)
+            later.append((target, view))
+        views[key] = view
+    return views, later
 
 
 # ---------------------------------------------------------------------------- Keras

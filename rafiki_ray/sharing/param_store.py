@@ -330,7 +330,8 @@ class ParamStore:
     ) -> dict[str, Any]:
         """Put ``params`` into the object store (owned by the store) and register it.
 
-        Blocks until the store owns its copy (one copy inside this node's object store).
+        Blocks until the store owns its copy (one copy inside this node's object store); the
+        set becomes visible to readers only then (until then they get the previous one).
         ``trial_id`` defaults to the calling Tune trial's id. Returns the record's metadata
         (``record_id``, ``trial_id``, ``step``, ``score``, ``nbytes``, ``time``, ``retained``).
         """
@@ -348,14 +349,15 @@ class ParamStore:
         }
         handle = self.actor
         ref = ray.put(checked)
-        record, (done,) = ray.get(handle.add.remote([ref], meta))
+        pending, (done,) = ray.get(handle.add.remote([ref], meta))
         try:
             ray.get(done)
         except Exception:
-            ray.get(handle.discard.remote(record["record_id"]))
+            ray.get(handle.discard.remote(pending["record_id"]))
             raise
         del ref  # the store's own copy is complete; ours can go
-        return record
+        # only now do readers see the set: a fetch never waits for a copy in flight
+        return ray.get(handle.commit.remote(pending["record_id"]))
 
     def _lookup(self, policy: Any, trial_id: str | None) -> tuple[Any, dict[str, Any]] | None:
         import ray
@@ -463,6 +465,22 @@ class ParamStore:
 
         found, value = ray.get(self.actor.take.remote(self._key(key)))
         return value if found else default
+
+    def take_with_ref(self, key: str, *, source_field: str = "source", which: str = "recent"
+                      ) -> tuple[Any, ObjectRef | None]:
+        """Remove the message under ``key`` and, when it is a dict naming a trial under
+        ``source_field``, return that trial's set ref too, in one round trip to the actor.
+
+        Returns ``(message or None, ref or None)`` (PBT's exploit pick-up: the instruction and
+        the copied member's most recent complete set).
+        """
+        import ray
+
+        found, value, hit = ray.get(self.actor.take_with_set.remote(
+            self._key(key), source_field, self._which(which)))
+        if not found:
+            return None, None
+        return value, None if hit is None else hit[0][0]
 
     def peek(self, key: str, default: Any = None) -> Any:
         """The value under ``key`` without removing it, or ``default``."""

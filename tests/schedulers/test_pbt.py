@@ -99,6 +99,75 @@ def test_weight_noise_scales_with_each_tensor_std():
     assert np.array_equal(add_weight_noise(params, 0.1, seed=1)["w"], noisy["w"])
 
 
+def _exploit(params, noise=0.0, seed=None):
+    from rafiki_ray.schedulers.pbt import Exploit
+
+    frozen = {}
+    for k, v in params.items():  # read-only, as arrays read from the object store are
+        if isinstance(v, np.ndarray):
+            v = v.copy()
+            v.setflags(write=False)
+        frozen[k] = v
+    return Exploit(config={}, source="src", source_step=2, instruction_id=1, decision_time=0.0,
+                   loaded_time=0.0, source_params=frozen, weight_noise=noise, noise_seed=seed)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_exploit_loads_in_place_with_the_same_values_as_params(noise):
+    """load_into writes straight into the model's tensors (one copy, noise in the same pass)
+    and gives exactly the weights ``params`` describes."""
+    import torch
+
+    from rafiki_ray.schedulers._pbt_explore import copy_weights
+    from rafiki_ray.sharing import params_to_torch, torch_to_params
+
+    def net(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.BatchNorm1d(4),
+                                   torch.nn.Linear(4, 2).to(torch.float64))
+
+    src = torch_to_params(net(0))
+    ex = _exploit(src, noise, seed=7)
+    a, b = net(1), net(2)
+    ptrs = {k: v.data_ptr() for k, v in a.state_dict().items()}
+    assert ex.load_into(a) is a
+    assert {k: v.data_ptr() for k, v in a.state_dict().items()} == ptrs  # in place
+    params_to_torch(ex.params, b)
+    got, want = torch_to_params(a), torch_to_params(b)
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert (ex.params is ex.source_params) == (noise == 0)
+    diff = got["0.weight"] - src["0.weight"]
+    assert (np.abs(diff).max() == 0) == (noise == 0)
+    assert np.array_equal(got["1.num_batches_tracked"], src["1.num_batches_tracked"])
+    # a dict of numpy arrays works the same way, and copy_weights matches add_weight_noise
+    arrays = {k: np.zeros_like(v) for k, v in src.items()}
+    ex.load_into(arrays)
+    assert all(np.array_equal(arrays[k], want[k]) for k in want)
+    again = {k: np.zeros_like(v) for k, v in src.items()}
+    copy_weights(src, again, noise, 7)
+    assert all(np.array_equal(again[k], ex.params[k]) for k in want)
+
+
+def test_exploit_load_into_errors():
+    ex = _exploit({"w": np.ones(3, np.float32)})
+    with pytest.raises(ValueError, match="shape does not match"):
+        ex.load_into({"w": np.zeros(4, np.float32)})
+    with pytest.raises(ValueError, match="target has no array 'w'"):
+        ex.load_into({})
+    with pytest.raises(ValueError, match="target key 'v' has no copied array"):
+        ex.load_into({"w": np.zeros(3, np.float32), "v": np.zeros(1)})
+    ro = np.zeros(3, np.float32)
+    ro.setflags(write=False)
+    with pytest.raises(TypeError, match="writable numpy array"):
+        ex.load_into({"w": ro})
+    out = {"w": np.zeros(3, np.float32), "v": np.zeros(1)}
+    ex.load_into(out, strict=False)
+    assert out["w"].tolist() == [1.0, 1.0, 1.0]
+    ex.source_params = None
+    with pytest.raises(ValueError, match="carries no weights"):
+        ex.load_into(out)
+
+
 # ----------------------------------------------------------------------------- toy problem
 # Jaderberg et al. 2017, Figure 2: Q(theta) = 1.2 - theta0^2 - theta1^2, workers ascend the
 # surrogate Qhat(theta | h) = 1.2 - h0 theta0^2 - h1 theta1^2 from theta = (0.9, 0.9) with

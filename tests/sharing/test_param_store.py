@@ -310,6 +310,51 @@ def test_messages_post_peek_take(make_store):
     assert store.take("exploit:t1", default="none") == "none"
 
 
+def test_take_with_ref_returns_the_message_and_the_named_trials_set(make_store):
+    import ray
+
+    store = make_store()
+    store.publish(_params(3.0), trial_id="t0", score=1.0, step=2)
+    assert store.take_with_ref("exploit:t1") == (None, None)
+    store.post("exploit:t1", {"source": "t0", "config": {"lr": 0.1}})
+    msg, ref = store.take_with_ref("exploit:t1")
+    assert msg["config"] == {"lr": 0.1} and _value(ray.get(ref)) == 3.0
+    assert store.take("exploit:t1") is None  # taken
+    store.post("exploit:t1", {"source": "nobody", "config": {}})
+    assert store.take_with_ref("exploit:t1") == ({"source": "nobody", "config": {}}, None)
+    store.post("plain", 5)
+    assert store.take_with_ref("plain") == (5, None)
+
+
+def test_a_set_is_visible_only_once_the_stores_copy_is_complete(make_store):
+    """Readers never get a set whose copy is in flight: they keep getting the previous one
+    until the publisher commits (the exploit path never waits for a publish)."""
+    import ray
+
+    store = make_store()
+    store.publish(_params(1.0), trial_id="t0", score=1.0, step=1)
+    node = ray.get_runtime_context().get_node_id()
+    meta = {"trial_id": "t0", "score": 2.0, "step": 2, "nbytes": 64, "node_id": node}
+    ref = ray.put(_params(2.0))
+    pending, (done,) = ray.get(store.actor.add.remote([ref], meta))
+    ray.get(done)  # the copy is complete but not committed: still invisible
+    assert _value(store.fetch("LOCAL_RECENT", trial_id="t0")) == 1.0
+    assert _value(store.fetch("GLOBAL_BEST")) == 1.0
+    assert store.stats()["pending"] == 1
+    record = ray.get(store.actor.commit.remote(pending["record_id"]))
+    assert record["retained"] and record["step"] == 2
+    assert _value(store.fetch("LOCAL_RECENT", trial_id="t0")) == 2.0
+    assert store.stats()["pending"] == 0
+    # a set whose publisher died before committing is dropped at the trial's next publish
+    ref = ray.put(_params(9.0))
+    _, (done,) = ray.get(store.actor.add.remote([ref], {**meta, "step": 3}))
+    ray.get(done)
+    store.publish(_params(4.0), trial_id="t0", score=0.5, step=4)
+    assert store.stats()["pending"] == 0
+    assert _value(store.fetch("LOCAL_RECENT", trial_id="t0")) == 4.0
+    assert ray.get(store.actor.commit.remote(pending["record_id"] + 1))["retained"] is False
+
+
 # ---------------------------------------------------------------- Tune
 
 
