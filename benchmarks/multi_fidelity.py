@@ -122,6 +122,32 @@ def _curve(t: LCTable, seed: int) -> tuple[Any, Any]:
                         persist=False), None
 
 
+class _Oracle:
+    """Not a method, a bound: a scheduler that KNOWS the table. It stops every trial whose final
+    metric misses the race target after its first epoch (grace period 1, as for every rung
+    method here) and trains target rows straight through. No scheduler that sees configurations
+    in the same order and gives each at least one epoch can reach the target sooner."""
+
+    def __new__(cls, t: LCTable, rel: float) -> Any:
+        from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+        good = {i for i, v in enumerate(t.final()) if t.reaches(float(v), t.target(rel))}
+
+        class Oracle(FIFOScheduler):
+            def on_trial_result(self, controller: Any, trial: Any, result: dict) -> str:
+                if int(trial.config["row"]) in good:
+                    return TrialScheduler.CONTINUE
+                return TrialScheduler.STOP
+
+        return Oracle()
+
+
+def _oracle(t: LCTable, seed: int) -> tuple[Any, Any]:
+    return _Oracle(t, Race.rel), None
+
+
+ORACLE = "Oracle bound (knows the table)"
+
 METHODS: dict[str, Factory] = {
     "FIFO random": _fifo,
     "Ray ASHAScheduler": _ray_asha,
@@ -134,7 +160,10 @@ METHODS: dict[str, Factory] = {
     "MedianStopping": _median,
     "MedianStopping (start_step=3)": _median3,
     "CurveFitting": _curve,
+    ORACLE: _oracle,
 }
+#: Methods shown in the race only (the oracle's savings would be meaningless).
+RACE_ONLY = {ORACLE}
 
 
 def available_methods() -> dict[str, Factory]:
@@ -222,6 +251,8 @@ def _task(args: tuple[Any, str, int]) -> dict[str, Any]:
 def run_setting(table: LCTable, s: Race | Savings, methods: dict[str, Factory],
                 pool: Any = None) -> dict[str, Cell]:
     """All methods x seeds of one setting (in ``pool`` worker processes when given)."""
+    if isinstance(s, Savings):
+        methods = {k: v for k, v in methods.items() if k not in RACE_ONLY}
     tasks = [(s, name, seed) for name in methods for seed in range(s.seeds)]
     if pool is None:
         outs = [_one(table, *t) for t in tasks]
@@ -331,10 +362,13 @@ def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: 
         out.append(f"- {'n/a' if ok is None else ('PASS' if ok else 'MISS')}: {text}")
 
     fifo, asha, ray = t("FIFO random"), t("ASHA"), t("Ray ASHAScheduler")
+    oracle = t(ORACLE)
+    bound = (f"; the oracle bound, which knows the table, is {_fmt(fifo / oracle, 2)}x"
+             if math.isfinite(oracle) else "")
     if race:
         line(bool(fifo / asha >= 4) if math.isfinite(asha) else False,
              f"ASHA reaches the target {_fmt(fifo / asha, 2)}x sooner than FIFO at W = {w} "
-             f"(median {_fmt(asha)} s vs {_fmt(fifo)} s; target >= 4x)")
+             f"(median {_fmt(asha)} s vs {_fmt(fifo)} s; target >= 4x{bound})")
         line(bool(asha <= ray),
              f"ASHA no later than Ray's ASHAScheduler at W = {w} (median {_fmt(asha)} s vs "
              f"{_fmt(ray)} s)")
@@ -358,6 +392,47 @@ def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: 
                  f"{name} at W = {workers}: saves {100 * saved:.1f} % of FIFO's epochs with a "
                  f"median loss of {100 * loss:.2f} % in the best final metric (target >= 40 %, "
                  "<= 0.5 %)")
+    return out
+
+
+def _clock_text(meta: dict[str, Any]) -> str:
+    nproc = meta.get("machine", {}).get("nproc")
+    if meta.get("clock", "wall") == "wall":
+        return f"wall time as measured while recording on {nproc} shared cores"
+    return (f"CPU time of the 1-thread training process (`time.{meta['clock']}_time()`, "
+            f"recorded on {nproc} shared cores; insensitive to the other processes' load)")
+
+
+def trace(table: LCTable, workers: int, seed: int, methods: dict[str, Factory],
+          rel: float = 0.01) -> list[str]:
+    """Where the race time goes, for one seed: per method, every trial of a target row (a row
+    whose final metric reaches the target): when it started, how many epochs it trained, how
+    long it trained and how long it waited paused, and the scheduler's non-CONTINUE decisions."""
+    target = table.target(rel)
+    good = {i for i, v in enumerate(table.final()) if table.reaches(float(v), target)}
+    out = [f"trace W = {workers}, seed {seed}: target rows {sorted(good)}"]
+    for name, make in methods.items():
+        sched, searcher = make(table, seed)
+        r = simulate(table, sched, workers=workers, seed=seed, searcher=searcher, target=target)
+        t_hit = r.time_to(table, target)
+        out.append(f"  {name}: target at {_fmt(t_hit)} s, {len(r.rows)} trials, "
+                   f"{r.epochs_by(t_hit)} epochs")
+        order = list(r.rows)
+        for tid in order:
+            row = r.rows[tid]
+            if row not in good:
+                continue
+            ev = [(t, e, d) for t, i, e, _, d in r.events if i == tid]
+            if not ev:
+                out.append(f"    row {row}: trial #{order.index(tid)} never ran")
+                continue
+            times = table.epoch_time[row, :len(ev)]
+            start = ev[0][0] - float(times[0])
+            waited = ev[-1][0] - start - float(times.sum())
+            stops = ", ".join(f"{d}@{e} ({t:.1f} s)" for t, e, d in ev if d != "CONTINUE")
+            out.append(f"    row {row}: trial #{order.index(tid)} started {start:.1f} s, "
+                       f"{len(ev)} epochs trained in {times.sum():.1f} s, waited "
+                       f"{waited:.1f} s; {stops or 'no pause/stop'}")
     return out
 
 
@@ -388,11 +463,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="*", default=None, help="subset of method names")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--jobs", type=int, default=1, help="worker processes for the simulations")
+    p.add_argument("--trace", type=int, nargs=2, metavar=("W", "SEED"), default=None,
+                   help="only print where the race time goes for W workers and one seed")
     args = p.parse_args(argv)
     table = LCTable.load(args.table)
     methods = available_methods()
     if args.methods:
-        methods = {k: v for k, v in methods.items() if k in args.methods or k == "FIFO random"}
+        methods = {k: v for k, v in methods.items()
+                   if k in args.methods or k in ("FIFO random", ORACLE)}
+    if args.trace:
+        print("\n".join(trace(table, args.trace[0], args.trace[1], methods)))
+        return 0
     if args.quick:
         settings: list[Any] = [Race(workers=4, seeds=2), Savings(workers=4, seeds=2, n_trials=30)]
     else:
@@ -443,8 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"- Table: `{os.path.relpath(args.table, os.path.dirname(RESULTS))}`, {table.n} "
          f"configurations x {table.epochs} epochs, really trained by `{meta.get('command')}` "
          f"(seed {meta.get('seed')}, {meta.get('model')}); metric `{table.metric}` ({table.mode}); "
-         f"per-epoch wall times as measured while recording on {meta.get('machine', {}).get('nproc')}"
-         f" shared cores. {meta.get('note', '')}"),
+         f"per-epoch times: {_clock_text(meta)}. {meta.get('note', '')}"),
         ("- Simulator: `benchmarks/_simulator.py` (real scheduler objects, Tune's scheduler "
          "interface, real `Trial`s; paused trials resume where they stopped; no pause/resume "
          "overhead). Settings: rungs 1, 3, 9, 27(, 30), eta 3 for every successive-halving "
