@@ -14,9 +14,11 @@ a named actor, arrays in the object store) and then calls ``tune.report``. A Tun
 trainable is blocked inside ``tune.report`` until the scheduler has decided on that result, so
 when ``on_trial_result`` picks an exploit it posts an instruction (source member, new config,
 weight-noise seed) into the store's message slot for that trial, and the trial reads it as
-``tune.report`` returns: it ``ray.get``s the source's latest weights (zero-copy on the same
-node), adds ``weight_noise`` (Gaussian, ``weight_noise * std`` of each tensor) and continues
-with the new hyperparameters. On the driver the scheduler calls ``trial.set_config(new)`` so
+``tune.report`` returns, with the source's latest complete set in the same actor round trip:
+it ``ray.get``s the weights (zero-copy on the same node) and :meth:`Exploit.load_into` copies
+them once into the model's own tensors, adding ``weight_noise`` (Gaussian,
+``weight_noise * std`` of each tensor) in the same pass; it continues with the new
+hyperparameters. On the driver the scheduler calls ``trial.set_config(new)`` so
 Tune's bookkeeping (and a later restart from the trial's own checkpoint) sees the new config.
 
 PAUSE is used only to time-share when there are more members than slots (as Ray's PBT; only

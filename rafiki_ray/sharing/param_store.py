@@ -7,6 +7,9 @@ Here a named, detached Ray actor keeps only *object references* and metadata; th
 live in Ray's object store on the publisher's node, owned by the actor (see ``_actor.py`` for
 how ownership moves now that Ray 2.56 removed ``ray.put(_owner=)``), so they outlive the trial
 that published them, are read zero-copy on the same node and are moved by Ray between nodes.
+A set becomes visible when the store's copy is complete (readers never wait for a publish in
+flight); meanwhile the trial's previous set stays readable, so plan object-store memory for
+three sets per publishing trial (previous, the publisher's ``ray.put``, the store's copy).
 
 Fixed caveats of the original: the best set is replaced only by a strictly better score,
 ``None`` (and NaN) never counts as a score (Rafiki used 0), and ``mode`` sets the direction.
