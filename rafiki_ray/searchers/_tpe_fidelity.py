@@ -1,0 +1,112 @@
+"""Per-budget observations for BOHB-style multi-fidelity TPE (Falkner et al. 2018, "BOHB:
+robust and efficient hyperparameter optimization at scale", section 3.2).
+
+Every intermediate result a trial reports (``on_trial_result``) is kept under its budget (the
+value of the result's ``budget_attr``, e.g. ``training_iteration``); a later result of the same
+trial at the same budget replaces the earlier one. The model is fitted on the largest budget
+that holds at least ``n_min`` observations (BOHB's ``min_points_in_model``, default
+``dims + 1``), so that trials stopped at the lowest rungs inform the model only until enough
+trials have been trained further.
+
+The history is plain data (``to_state`` / ``from_state``); encoded vectors are a cache rebuilt
+from the configurations.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BudgetHistory"]
+
+
+class BudgetHistory:
+    """Observations per budget: ``budget -> {trial_id: loss}`` plus each trial's config."""
+
+    def __init__(self) -> None:
+        self._losses: dict[float, dict[str, float]] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
+        self._enc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- recording --------------------------------------------------------------------------
+    def has_config(self, trial_id: str) -> bool:
+        return trial_id in self._configs
+
+    def record(self, trial_id: str, config: dict[str, Any], budget: float, loss: float) -> None:
+        if trial_id not in self._configs:
+            self._configs[trial_id] = copy.deepcopy(config)
+        self._losses.setdefault(float(budget), {})[trial_id] = float(loss)
+
+    # -- queries ----------------------------------------------------------------------------
+    @property
+    def budgets(self) -> list[float]:
+        return sorted(self._losses)
+
+    def is_multi_fidelity(self) -> bool:
+        """Whether results arrived at two or more budgets (else TPE runs as usual)."""
+        return len(self._losses) >= 2
+
+    def count(self, budget: float) -> int:
+        return len(self._losses.get(float(budget), {}))
+
+    def model_budget(self, n_min: int) -> float | None:
+        """The largest budget with at least ``n_min`` observations (``None``: none has)."""
+        for b in sorted(self._losses, reverse=True):
+            if len(self._losses[b]) >= n_min:
+                return b
+        return None
+
+    def trials_at(self, budget: float) -> set[str]:
+        return set(self._losses.get(float(budget), {}))
+
+    def seen(self) -> set[str]:
+        return set(self._configs)
+
+    def data(
+        self, budget: float, encode: Callable[[dict[str, Any]], tuple[np.ndarray, np.ndarray]], d: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(X, active, losses)`` at ``budget`` in the order the trials were first seen,
+        ``±inf`` clipped to the finite range."""
+        at = self._losses.get(float(budget), {})
+        ids = [t for t in self._configs if t in at]
+        y = np.array([at[t] for t in ids], dtype=float)
+        finite = y[np.isfinite(y)]
+        if not finite.size:
+            return np.zeros((0, d)), np.zeros((0, d), dtype=bool), np.zeros(0)
+        y = np.clip(y, finite.min(), finite.max())
+        for t in ids:
+            if t not in self._enc:
+                self._enc[t] = encode(self._configs[t])
+        X = np.array([self._enc[t][0] for t in ids], dtype=float).reshape(len(ids), d)
+        A = np.array([self._enc[t][1] for t in ids], dtype=bool).reshape(len(ids), d)
+        return X, A, y
+
+    # -- state ------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "configs": copy.deepcopy(self._configs),
+            "losses": [[b, dict(v)] for b, v in sorted(self._losses.items())],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> BudgetHistory:
+        h = cls()
+        if not state:
+            return h
+        h._configs = copy.deepcopy(dict(state["configs"]))
+        for b, losses in state["losses"]:
+            h._losses[float(b)] = {str(t): float(v) for t, v in losses.items()}
+        return h
+
+
+def budget_of(result: dict[str, Any], attr: str) -> float | None:
+    """The result's budget (a finite number under ``attr``), else ``None``."""
+    v = result.get(attr)
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
