@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,8 +36,13 @@ class BudgetHistory:
     def has_config(self, trial_id: str) -> bool:
         return trial_id in self._configs
 
-    def record(self, trial_id: str, config: dict[str, Any], budget: float, loss: float) -> None:
+    def record(
+        self, trial_id: str, budget: float, loss: float, config: dict[str, Any] | None = None
+    ) -> None:
+        """Keep ``loss`` at ``budget``; a trial's first record must bring its config."""
         if trial_id not in self._configs:
+            if config is None:
+                raise ValueError(f"trial {trial_id!r}: first record needs its config, got None")
             self._configs[trial_id] = copy.deepcopy(config)
         self._losses.setdefault(float(budget), {})[trial_id] = float(loss)
 
@@ -103,7 +108,7 @@ class BudgetHistory:
         return h
 
 
-def budget_of(result: dict[str, Any], attr: str) -> float | None:
+def budget_of(result: Mapping[str, Any], attr: str) -> float | None:
     """The result's budget (a finite number under ``attr``), else ``None``."""
     v = result.get(attr)
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):

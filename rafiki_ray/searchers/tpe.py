@@ -16,12 +16,14 @@ and seeded random search as the other two ``algo`` values (the names NNI and T9k
   parameter around it in a window that shrinks as ``1 / (1 + n * shrink_coef)``.
 * ``algo="random"``: seeded random search from the space's own prior.
 
-Multi-fidelity (BOHB, Falkner et al. 2018): under a scheduler that stops or pauses trials
-early (Hyperband, ASHA, successive halving) TPE keeps every intermediate result per budget
-(``budget_attr``, default ``training_iteration``; :mod:`rafiki_ray.searchers._tpe_fidelity`)
-and fits ``l`` and ``g`` on the largest budget with at least ``min_points_in_model``
-observations, with a ``random_fraction`` of suggestions drawn from the prior. Trials that
-report at a single budget leave TPE as it is without a scheduler.
+Multi-fidelity (``algo="tpe"``; BOHB, Falkner et al. 2018): under a scheduler that stops
+or pauses trials early (Hyperband, ASHA, successive halving) TPE keeps every intermediate
+result per budget (``budget_attr``, default ``training_iteration``;
+:mod:`rafiki_ray.searchers._tpe_fidelity`) and fits ``l`` and ``g`` on the largest budget
+with at least ``min_points_in_model`` observations, with a ``random_fraction`` of
+suggestions drawn from the prior. Trials that report at a single budget leave TPE as it is
+without a scheduler. The configuration recorded is the one the trial ran with (the result's
+``config`` restricted to the space's keys, when the space contains it).
 
 Two guards found with the bayesmark-style problems (batches of 8 on scikit-learn models),
 where TPE scored below random search: observations tied across the good/bad split (plateaus of
@@ -314,16 +316,16 @@ class TPESearch(RafikiSearcher):
     def _record_budget(self, trial_id: str, result: Mapping[str, Any] | None) -> None:
         if self._budget_attr is None or not result or self._space is None:
             return
-        budget = budget_of(dict(result), self._budget_attr)
+        budget = budget_of(result, self._budget_attr)
         loss = self._loss(result.get(self._metric)) if self._metric is not None else None
         if budget is None or loss is None:
             return
         if self._fid.has_config(trial_id):
-            self._fid.record(trial_id, {}, budget, loss)
+            self._fid.record(trial_id, budget, loss)
             return
         config = self._ran_config(result, self._pending.get(trial_id))
         if config is not None:
-            self._fid.record(trial_id, config, budget, loss)
+            self._fid.record(trial_id, budget, loss, config)
 
     def _ran_config(
         self, result: Mapping[str, Any], suggested: dict[str, Any] | None
