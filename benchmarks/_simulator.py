@@ -1,6 +1,6 @@
 """Discrete-event replay of a learning-curve table that drives REAL Tune scheduler objects.
 
-A simulated cluster of ``W`` workers trains trials whose per-epoch metric and wall time come from
+A simulated cluster of ``W`` workers trains trials whose per-epoch metric and time come from
 the table recorded by ``benchmarks/lc_table/record.py``. The scheduler under test (Ray's
 ``ASHAScheduler``, ``HyperBandScheduler``, ``MedianStoppingRule``, ``FIFOScheduler`` or one of
 ours) is called through Tune's own scheduler interface, with real ``ray.tune.experiment.Trial``

@@ -3,7 +3,14 @@
 Every configuration is trained from scratch for ``--epochs`` epochs on the mnist1d training split
 (4,000 signals, generated offline by ``mnist1d.make_dataset``; ``get_dataset`` would download) and
 evaluated after every epoch on the 1,000 held-out signals. The table stores, per configuration:
-the hyperparameters, validation accuracy and loss, training loss and the wall time of every epoch.
+the hyperparameters, validation accuracy and loss, training loss and the time of every epoch.
+
+The epoch time is the CPU time of the training thread (``--clock thread``, the default; torch
+runs with one intra-op and one inter-op thread, so that is the epoch's work): on a machine shared
+with other jobs the wall clock measures their load, not the configuration's cost (the first table
+was recorded with ``--clock wall`` under a load of 20-50 and its times spread from 1 s to 174 s
+per configuration). CPU time still grows somewhat under heavy load (shared caches): rows timed
+at a load of 3 and again at 17 differed by a median factor of 1.27.
 
     python benchmarks/lc_table/record.py --n-configs 500 --epochs 30 --seed 0
 

@@ -78,6 +78,10 @@ def test_table_is_real_and_large_enough() -> None:
     assert TABLE.n >= 500 and E >= 30
     assert np.isfinite(TABLE.values).all() and (TABLE.epoch_time > 0).all()
     assert TABLE.meta["seed"] == 0 and "record.py" in TABLE.meta["command"]
+    # epoch times are CPU time of the 1-thread training (not the shared machine's wall clock)
+    assert TABLE.meta["clock"] == "thread" and "--clock thread" in TABLE.meta["command"]
+    per_config = TABLE.epoch_time.sum(1)
+    assert np.percentile(per_config, 95) < 20 * np.percentile(per_config, 5)
     # curves learn: the mean accuracy rises from the first to the last epoch
     assert TABLE.values[:, -1].mean() > TABLE.values[:, 0].mean() + 0.05
     assert os.path.getsize(DEFAULT_TABLE) < 20e6
