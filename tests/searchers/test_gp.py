@@ -64,6 +64,7 @@ def test_kernels_and_acquisitions_optimise_a_sphere(kernel: str, nu: float, acq:
         {"alpha": "small"},
         {"n_candidates": 2.5},
         {"length_scale": 0.0},
+        {"exploit_every": -1},
     ],
 )
 def test_invalid_arguments_raise_with_the_name(kwargs: dict[str, Any]) -> None:
@@ -177,17 +178,35 @@ def test_same_seed_same_bo_sequence() -> None:
 
 
 @pytest.mark.parametrize("strategy", ["believer", "liar"])
-def test_batch_spreads_out(strategy: str) -> None:
+def test_batch_spreads_out_and_holds_one_posterior_mean_minimiser(strategy: str) -> None:
     s = _fast(space=SPHERE, metric="loss", mode="min", seed=2, batch_strategy=strategy)
     drive(s, 10, sphere)
     batch = [s.suggest(f"p{i}") for i in range(8)]
     pts = np.array([[c["x"], c["y"]] for c in batch])
     dists = np.linalg.norm(pts[:, None] - pts[None], axis=-1)[np.triu_indices(8, 1)]
-    assert dists.min() > (1e-2 if strategy == "believer" else 1e-3)
+    assert dists.min() > 1e-4  # eight distinct points
+    assert len(s._exploit_ids) <= 1  # at most one pure-exploitation point per batch
+    if strategy == "believer":
+        assert dists.max() > 0.3  # spread, not all around the incumbent
+        # the batch holds the minimiser of the real data's posterior mean (the believer
+        # keeps that mean): as low as the best point of a fine grid
+        grid = np.stack(np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101)), -1).reshape(-1, 2)
+        mu_grid, mu_batch = _real_data_mean(s, grid), _real_data_mean(s, s._pending_x())
+        assert mu_batch.min() <= mu_grid.min() + 1e-6
+
+
+def _real_data_mean(s: GPSearch, X: np.ndarray) -> np.ndarray:
+    """Posterior mean of ``s``'s GP (its fitted hyperparameters) on the real observations only."""
+    Xr, _, yr = s.model_data(with_pending=False)
+    assert s._gp is not None
+    gp = GP(s._is_cat, kind=s._kernel, nu=s._nu)
+    gp.theta = s._gp.theta.copy()
+    gp.condition(Xr, (yr - yr.mean()) / yr.std())
+    return gp.predict(X)[0]
 
 
 def test_believer_conditioning_keeps_the_mean_and_collapses_the_variance() -> None:
-    s = _fast(space=SPHERE, metric="loss", mode="min", seed=4)
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=4, exploit_every=0)
     drive(s, 12, sphere)
     first = s.suggest("p0")
     assert s._gp is not None
@@ -209,6 +228,52 @@ def test_believer_fits_hyperparameters_on_real_observations_only() -> None:
     for i in range(1, 6):
         s.suggest(f"p{i}")
     assert np.array_equal(s._gp.theta, theta)  # one fit per batch, on the same real data
+
+
+def test_sequential_exploit_every_k_th_suggestion() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=3, exploit_every=2)
+    configs = drive(s, 5, sphere)  # the design
+    exploited = []
+    for i in range(6):
+        c = s.suggest(f"t{i}")
+        exploited.append(bool(s._exploit_ids))
+        s.on_trial_complete(f"t{i}", {"loss": sphere(c)})
+        configs.append(c)
+    assert exploited == [False, True] * 3
+    assert min(sphere(c) for c in configs[5:]) < min(sphere(c) for c in configs[:5])
+    plain = _fast(space=SPHERE, metric="loss", mode="min", seed=3)  # default: none sequentially
+    drive(plain, 11, sphere)
+    assert plain._exploit_ids == [] and plain._n_bo == 6
+
+
+def test_a_batch_run_starts_modelling_after_one_batch_of_the_design() -> None:
+    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(6)})  # n_initial 18
+    s = GPSearch(space, metric="loss", mode="min", seed=0, n_candidates=256, n_polish=2)
+    assert s.n_initial == 18
+    for r in range(2):
+        batch = [(f"r{r}p{i}", s.suggest(f"r{r}p{i}")) for i in range(8)]
+        for t, c in batch:
+            s.on_trial_complete(t, {"loss": float(sum((v - 0.3) ** 2 for v in c.values()))})
+        assert s._n_design == 8 and s._n_bo == 8 * r  # round 2 is model-based already
+    seq = GPSearch(space, metric="loss", mode="min", seed=0, n_candidates=256, n_polish=2)
+    drive(seq, 12, lambda c: float(sum(c.values())))
+    assert seq._n_design == 12 and seq._n_bo == 0  # sequentially the whole design runs
+
+
+def test_state_round_trip_in_the_middle_of_a_batch() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=6)
+    drive(s, 8, sphere)
+    for i in range(3):
+        s.suggest(f"p{i}")
+    state = s.get_state()
+    import json
+
+    json.dumps(state["extra"])  # plain data
+    assert state["extra"]["max_pending"] == 2 and state["extra"]["n_bo"] == 6
+    t = GPSearch()
+    t.set_state(state)
+    assert t.get_state()["extra"] == state["extra"]
+    assert [t.suggest(f"p{i}") for i in range(3, 6)] == [s.suggest(f"p{i}") for i in range(3, 6)]
 
 
 def test_pending_design_points_continue_the_sobol_sequence() -> None:
