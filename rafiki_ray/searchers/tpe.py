@@ -22,7 +22,8 @@ result per budget (``budget_attr``, default ``training_iteration``;
 :mod:`rafiki_ray.searchers._tpe_fidelity`) and fits ``l`` and ``g`` on the largest budget
 with at least ``min_points_in_model`` observations, with a ``random_fraction`` of
 suggestions drawn from the prior. Trials that report at a single budget leave TPE as it is
-without a scheduler. The configuration recorded is the one the trial ran with (the result's
+without a scheduler, and so does a history where no budget has enough observations yet
+(or where budgets never repeat, e.g. ``budget_attr="time_total_s"``). The configuration recorded is the one the trial ran with (the result's
 ``config`` restricted to the space's keys, when the space contains it).
 
 Two guards found with the bayesmark-style problems (batches of 8 on scikit-learn models),
@@ -201,7 +202,11 @@ class TPESearch(RafikiSearcher):
         if self._algo == "random" or self.encoder.n_dims == 0:
             return self.space.sample(self.rng)
         if self._algo == "tpe" and self._fid.is_multi_fidelity():
-            return self._propose_multi_fidelity()
+            budget = self._fid.model_budget(max(self._min_points or self.encoder.n_dims + 1, 2))
+            if budget is not None:
+                return self._propose_multi_fidelity(budget)
+            # no budget has enough observations yet (or budgets are continuous, e.g.
+            # seconds): TPE on completed trials, as without a scheduler
         X, A, y = self.model_data(with_pending=False)
         n_real = len(y)
         X, A, y = self._with_liar(X, A, y, list(self._pending.values()))
@@ -229,14 +234,11 @@ class TPESearch(RafikiSearcher):
         X, A = np.vstack([X, np.array(px)]), np.vstack([A, np.array(pa)])
         return X, A, np.concatenate([y, np.full(len(px), lie)])
 
-    def _propose_multi_fidelity(self) -> dict[str, Any]:
-        """BOHB: TPE on the largest budget with enough observations, else random; a
+    def _propose_multi_fidelity(self, budget: float) -> dict[str, Any]:
+        """BOHB: TPE on ``budget`` (the largest with enough observations); a
         ``random_fraction`` of suggestions stays random."""
-        frac = self._random_fraction
-        n_min = self._min_points or self.encoder.n_dims + 1
-        budget = self._fid.model_budget(max(n_min, 2))
         started = len(self._fid.seen() | set(self._pending))
-        if budget is None or started < self._n_startup or self.rng.random() < frac:
+        if started < self._n_startup or self.rng.random() < self._random_fraction:
             return self.space.sample(self.rng)
         d = self.encoder.n_dims
         X, A, y = self._fid.data(budget, self.encoder.encode, d)

@@ -263,18 +263,26 @@ def test_multi_fidelity_models_the_largest_budget_with_enough_points():
     assert np.median(late) > np.median(early) + 0.2, (early, late)
 
 
-def test_single_budget_results_leave_tpe_unchanged():
-    """Trials that report once (no scheduler) give the same proposals as plain completions."""
+@pytest.mark.parametrize(
+    ("budget_attr", "budget"),
+    [("training_iteration", lambda i: 1), ("time_total_s", lambda i: 0.5 + 0.37 * i)],
+    ids=["one-report-per-trial", "budgets-never-repeat"],
+)
+def test_single_budget_results_leave_tpe_unchanged(budget_attr, budget):
+    """Trials that report once (no scheduler), or budgets that never repeat (seconds), give
+    the same proposals as plain completions."""
     space = SearchSpace({"x": Float(0.0, 1.0), "k": Int(1, 8)})
     loss = lambda c: (c["x"] - 0.3) ** 2 + 0.01 * c["k"]
-    a = TPESearch(space, metric="y", mode="min", seed=5)
+    a = TPESearch(space, metric="y", mode="min", seed=5, budget_attr=budget_attr)
     b = TPESearch(space, metric="y", mode="min", seed=5)
     for i in range(25):
         ca, cb = a.suggest(f"t{i}"), b.suggest(f"t{i}")
         assert ca == cb
-        a.on_trial_result(f"t{i}", {"y": loss(ca), "training_iteration": 1})
-        a.on_trial_complete(f"t{i}", {"y": loss(ca), "training_iteration": 1})
+        result = {"y": loss(ca), budget_attr: budget(i)}
+        a.on_trial_result(f"t{i}", result)
+        a.on_trial_complete(f"t{i}", result)
         b.on_trial_complete(f"t{i}", {"y": loss(cb)})
+    assert len(a.get_state()["extra"]["budgets"]["losses"]) == (1 if budget(0) == budget(1) else 25)
 
 
 def test_multi_fidelity_state_is_plain_data_and_restores_the_next_suggestion():
