@@ -37,6 +37,7 @@ for a publish in flight.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -201,6 +202,7 @@ class PBTSession:
         self._key = instruction_key(self.trial_id)
         self._steps = 0
         self._applied: int = -1
+        #: Every exploit received (metadata only: ``params`` is None, see :meth:`poll`).
         self.exploits: list[Exploit] = []
         self.publish_seconds: float = 0.0
 
@@ -297,5 +299,7 @@ class PBTSession:
             weight_noise=noise if raw is not None else 0.0,
             noise_seed=int(msg["noise_seed"]) if msg.get("noise_seed") is not None else None,
         )
-        self.exploits.append(ex)
+        # the history keeps metadata only: an Exploit holding the zero-copy arrays pins the
+        # source's set in the object store for as long as it lives (1 GB per exploit at 1 GB)
+        self.exploits.append(dataclasses.replace(ex, source_params=None))
         return ex

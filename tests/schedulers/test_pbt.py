@@ -217,6 +217,9 @@ def toy_run(variant: str, seed: int, store: str, steps: int = TOY_STEPS):
                 if ex is not None:
                     assert ex.source == trials[1 - i].trial_id
                     theta[i] = np.array(ex.params["theta"])  # the copied weights
+                    # the session's history pins no weights in the object store
+                    assert sess.exploits[-1].params is None
+                    assert sess.exploits[-1].instruction_id == ex.instruction_id
                     assert tr.config == sess.config  # driver bookkeeping follows
     return best, sched
 
