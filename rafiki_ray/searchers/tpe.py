@@ -97,6 +97,11 @@ class TPESearch(RafikiSearcher):
         random_fraction: share of random suggestions once results arrive at several budgets
             (no effect otherwise). BOHB uses 1/3; 0.1 was measured better with Hyperband on
             the learning-curve benchmark (``benchmarks/multi_fidelity.py``, 20 seeds).
+        budget_bandwidth: ``bandwidth`` used when modelling one budget (multi-fidelity).
+            Wider than the sequential default, as BOHB's KDEs (normal-reference bandwidths):
+            the model sees few observations at the top budgets. On the benchmark, 0.15
+            reached the target about 16 % sooner than 0.06 with 16 workers (40 seeds),
+            and about 20 % later with 4 workers (both sooner than random sampling).
 
     Source argument names (:meth:`from_args`), one table:
 
@@ -149,6 +154,7 @@ class TPESearch(RafikiSearcher):
         budget_attr: str | None = "training_iteration",
         min_points_in_model: int | None = None,
         random_fraction: float = 0.1,
+        budget_bandwidth: float = 0.15,
     ) -> None:
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
@@ -181,6 +187,7 @@ class TPESearch(RafikiSearcher):
         ):
             raise invalid("random_fraction", "must be a number in [0, 1]", random_fraction)
         self._random_fraction = float(random_fraction)
+        self._budget_bandwidth = _positive_float("budget_bandwidth", budget_bandwidth)
         self._fid = BudgetHistory()
         self._seen_keys: set[bytes] = set()
         super().__init__(
@@ -249,12 +256,19 @@ class TPESearch(RafikiSearcher):
         n_real = len(y)
         fresh = [c for t, c in self._pending.items() if not self._fid.has_config(t)]
         X, A, y = self._with_liar(X, A, y, fresh)
-        return self._tpe(X, A, y, n_real)
+        return self._tpe(X, A, y, n_real, self._budget_bandwidth)
 
     def _n_good(self, n: int) -> int:
         return max(1, min(math.ceil(self._gamma * n), self._max_good, n - 1))
 
-    def _tpe(self, X: np.ndarray, A: np.ndarray, y: np.ndarray, n_real: int) -> dict[str, Any]:
+    def _tpe(
+        self,
+        X: np.ndarray,
+        A: np.ndarray,
+        y: np.ndarray,
+        n_real: int,
+        bandwidth: float | None = None,
+    ) -> dict[str, Any]:
         """One TPE proposal from observations ``y`` (the first ``n_real`` are real, the rest
         pending trials at the liar's loss)."""
         dims = self.encoder.dims
@@ -276,7 +290,7 @@ class TPESearch(RafikiSearcher):
             # bad is in chronological order (model_data keeps observation order)
             ramp = np.linspace(1.0 / len(bad), 1.0, len(bad) - self._forget)
             w_bad = np.concatenate([ramp, np.ones(self._forget)])
-        kw = {"prior_weight": self._prior_weight, "scale": self._bandwidth}
+        kw = {"prior_weight": self._prior_weight, "scale": bandwidth or self._bandwidth}
         below = ParzenEstimator(dims, X[good], A[good], **kw)
         above = ParzenEstimator(dims, X[bad], A[bad], **kw, weights=w_bad)
         cands = below.sample(self.rng, self._n_candidates)
@@ -380,6 +394,7 @@ class TPESearch(RafikiSearcher):
             "budget_attr": self._budget_attr,
             "min_points_in_model": self._min_points,
             "random_fraction": self._random_fraction,
+            "budget_bandwidth": self._budget_bandwidth,
             "budgets": self._fid.to_state(),
         }
 
@@ -397,6 +412,7 @@ class TPESearch(RafikiSearcher):
         self._budget_attr = state.get("budget_attr", "training_iteration")
         self._min_points = state.get("min_points_in_model")
         self._random_fraction = state.get("random_fraction", 0.1)
+        self._budget_bandwidth = state.get("budget_bandwidth", 0.15)
         self._fid = BudgetHistory.from_state(state.get("budgets"))
 
     @classmethod

@@ -314,6 +314,7 @@ def test_multi_fidelity_state_is_plain_data_and_restores_the_next_suggestion():
         ({"random_fraction": 1.5}, "random_fraction: must be a number in [0, 1], got 1.5"),
         ({"min_points_in_model": 1}, "min_points_in_model: must be an int >= 2, got 1"),
         ({"budget_attr": 3}, "budget_attr: must be a str or None, got 3"),
+        ({"budget_bandwidth": -0.1}, "budget_bandwidth: must be > 0, got -0.1"),
     ],
 )
 def test_bad_multi_fidelity_arguments_name_the_field(kwargs, message):
