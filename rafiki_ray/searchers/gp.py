@@ -22,8 +22,9 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
   fantasies) is maximised as usual, so a batch spreads out. ``batch_strategy="liar"`` keeps
   the older constant liar (pending points at the ``constant_liar_type`` loss, refit included).
   Pending points in the initial design continue the same Sobol sequence. Once parallel trials
-  have been seen, the design is cut short as soon as one batch of it has results (and at
-  least 5), so a batch of 8 does not spend two or three rounds of its budget on it.
+  have been seen, the design is cut short as soon as one batch of it has results and at least
+  half of it does (Hartmann6, batch 8: 16 design points instead of 18; a first batch of 8 as
+  the whole design was worse there, median regret 0.19 instead of 0.1-0.12 over 10 seeds).
 * Exploitation (``exploit_every``): with parallel trials, whenever no pending trial is an
   exploitation point, the next suggestion is the minimiser of the posterior mean (L-BFGS-B
   from the best observations and the best candidates), so each batch holds one
@@ -320,7 +321,7 @@ class GPSearch(RafikiSearcher):
         """The initial design is complete, or (parallel trials) one batch of it has results."""
         if self.n_observations + n_pending >= self.n_initial:
             return True
-        return self._max_pending > 0 and n_real >= max(self._max_pending + 1, min(self.n_initial, 5))
+        return self._max_pending > 0 and n_real >= max(self._max_pending + 1, (self.n_initial + 1) // 2)
 
     def _design_point(self) -> dict[str, Any]:
         d = self.encoder.n_dims

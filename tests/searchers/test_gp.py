@@ -246,18 +246,19 @@ def test_sequential_exploit_every_k_th_suggestion() -> None:
     assert plain._exploit_ids == [] and plain._n_bo == 6
 
 
-def test_a_batch_run_starts_modelling_after_one_batch_of_the_design() -> None:
-    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(6)})  # n_initial 18
+@pytest.mark.parametrize("d,design", [(2, 8), (6, 16)])
+def test_a_batch_run_cuts_the_design_short(d: int, design: int) -> None:
+    space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(d)})  # n_initial 10 / 18
     s = GPSearch(space, metric="loss", mode="min", seed=0, n_candidates=256, n_polish=2)
-    assert s.n_initial == 18
-    for r in range(2):
+    for r in range(3):
         batch = [(f"r{r}p{i}", s.suggest(f"r{r}p{i}")) for i in range(8)]
         for t, c in batch:
             s.on_trial_complete(t, {"loss": float(sum((v - 0.3) ** 2 for v in c.values()))})
-        assert s._n_design == 8 and s._n_bo == 8 * r  # round 2 is model-based already
+    # one batch of results and at least half of n_initial, then the model: no 2-point round
+    assert s._n_design == design and s._n_bo == 24 - design
     seq = GPSearch(space, metric="loss", mode="min", seed=0, n_candidates=256, n_polish=2)
     drive(seq, 12, lambda c: float(sum(c.values())))
-    assert seq._n_design == 12 and seq._n_bo == 0  # sequentially the whole design runs
+    assert seq._n_design == min(12, seq.n_initial)  # sequentially the whole design runs
 
 
 def test_state_round_trip_in_the_middle_of_a_batch() -> None:
