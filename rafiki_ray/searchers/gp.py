@@ -31,6 +31,13 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
   pure-exploitation point and the rest of it is spread by the Kriging believer (or liar).
   ``exploit_every=k`` also makes every k-th sequential suggestion one. A mean minimiser that
   is observed, pending or where the posterior sd is ~0 is skipped (the acquisition decides).
+* Output warping (``output_warping``, default ``"yeo-johnson"``): the standardised losses are
+  passed through a Yeo-Johnson power transform with its maximum-likelihood exponent before the
+  GP is fit, as in HEBO (Cowen-Rivers et al., "HEBO: Pushing The Limits of Sample-Efficient
+  Hyperparameter Optimisation", JAIR 2022). The transform is monotone (the incumbent and the
+  ranking are kept) and tames heavy tails (log losses, MSEs, failed trials told as large
+  values). Measured (benchmarks/search_quality.py, 20 seeds, 50 evaluations): Hartmann6 median
+  regret 0.0011 instead of 0.0053, the mixed problem 0.013 instead of 1.0, Branin unchanged.
 
 NNI GPTuner class arguments and Polyaxon ``bo`` settings are accepted by name through
 :attr:`GPSearch.ALIASES` / :meth:`GPSearch.from_args`.
@@ -47,6 +54,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy import stats
 from scipy.stats import qmc
 
 from rafiki_ray._errors import invalid, invalid_type
@@ -65,6 +73,23 @@ _MAX_LEVELS = 4096
 _MIN_EXPLOIT_SD = 1e-3
 #: ``batch_strategy`` values: Kriging believer (default) or the base class's constant liar.
 BATCH_STRATEGIES = ("believer", "liar")
+#: ``output_warping`` values (``None`` is the same as ``"none"``).
+OUTPUT_WARPINGS = ("yeo-johnson", "none")
+
+
+def _yeo_johnson(ys: np.ndarray) -> np.ndarray:
+    """Standardised Yeo-Johnson transform of standardised losses (MLE exponent); the identity
+    when there are fewer than 3 distinct values or the fit is not finite."""
+    if len(np.unique(ys)) < 3:
+        return ys
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = stats.yeojohnson(ys)[0]
+    sd = float(np.std(w))
+    if not (np.all(np.isfinite(w)) and sd > 0):
+        logger.debug("output warping skipped: Yeo-Johnson fit not finite for %d losses", len(ys))
+        return ys
+    return (w - w.mean()) / sd
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -117,6 +142,8 @@ class GPSearch(RafikiSearcher):
             hyperparameters from real observations only; ``constant_liar_type`` is then
             ignored) or ``"liar"`` (constant liar at ``constant_liar_type``; with ``None``
             pending trials are ignored).
+        output_warping: ``"yeo-johnson"`` (default; HEBO's power transform of the standardised
+            losses before the fit) or ``"none"`` / ``None`` (standardisation only).
     """
 
     #: One table of source argument names: NNI GPTuner classArgs and Polyaxon ``bo``
@@ -161,7 +188,12 @@ class GPSearch(RafikiSearcher):
         n_iterations: int | None = None,
         batch_strategy: str = "believer",
         exploit_every: int | None = None,
+        output_warping: str | None = "yeo-johnson",
     ) -> None:
+        warp = "none" if output_warping is None else output_warping
+        if warp not in OUTPUT_WARPINGS:
+            raise invalid("output_warping", f"must be one of {list(OUTPUT_WARPINGS)} or None", output_warping)
+        self._warp = str(warp)
         if batch_strategy not in BATCH_STRATEGIES:
             raise invalid("batch_strategy", f"must be one of {list(BATCH_STRATEGIES)}", batch_strategy)
         self._batch = str(batch_strategy)
@@ -339,6 +371,8 @@ class GPSearch(RafikiSearcher):
         mean = float(yr.mean())
         std = float(yr.std()) or 1.0
         ys = (yr - mean) / std
+        if self._warp == "yeo-johnson":
+            ys = _yeo_johnson(ys)
         if self._gp is None:
             self._gp = GP(
                 self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
@@ -483,6 +517,7 @@ class GPSearch(RafikiSearcher):
             "n_restarts": self._n_restarts, "n_initial": self._n_initial,
             "n_candidates": self._n_candidates, "n_polish": self._n_polish, "n_iterations": self._n_iterations,
             "batch_strategy": self._batch, "exploit_every": self._exploit_every,
+            "output_warping": self._warp,
         }
         return {
             "theta": theta, "fit_key": self._fit_key if theta is not None else None,
@@ -500,6 +535,7 @@ class GPSearch(RafikiSearcher):
             self._n_iterations = o["n_iterations"]
             self._batch = o.get("batch_strategy", "liar")
             self._exploit_every = o.get("exploit_every", 0)
+            self._warp = o.get("output_warping", "none")  # states written before the option: none
         self._design_seed = state.get("design_seed")
         self._n_design = int(state.get("n_design", 0))
         self._n_bo = int(state.get("n_bo", 0))
