@@ -12,11 +12,9 @@ Paused trials need checkpoints (``tune.report(..., checkpoint=...)``).
 checkpoints: a trial crossing a rung stops if its score is below the ``1 - 1/eta`` quantile
 of the scores recorded there before it; it never pauses.
 
-When a worker is free and no trial is pending (the searcher has run out of configurations or
-holds back), paused trials are promoted with ``ceil(n_k / eta)`` instead of ``floor``, at once
-rather than when the last running trial ends (Algorithm 2 never leaves a worker idle; with a
-finite number of samples the bottom rung cannot grow any more). When nothing runs and nothing
-is promotable, the remaining paused trials are stopped: the experiment always ends.
+When nothing runs and nothing is pending (the searcher is exhausted), paused trials are
+promoted with ``ceil(n_k / eta)`` instead of ``floor`` so that the best trials finish, and
+the remaining paused trials are then stopped: the experiment always ends.
 """
 
 from __future__ import annotations
@@ -412,22 +410,15 @@ class ASHA(RungScheduler):
         pending = self._first_pending()
         if pending is not None:
             return pending
-        if not self._paused:
+        if not self._paused or self._anything_running():
             return None
-        # A free worker and no new configuration to grow the bottom rung with (the searcher has
-        # run out, or holds back): Algorithm 2 never leaves a worker idle, so promote with the
-        # relaxed rule (top ceil(n_k / eta)) now rather than after the last running trial ends.
-        running = self._anything_running()
+        # Nothing runs, nothing is pending: finish the best, then stop the rest.
         trial = self._candidate_any(tune_controller, relaxed=True)
         if trial is not None:
-            if not self._claim_slot(tune_controller, trial, force=not running):
-                return None
+            self._claim_slot(tune_controller, trial, force=True)
             self._chosen.add(trial.trial_id)
             self._track(trial)
             return trial
-        if running:
-            return None
-        # Nothing runs, nothing is pending, nothing is promotable: stop the rest.
         for trial in list(tune_controller.get_trials()):
             if trial.status == Trial.PAUSED and trial.trial_id in self._paused:
                 self._stop_paused(tune_controller, trial)

@@ -208,22 +208,3 @@ def test_state_is_persisted_in_the_experiment_folder_and_restored(ray_session, t
     other.on_trial_add(SimController(other), Trial("__fake", config={"i": 9}, stub=True,
                                                    storage=ctx, trial_id="fffff_00000"))
     assert other.get_state()["sub"]["rungs"][0][0]["scores"] == []
-
-
-def test_no_idle_worker_once_the_searcher_runs_out():
-    """The searcher is out and one slow trial still runs: the free worker promotes the best
-    paused trial of ceil(n_k / eta) now, instead of idling until the slow trial ends."""
-    losses = [0.0, 0.1, 0.2, 0.3, 0.4]
-    calls = []
-
-    def curve(i, t):
-        calls.append((i, t))
-        return losses[i]
-
-    sched = ASHA(metric="loss", mode="min", max_t=3, grace_period=1, reduction_factor=3)
-    log = drive(sched, curve, n_trials=5, horizon=3, workers=2, speeds={0: 100.0})
-    # trials 1-4 report at rung 1 (n = 4): trial 1 is promoted by floor(4/3) = 1, trial 2 by
-    # ceil(4/3) = 2 while the slow trial 0 has not reported once
-    assert calls.index((2, 2)) < calls.index((0, 1))
-    assert log.steps[1] == log.steps[2] == 3 and log.steps[0] == 3
-    assert set(log.statuses.values()) == {"TERMINATED"}
