@@ -360,11 +360,11 @@ table; their simulated numbers are identical):
   floor(n/3) of a rung, which at rung 3 it never is, and waits for row 230 (9.9 s). At W = 4:
   16.5 s vs 15.6 s (4.50x FIFO), same cause (seeds 2 and 18: 29.9 s vs 4.1 s and 40.7 s vs
   11.2 s); ASHA reaches the target in 20/20 seeds, Ray's in 19/20.
-- ASHA change in this round: once the searcher has no configuration left, a free worker
-  promotes a paused trial with the relaxed ceil(n/3) rule at once (it used to wait until no
-  trial ran, leaving workers idle). Race medians are unchanged; in the savings setting ASHA's
-  median simulated time drops from 6.0 s to 5.0 s at W = 16 (9.6 s to 9.2 s at W = 4) for
-  2-3 % more epochs (414 to 423, 358 to 370).
+- An ASHA change tried in this round (a free worker with no pending trial promotes with the
+  relaxed ceil(n/3) rule at once, instead of once no trial runs) left the race medians unchanged
+  and cut the savings-setting median time at W = 16 from 6.0 s to 5.0 s, but was reverted
+  (c3cd17e): in real Tune runs "no trial pending" also happens while a searcher is held by a
+  concurrency limit, so it promoted far too early (two slow Tune tests failed with it).
 - Hyperband + TPESearch is measured with `rafiki_ray/searchers/tpe.py` as it stood at the run
   (work of the searchers issue)."""
 
