@@ -49,7 +49,7 @@ import hashlib
 import logging
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -469,8 +469,29 @@ class GPSearch(RafikiSearcher):
         return np.vstack([G, self._snap(L)]), n_global
 
     def _mean_min(self, gp: GP, starts: np.ndarray) -> np.ndarray:
-        """Minimisers of the posterior mean from ``starts`` (batched L-BFGS-B on the
-        continuous dims), snapped."""
+        """Minimisers of the posterior mean from ``starts``, snapped."""
+
+        def mean(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            mu, _sd, dmu, _dsd = gp.predict(X, grad=True)
+            return mu, dmu
+
+        return self._minimise_rows(starts, mean, maxiter=50)
+
+    def _polish(self, starts: np.ndarray, gp: GP, best: float) -> np.ndarray:
+        """Maximisers of the acquisition from ``starts``, snapped."""
+
+        def neg_acq(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            mu, sd, dmu, dsd = gp.predict(X, grad=True)
+            a, da_mu, da_sd = acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)
+            return -a, -(da_mu[:, None] * dmu + da_sd[:, None] * dsd)
+
+        return self._minimise_rows(starts, neg_acq, maxiter=30)
+
+    def _minimise_rows(
+        self, starts: np.ndarray, fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], *, maxiter: int
+    ) -> np.ndarray:
+        """Batched L-BFGS-B on the continuous dims: each row of ``starts`` descends ``fn``
+        (per-row values and gradients of shape ``(rows, dims)``) independently; snapped."""
         cont = self._cont
         b, nc = len(starts), int(cont.sum())
         if not nc:
@@ -480,30 +501,11 @@ class GPSearch(RafikiSearcher):
         def f(z: np.ndarray) -> tuple[float, np.ndarray]:
             X = base.copy()
             X[:, cont] = z.reshape(b, nc)
-            mu, _sd, dmu, _dsd = gp.predict(X, grad=True)
-            return float(mu.sum()), dmu[:, cont].ravel()
+            v, g = fn(X)
+            return float(v.sum()), g[:, cont].ravel()
 
         z0 = starts[:, cont].ravel()
-        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(z0), options={"maxiter": 50})
-        out = base.copy()
-        out[:, cont] = res.x.reshape(b, nc)
-        return self._snap(out)
-
-    def _polish(self, starts: np.ndarray, gp: GP, best: float) -> np.ndarray:
-        cont = self._cont
-        b, nc = len(starts), int(cont.sum())
-        base = starts.copy()
-
-        def f(z: np.ndarray) -> tuple[float, np.ndarray]:
-            X = base.copy()
-            X[:, cont] = z.reshape(b, nc)
-            mu, sd, dmu, dsd = gp.predict(X, grad=True)
-            a, da_mu, da_sd = acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)
-            g = da_mu[:, None] * dmu + da_sd[:, None] * dsd
-            return -float(a.sum()), -g[:, cont].ravel()
-
-        z0 = starts[:, cont].ravel()
-        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(z0), options={"maxiter": 30})
+        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(z0), options={"maxiter": maxiter})
         out = base.copy()
         out[:, cont] = res.x.reshape(b, nc)
         return self._snap(out)
