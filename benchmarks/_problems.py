@@ -116,33 +116,32 @@ MODELS = ("kNN", "SVM", "DT", "RF", "MLP-adam", "MLP-sgd", "ada", "lasso", "line
 DATASETS = ("iris", "wine", "digits", "breast", "diabetes")
 
 
+_TREE_KNOBS: dict[str, Any] = {
+    "max_depth": Int(1, 15),
+    "min_samples_split": Float(0.01, 0.99, log=True),
+    "min_samples_leaf": Float(0.01, 0.49, log=True),
+    "min_weight_fraction_leaf": Float(0.01, 0.49, log=True),
+    "max_features": Float(0.01, 0.99, log=True),
+    "min_impurity_decrease": Float(0.0, 0.5),
+}
+_TREE_ORDER = {
+    "DT": tuple(_TREE_KNOBS),
+    "RF": (
+        "max_depth", "max_features", "min_samples_split", "min_samples_leaf",
+        "min_weight_fraction_leaf", "min_impurity_decrease",
+    ),
+}
+
+
 def _model_space(model: str, regression: bool) -> SearchSpace:
     if model == "kNN":
         return SearchSpace({"n_neighbors": Int(1, 25), "p": Int(1, 4)})
     if model == "SVM":
         return SearchSpace({"C": Float(1.0, 1e3, log=True), "gamma": Float(1e-4, 1e-3, log=True), "tol": Float(1e-5, 1e-1, log=True)})
-    if model == "DT":
-        return SearchSpace(
-            {
-                "max_depth": Int(1, 15),
-                "min_samples_split": Float(0.01, 0.99, log=True),
-                "min_samples_leaf": Float(0.01, 0.49, log=True),
-                "min_weight_fraction_leaf": Float(0.01, 0.49, log=True),
-                "max_features": Float(0.01, 0.99, log=True),
-                "min_impurity_decrease": Float(0.0, 0.5),
-            }
-        )
-    if model == "RF":
-        return SearchSpace(
-            {
-                "max_depth": Int(1, 15),
-                "max_features": Float(0.01, 0.99, log=True),
-                "min_samples_split": Float(0.01, 0.99, log=True),
-                "min_samples_leaf": Float(0.01, 0.49, log=True),
-                "min_weight_fraction_leaf": Float(0.01, 0.49, log=True),
-                "min_impurity_decrease": Float(0.0, 0.5),
-            }
-        )
+    if model in ("DT", "RF"):
+        # the same six knobs; each model keeps its own key order (it fixes the searchers' dims)
+        order = _TREE_ORDER[model]
+        return SearchSpace({k: _TREE_KNOBS[k] for k in order})
     if model in ("MLP-adam", "MLP-sgd"):
         s: dict[str, Any] = {
             "hidden_layer_sizes": Int(50, 200),
