@@ -315,13 +315,22 @@ class RafikiSearcher(Searcher, abc.ABC):
             ok, losses = [], np.zeros(0)
         X = np.array([self._obs_x[i] for i in ok], dtype=float).reshape(len(ok), d)
         A = np.array([self._obs_active[i] for i in ok], dtype=bool).reshape(len(ok), d)
-        if with_pending and self._liar is not None and self._pending and losses.size:
-            lie = {"min": losses.min, "max": losses.max, "mean": losses.mean}[self._liar]()
-            px, pa = zip(*(self.encoder.encode(c) for c in self._pending.values()))
-            X = np.vstack([X, np.array(px)])
-            A = np.vstack([A, np.array(pa)])
-            losses = np.concatenate([losses, np.full(len(px), lie)])
+        if with_pending:
+            return self._with_liar(X, A, losses, list(self._pending.values()))
         return X, A, losses
+
+    def _with_liar(
+        self, X: np.ndarray, A: np.ndarray, y: np.ndarray, pending: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Append ``pending`` configurations at the constant liar's loss (``min``/``max``/
+        ``mean`` of ``y``), after the observations; unchanged without a liar, pending
+        configurations or observations."""
+        if self._liar is None or not pending or not len(y):
+            return X, A, y
+        lie = {"min": y.min, "max": y.max, "mean": y.mean}[self._liar]()
+        px, pa = zip(*(self.encoder.encode(c) for c in pending))
+        X, A = np.vstack([X, np.array(px)]), np.vstack([A, np.array(pa)])
+        return X, A, np.concatenate([y, np.full(len(px), lie)])
 
     def pending_configs(self) -> list[dict[str, Any]]:
         return [_deep_copy(c) for c in self._pending.values()]

@@ -229,18 +229,6 @@ class TPESearch(RafikiSearcher):
             return self.space.sample(self.rng)
         return self._tpe(X, A, y, n_real)
 
-    def _with_liar(
-        self, X: np.ndarray, A: np.ndarray, y: np.ndarray, pending: list[dict[str, Any]]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Append ``pending`` configurations at the constant liar's loss (after the real
-        observations, so that a stable sort keeps real ones first among ties)."""
-        if self._liar is None or not pending or not len(y):
-            return X, A, y
-        lie = {"min": y.min, "max": y.max, "mean": y.mean}[self._liar]()
-        px, pa = zip(*(self.encoder.encode(c) for c in pending))
-        X, A = np.vstack([X, np.array(px)]), np.vstack([A, np.array(pa)])
-        return X, A, np.concatenate([y, np.full(len(px), lie)])
-
     def _propose_multi_fidelity(self, budget: float) -> dict[str, Any]:
         """BOHB: TPE on ``budget`` (the largest with enough observations); a
         ``random_fraction`` of suggestions stays random."""
