@@ -200,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fewer seeds for slow methods, e.g. skopt-gp_minimize=3,optuna-GP=5",
     )
     ap.add_argument("--methods", default="", help="comma-separated subset of methods")
+    ap.add_argument(
+        "--par-methods", default="GPSearch,TPESearch,optuna-TPE,optuna-TPE-liar,optuna-GP,skopt-gp_minimize",
+        help="methods of the parallel part (with --methods: only those also named there)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--bm-models", default="kNN,SVM,DT,linear", help="bayesmark models")
     ap.add_argument("--bm-datasets", default="iris,wine,diabetes", help="bayesmark data sets")
@@ -219,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text)
         return 0
 
-    methods = list(available_methods())
+    methods = [name for name, m in available_methods().items() if not m.extra]
     if args.methods:
         methods = [m for m in args.methods.split(",") if m]
     skip = set(filter(None, args.skip.split(",")))
@@ -266,20 +270,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         out("")
 
     # 2. parallel ----------------------------------------------------------------------
-    par_methods = [m for m in methods if m in ("GPSearch", "TPESearch")]
+    extras = {name for name, m in available_methods().items() if m.extra}
+    par_methods = [m for m in args.par_methods.split(",")
+                   if m in methods or (m in extras and not args.methods)]
     if "parallel" not in skip and par_methods:
         pb = 16 if args.quick else 48
         jobs = [
             (m, p, s, pb, b, "synthetic")
             for m in par_methods for p in ("branin", "hartmann6") for b in (1, 8) for s in seeds
         ]
+        jobs.sort(key=lambda j: j[0] not in ("skopt-gp_minimize", "optuna-GP"))  # longest first
         opt = {p.name: p for p in synthetic_problems()}
         par: dict[tuple[str, str, int], list[float]] = {}
         for m, p, s, b, losses, _t in run_jobs(jobs, args.jobs):
             par.setdefault((m, p, b), []).append(opt[p].regret(float(np.nanmin(losses))))
         out(
             f"### Parallel: median regret after {pb} evaluations, {len(seeds)} seeds, sequential vs batches of 8 "
-            "(each searcher's default batch strategy)\n"
+            "(each searcher's default batch strategy; peers: optuna-TPE ignores running trials, "
+            "optuna-TPE-liar is TPESampler(constant_liar=True), optuna-GP as Optuna handles running "
+            "trials, skopt-gp_minimize asks its batch with its default constant liar cl_min)\n"
         )
         out("| method | problem | sequential | batch 8 | ratio (target <= 1.5) |")
         out("|---|---|---|---|---|")
