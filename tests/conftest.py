@@ -8,6 +8,11 @@ import pytest
 
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Ray starts its worker processes at niceness 15. With other CPU-bound jobs at niceness 0 on
+# the machine (seen: two benchmark processes on the 2 cores), the trials got a few percent of
+# the CPU: a worker took 115-135 s to start, a first torch step 53-59 s, and the Hyperband
+# end-to-end test hit its 300 s timeout. Tests run their trials at normal priority.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 
 @pytest.fixture(scope="session")
