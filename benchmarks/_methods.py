@@ -254,7 +254,6 @@ class Method:
     name: str
     make: Callable[[SearchSpace, int], Driver]
     parallel_ok: bool = True  # handles several pending asks sensibly
-    extra: bool = False  # a variant: runs only when named (--methods / --par-methods)
 
 
 def _ours(cls_name: str, **kw: Any) -> Callable[[SearchSpace, int], Driver]:
@@ -286,15 +285,6 @@ def _optuna_tpe(space: SearchSpace, seed: int) -> Driver:
     return OptunaDriver(optuna.samplers.TPESampler(seed=seed), space)
 
 
-def _optuna_tpe_liar(space: SearchSpace, seed: int) -> Driver:
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # constant_liar is experimental in Optuna
-        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-    return OptunaDriver(sampler, space)
-
-
 def _optuna_gp(space: SearchSpace, seed: int) -> Driver:
     import optuna
 
@@ -317,7 +307,6 @@ def available_methods() -> dict[str, Method]:
             continue
         out[name] = Method(name, _ours(cls_name))
     out["optuna-TPE"] = Method("optuna-TPE", _optuna_tpe)
-    out["optuna-TPE-liar"] = Method("optuna-TPE-liar", _optuna_tpe_liar, extra=True)
     out["optuna-GP"] = Method("optuna-GP", _optuna_gp)
     out["ray-HyperOpt"] = Method("ray-HyperOpt", _hyperopt)
     out["skopt-gp_minimize"] = Method("skopt-gp_minimize", lambda sp, seed: SkoptDriver(sp, seed))

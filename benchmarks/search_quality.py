@@ -201,8 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--methods", default="", help="comma-separated subset of methods")
     ap.add_argument(
-        "--par-methods", default="GPSearch,TPESearch,optuna-TPE,optuna-TPE-liar,optuna-GP,skopt-gp_minimize",
-        help="methods of the parallel part (with --methods: only those also named there)",
+        "--par-methods", default="GPSearch,TPESearch,optuna-TPE,optuna-GP,skopt-gp_minimize",
+        help="methods of the parallel part (only those also in --methods)",
     )
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--bm-models", default="kNN,SVM,DT,linear", help="bayesmark models")
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text)
         return 0
 
-    methods = [name for name, m in available_methods().items() if not m.extra]
+    methods = list(available_methods())
     if args.methods:
         methods = [m for m in args.methods.split(",") if m]
     skip = set(filter(None, args.skip.split(",")))
@@ -270,9 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out("")
 
     # 2. parallel ----------------------------------------------------------------------
-    extras = {name for name, m in available_methods().items() if m.extra}
-    par_methods = [m for m in args.par_methods.split(",")
-                   if m in methods or (m in extras and not args.methods)]
+    par_methods = [m for m in args.par_methods.split(",") if m in methods]
     if "parallel" not in skip and par_methods:
         pb = 16 if args.quick else 48
         jobs = [
@@ -286,9 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             par.setdefault((m, p, b), []).append(opt[p].regret(float(np.nanmin(losses))))
         out(
             f"### Parallel: median regret after {pb} evaluations, {len(seeds)} seeds, sequential vs batches of 8 "
-            "(each searcher's default batch strategy; peers: optuna-TPE ignores running trials, "
-            "optuna-TPE-liar is TPESampler(constant_liar=True), optuna-GP as Optuna handles running "
-            "trials, skopt-gp_minimize asks its batch with its default constant liar cl_min)\n"
+            "(each method's default batch strategy; peers: Optuna 5's TPESampler has "
+            "constant_liar=True by default, optuna-GP handles running trials as Optuna does, "
+            "skopt-gp_minimize asks its batch with its default constant liar cl_min)\n"
         )
         out("| method | problem | sequential | batch 8 | ratio (target <= 1.5) |")
         out("|---|---|---|---|---|")
