@@ -184,13 +184,18 @@ def _build(model: str, regression: bool, cfg: dict[str, Any]) -> Any:
         return cls(solver=solver, early_stopping=True, max_iter=40, random_state=0, **cfg)
     if model == "ada":
         return (ensemble.AdaBoostRegressor if regression else ensemble.AdaBoostClassifier)(random_state=0, **cfg)
+    # liblinear is one-vs-rest (bayesmark's setting); scikit-learn >= 1.8 refuses it on 3+ classes
+    # unless wrapped (iris, wine, digits gave NaN for every configuration before)
+    from sklearn.multiclass import OneVsRestClassifier
+
     if model == "lasso":
         if regression:
             return linear_model.Lasso(random_state=0, **cfg)
-        return linear_model.LogisticRegression(penalty="l1", solver="liblinear", random_state=0, **cfg)
+        return OneVsRestClassifier(linear_model.LogisticRegression(penalty="l1", solver="liblinear",
+                                                                   random_state=0, **cfg))
     if regression:
         return linear_model.Ridge(random_state=0, **cfg)
-    return linear_model.LogisticRegression(solver="liblinear", random_state=0, **cfg)
+    return OneVsRestClassifier(linear_model.LogisticRegression(solver="liblinear", random_state=0, **cfg))
 
 
 def _load(dataset: str) -> tuple[np.ndarray, np.ndarray, bool]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import sys
@@ -153,6 +154,9 @@ def bayesmark_scores(results: dict[tuple[str, str, int], list[float]], random_na
         runs = {m: np.asarray(v, dtype=float) for (m, q, k), v in results.items() if (q, k) == (p, r)}
         allv = np.concatenate(list(runs.values()))
         allv = allv[np.isfinite(allv)]
+        if not allv.size:
+            raise ValueError(f"bayesmark problem {p} (repeat {r}): every loss of every method is "
+                             "NaN or infinite; the problem is broken")
         opt = float(allv.min())
         rand = runs.get(random_name, allv)
         rand = rand[np.isfinite(rand)]
@@ -332,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         res: dict[tuple[str, str, int], list[float]] = {}
         for m, p, r, _b, losses, _t in run_jobs(jobs, args.jobs):
             res[(m, p, r)] = losses
+        if args.save_text:  # the raw losses survive a failure in the scoring below
+            raw = [{"method": m, "problem": p, "repeat": r, "losses": v} for (m, p, r), v in res.items()]
+            Path(args.save_text + ".bayesmark.json").write_text(json.dumps(raw))
         scores = bayesmark_scores(res)
         out(
             f"### bayesmark-style score ({len(probs)} problems: models {', '.join(models)} x data sets "
