@@ -89,8 +89,14 @@ def _problem(name: str, kind: str, seed: int) -> Any:
     return _SKL_CACHE[(name, seed)]
 
 
+#: Methods whose jobs take longest: started first, so the pool does not end on one of them.
+_SLOW_METHODS = ("skopt-gp_minimize", "optuna-GP")
+
+
 def run_jobs(jobs: list[tuple[Any, ...]], n_jobs: int) -> list[tuple[Any, ...]]:
-    """Run the jobs (in worker processes when ``n_jobs > 1``), logging progress to stderr."""
+    """Run the jobs, slowest methods first (in worker processes when ``n_jobs > 1``), logging
+    progress to stderr."""
+    jobs = sorted(jobs, key=lambda j: j[0] not in _SLOW_METHODS)
     out = []
     if n_jobs <= 1:
         it: Any = map(_job, jobs)
@@ -252,7 +258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, n = item.split("=")
             n_seeds[name] = min(int(n), len(seeds))
         jobs = [(m, p, s, budget, 1, "synthetic") for p in synth for m in methods for s in seeds[: n_seeds[m]]]
-        jobs.sort(key=lambda j: j[0] not in ("skopt-gp_minimize", "optuna-GP"))  # longest first
         opt = {p.name: p for p in synthetic_problems()}
         for m, p, s, _, losses, t in run_jobs(jobs, args.jobs):
             reg.setdefault((m, p), []).append(opt[p].regret(float(np.nanmin(losses))))
@@ -281,7 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             (m, p, s, pb, b, "synthetic")
             for m in par_methods for p in ("branin", "hartmann6") for b in (1, 8) for s in seeds
         ]
-        jobs.sort(key=lambda j: j[0] not in ("skopt-gp_minimize", "optuna-GP"))  # longest first
         opt = {p.name: p for p in synthetic_problems()}
         par: dict[tuple[str, str, int], list[float]] = {}
         for m, p, s, b, losses, _t in run_jobs(jobs, args.jobs):
@@ -332,7 +336,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         reps = list(range(1 if args.quick else args.bm_repeats))
         bm_methods = methods if "random" in methods else methods + ["random"]
         jobs = [(m, p.name, r, iters * bsz, bsz, "sklearn") for p in probs for m in bm_methods for r in reps]
-        jobs.sort(key=lambda j: j[0] != "skopt-gp_minimize")
         res: dict[tuple[str, str, int], list[float]] = {}
         for m, p, r, _b, losses, _t in run_jobs(jobs, args.jobs):
             res[(m, p, r)] = losses

@@ -350,7 +350,8 @@ class GPSearch(RafikiSearcher):
         return self.encoder.decode(x)
 
     def _design_done(self, n_real: int, n_pending: int) -> bool:
-        """The initial design is complete, or (parallel trials) one batch of it has results."""
+        """The initial design is complete, or (parallel trials) one batch of it and at least
+        half of it have results."""
         if self.n_observations + n_pending >= self.n_initial:
             return True
         return self._max_pending > 0 and n_real >= max(self._max_pending + 1, (self.n_initial + 1) // 2)
