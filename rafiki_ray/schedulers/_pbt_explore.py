@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray.sharing._copy import copy_into
 
 __all__ = [
     "check_mutations",
@@ -175,7 +176,7 @@ def copy_weights(params: Mapping[str, Any], targets: Mapping[str, Any], scale: f
         out = targets.get(key)
         if rng is None:
             if out is not None:
-                np.copyto(out, value, casting="unsafe")
+                copy_into(out, value)  # threads for large arrays: see rafiki_ray.sharing._copy
             continue
         _noisy_into(rng, value, np.empty(value.shape, value.dtype) if out is None else out, scale)
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._lazy import require
+from rafiki_ray.sharing._copy import PARALLEL_MIN_BYTES, copy_into
 from rafiki_ray.sharing.param_store import check_params
 
 __all__ = ["keras_to_params", "params_to_keras", "params_to_torch", "torch_to_params"]
@@ -121,8 +122,23 @@ def params_to_torch(params: Mapping[str, Any], module: Any, *, strict: bool = Tr
         for _, target, value in pairs:
             if not value.flags.c_contiguous:  # (ascontiguousarray would turn 0-d into 1-d)
                 value = np.ascontiguousarray(value)
-            target.copy_(torch.from_numpy(value))
+            view = _cpu_view(torch, target) if value.nbytes >= PARALLEL_MIN_BYTES else None
+            if view is not None:  # large CPU tensor: a threaded copy into its memory
+                copy_into(view, value)
+            else:
+                target.copy_(torch.from_numpy(value))
     return module
+
+
+def _cpu_view(torch: Any, target: Any) -> np.ndarray | None:
+    """A writable numpy view of a contiguous CPU tensor (writing it writes the tensor), or None
+    (GPU, non-contiguous, bfloat16, or a dtype numpy lacks)."""
+    if target.device.type != "cpu" or not target.is_contiguous() or target.dtype == torch.bfloat16:
+        return None
+    try:
+        return target.detach().numpy()
+    except (TypeError, RuntimeError):
+        return None
 
 
 def _torch_views(params: Mapping[str, Any], module: Any, *, strict: bool
@@ -134,12 +150,7 @@ def _torch_views(params: Mapping[str, Any], module: Any, *, strict: bool
     views: dict[str, np.ndarray] = {}
     later: list[tuple[Any, np.ndarray]] = []
     for key, target, value in _torch_pairs(params, module, strict):
-        view = None
-        if target.device.type == "cpu" and target.is_contiguous() and target.dtype != torch.bfloat16:
-            try:
-                view = target.detach().numpy()
-            except (TypeError, RuntimeError):
-                view = None
+        view = _cpu_view(torch, target)
         if view is None:
             view = np.empty(value.shape, value.dtype)
             later.append((target, view))
