@@ -331,7 +331,7 @@ def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[st
 #: Reading of the results, written after the runs of 2026-11-23 (numbers are in the
 #: tables above; re-read them after a re-run). Facts about the table come from the table itself.
 NOTES = """**Notes** (written after reading the runs of 2026-11-23 17:16 and 17:40 UTC on the re-recorded
-table; their simulated numbers are identical):
+table, whose simulated numbers are identical, and the 60-seed run of 22:39 UTC):
 
 - The table's epoch times are CPU time of the 1-thread training (`--clock thread`). The table
   was re-recorded with it on 2026-11-23: all 500 curves (val_acc, val_loss, train_loss) are
@@ -342,24 +342,29 @@ table; their simulated numbers are identical):
   (0.97-1.67); this recording ran at a 1-min load of 7-23. The earlier 1.78x came from the old
   timing: row 230's 30 epochs counted 294.6 s of loaded wall clock (now 4.4 s), 77 % and 91 %
   of ASHA's time to target in seeds 0 and 1 at W = 16 (381.3 s and 322.1 s).
-- ASHA vs FIFO at W = 16, 3.21x (target 4x): only 2 of the 500 configurations reach the target
-  (rows 230 and 305, final 0.729 and 0.732), and a race ends once one of them has been sampled
-  and trained for 30 epochs (4.4 s and 4.1 s). The oracle bound, which knows the table, stops
-  every other trial after one epoch and trains the target rows straight through, needs a median
-  4.9 s, 4.22x FIFO: no scheduler that gives each configuration at least one epoch gets much
-  beyond that on this table. `--trace 16 SEED` shows where ASHA's extra 1.6 s go: its target row
-  never waits paused (0.0 s in seeds 0 and 1); it is sampled later than by the oracle because
-  ASHA spends rung epochs on the configurations before it (seed 0: row 230 is trial #298 and
-  starts at 4.9 s, 1.4 s for the oracle). Row 305 is a late bloomer (142nd of 500 at epoch 1,
-  71st at epoch 3), so top-1/3 rungs usually drop it and the race waits for row 230.
-- ASHA vs Ray's ASHAScheduler (same rungs 1, 3, 9, 27, eta 3, grace period 1): at W = 16 the
-  medians are 6.5 s and 6.4 s; seed by seed ASHA is sooner in 16, as soon in 1 and later in 3
-  of 20 (two of those by 3-5 ms). The medians fall between seeds: where row 305 is sampled
-  early (trial #3 in seed 2), Ray's stop rule compares it with the quantile of the few scores recorded so far and lets it
-  run to epoch 30 (4.1 s), while ASHA (Algorithm 2) pauses it until it is in the top
-  floor(n/3) of a rung, which at rung 3 it never is, and waits for row 230 (9.9 s). At W = 4:
-  16.5 s vs 15.6 s (4.50x FIFO), same cause (seeds 2 and 18: 29.9 s vs 4.1 s and 40.7 s vs
-  11.2 s); ASHA reaches the target in 20/20 seeds, Ray's in 19/20.
+- Seeds: 60 since 2026-11-23 22:39 UTC (20 before). The simulation is deterministic per seed,
+  so seeds 0-19 of this run repeat the 20-seed run exactly; the 20-seed medians are quoted below
+  where they differ in direction.
+- ASHA vs FIFO at W = 16, 3.01x (target 4x; 3.21x on seeds 0-19): only 2 of the 500
+  configurations reach the target (rows 230 and 305, final 0.729 and 0.732), and a race ends
+  once one of them has been sampled and trained for 30 epochs (4.4 s and 4.1 s). The oracle
+  bound, which knows the table, stops every other trial after one epoch and trains the target
+  rows straight through, needs a median 4.9 s, 4.07x FIFO (4.22x on seeds 0-19): no scheduler
+  that gives each configuration at least one epoch gets much beyond that on this table.
+  `--trace 16 SEED` shows where ASHA's extra 1.7 s go: its target row never waits paused (0.0 s
+  in seeds 0 and 1); it is sampled later than by the oracle because ASHA spends rung epochs on
+  the configurations before it (seed 0: row 230 is trial #298 and starts at 4.9 s, 1.4 s for
+  the oracle). Row 305 is a late bloomer (142nd of 500 at epoch 1, 71st at epoch 3), so top-1/3
+  rungs usually drop it and the race waits for row 230.
+- ASHA vs Ray's ASHAScheduler (same rungs 1, 3, 9, 27, eta 3, grace period 1): over 60 seeds
+  the medians are 6.6 s and 6.9 s at W = 16 (ASHA sooner in 44, as soon in 4, later in 12) and
+  16.5 s and 17.4 s at W = 4 (ASHA reaches the target in 60/60 seeds, Ray's in 59/60). On seeds
+  0-19 alone the W = 16 medians were 6.5 s and 6.4 s (ASHA sooner in 16, as soon in 1, later in
+  3 of 20, two of those by 3-5 ms): the medians fall between seeds. Where row 305 is sampled
+  early (trial #3 in seed 2), Ray's stop rule compares it with the quantile of the few scores
+  recorded so far and lets it run to epoch 30 (4.1 s), while ASHA (Algorithm 2) pauses it until
+  it is in the top floor(n/3) of a rung, which at rung 3 it never is, and waits for row 230
+  (9.9 s); seeds 2 and 18 at W = 4: 29.9 s vs 4.1 s and 40.7 s vs 11.2 s.
 - An ASHA change tried in this round (a free worker with no pending trial promotes with the
   relaxed ceil(n/3) rule at once, instead of once no trial runs) left the race medians unchanged
   and cut the savings-setting median time at W = 16 from 6.0 s to 5.0 s, but was reverted
@@ -486,7 +491,7 @@ def write_section(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke test: 2 seeds, W=4, no file")
-    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=60)
     p.add_argument("--table", default=DEFAULT_TABLE)
     p.add_argument("--methods", nargs="*", default=None, help="subset of method names")
     p.add_argument("--no-write", action="store_true")
