@@ -106,13 +106,26 @@ class ParzenEstimator:
         return self.X.shape[0] + 1
 
     # -- sampling ------------------------------------------------------------------------
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        size: int,
+        *,
+        component: int | None = None,
+        bw_factor: float = 1.0,
+    ) -> np.ndarray:
         """Draw ``size`` vectors: pick a component, sample each dim from its kernel, or from
         the prior where the component is the prior or its observation leaves the dim
-        inactive. Inactive dims of the result hold the encoder's neutral value."""
+        inactive. Inactive dims of the result hold the encoder's neutral value.
+
+        ``component``: draw every vector from this observation's kernel (a local search
+        around it); ``bw_factor`` scales the numeric bandwidths of the draw."""
         d = len(self.dims)
         n = self.X.shape[0]
-        comp = rng.choice(self.n_components, size=size, p=np.exp(self.log_w))
+        if component is None:
+            comp = rng.choice(self.n_components, size=size, p=np.exp(self.log_w))
+        else:
+            comp = np.full(size, int(component))
         is_obs = comp < n
         src = np.where(is_obs, comp, 0)
         use_kernel = np.zeros((size, d), dtype=bool)
@@ -123,7 +136,7 @@ class ParzenEstimator:
         num = np.flatnonzero(self.numeric)
         if num.size:
             mu = self.X[src][:, num] if n else np.full((size, num.size), 0.5)
-            sd = self.bw[num][None, :]
+            sd = self.bw[num][None, :] * bw_factor
             lo, hi = ndtr((0.0 - mu) / sd), ndtr((1.0 - mu) / sd)
             u = rng.random((size, num.size))
             p = np.clip(lo + u * (hi - lo), 1e-12, 1 - 1e-12)

@@ -26,6 +26,11 @@ without a scheduler, and so does a history where no budget has enough observatio
 (or where budgets never repeat, e.g. ``budget_attr="time_total_s"``). The configuration recorded is the one the trial ran with (the result's
 ``config`` restricted to the space's keys, when the space contains it).
 
+Parallel trials (``batch_strategy="local"``, :mod:`rafiki_ray.searchers._tpe_batch`): with
+trials pending, TPE models completed trials only, penalises the pending ones in ``g`` with
+narrow kernels, and draws all but one proposal in ``k + 1`` (``k`` pending) around the best
+observation; ``batch_strategy="liar"`` is the base class's constant liar.
+
 Two guards found with the bayesmark-style problems (batches of 8 on scikit-learn models),
 where TPE scored below random search: observations tied across the good/bad split (plateaus of
 equal accuracy) go to the bad group, so that a plateau does not trap the narrow kernels (with
@@ -46,13 +51,16 @@ import numpy as np
 from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.searchers._parzen import ParzenEstimator, active_mask, cat_prior
+from rafiki_ray.searchers._tpe_batch import log_g_with_pending
 from rafiki_ray.searchers._tpe_fidelity import BudgetHistory, budget_of
 
-__all__ = ["ALGOS", "TPESearch"]
+__all__ = ["ALGOS", "BATCH_STRATEGIES", "TPESearch"]
 
 logger = logging.getLogger(__name__)
 
 ALGOS = ("tpe", "anneal", "random")
+#: ``batch_strategy`` values (see :mod:`rafiki_ray.searchers._tpe_batch`).
+BATCH_STRATEGIES = ("local", "liar")
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -76,7 +84,8 @@ class TPESearch(RafikiSearcher):
 
     Args:
         space, metric, mode, seed, points_to_evaluate, constant_liar_type, max_concurrent:
-            as :class:`~rafiki_ray.searchers.RafikiSearcher`.
+            as :class:`~rafiki_ray.searchers.RafikiSearcher`; ``constant_liar_type=None``
+            ignores pending trials whatever the ``batch_strategy``.
         algo: ``"tpe"``, ``"anneal"`` or ``"random"``.
         n_startup_trials: random suggestions before TPE models (completed trials count, and
             pending ones too when a constant liar is set).
@@ -97,6 +106,17 @@ class TPESearch(RafikiSearcher):
         random_fraction: share of random suggestions once results arrive at several budgets
             (no effect otherwise). BOHB uses 1/3; 0.1 was measured better with Hyperband on
             the learning-curve benchmark (``benchmarks/multi_fidelity.py``, 20 seeds).
+        batch_strategy: how pending (parallel) trials shape a TPE proposal: ``"local"``
+            (default; :mod:`rafiki_ray.searchers._tpe_batch`): the model sees completed
+            trials only, pending ones are penalised in ``g`` with narrow kernels, and all but
+            one proposal in ``k + 1`` (``k`` pending) search around the best observation;
+            ``"liar"``: pending trials enter the model at the constant liar's loss. The
+            multi-fidelity path always uses the liar. Batches of 8 (48 evaluations, 200
+            seeds): median regret Hartmann6 0.63 -> 0.38, Branin 0.13 -> 0.036.
+        local_scale: ``"local"``: the search around the best observation draws from its
+            kernel in ``l(x)`` with the numeric bandwidths times this.
+        pending_scale, pending_weight: ``"local"``: kernel scale (times ``bandwidth``) and
+            weight (relative to one observation) of each pending trial's kernel in ``g``.
         budget_bandwidth: ``bandwidth`` used when modelling one budget (multi-fidelity).
             Wider than the sequential default, as BOHB's KDEs (normal-reference bandwidths):
             the model sees few observations at the top budgets. On the benchmark, 0.15
@@ -155,6 +175,10 @@ class TPESearch(RafikiSearcher):
         min_points_in_model: int | None = None,
         random_fraction: float = 0.1,
         budget_bandwidth: float = 0.15,
+        batch_strategy: str = "local",
+        local_scale: float = 1.4,
+        pending_scale: float = 0.5,
+        pending_weight: float = 0.5,
     ) -> None:
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
@@ -188,6 +212,16 @@ class TPESearch(RafikiSearcher):
             raise invalid("random_fraction", "must be a number in [0, 1]", random_fraction)
         self._random_fraction = float(random_fraction)
         self._budget_bandwidth = _positive_float("budget_bandwidth", budget_bandwidth)
+        if batch_strategy not in BATCH_STRATEGIES:
+            raise invalid(
+                "batch_strategy", f"must be one of {list(BATCH_STRATEGIES)}", batch_strategy
+            )
+        self._batch = str(batch_strategy)
+        self._local_scale = _positive_float("local_scale", local_scale)
+        self._pending_scale = _positive_float("pending_scale", pending_scale)
+        self._pending_weight = _positive_float("pending_weight", pending_weight)
+        # proposals since the last one drawn from l(x) while trials were pending ("local")
+        self._since_global = 0
         self._fid = BudgetHistory()
         self._seen_keys: set[bytes] = set()
         super().__init__(
@@ -216,7 +250,10 @@ class TPESearch(RafikiSearcher):
             # seconds): TPE on completed trials, as without a scheduler
         X, A, y = self.model_data(with_pending=False)
         n_real = len(y)
-        X, A, y = self._with_liar(X, A, y, list(self._pending.values()))
+        pending = list(self._pending.values())
+        local = self._algo == "tpe" and self._batch == "local" and self._liar is not None
+        if not local:
+            X, A, y = self._with_liar(X, A, y, pending)
         n_obs = sum(o["loss"] is not None for o in self._obs)
         # with a liar, pending trials count towards the random start-up (batches of
         # parallel trials would otherwise all start at random)
@@ -227,6 +264,9 @@ class TPESearch(RafikiSearcher):
             return self.encoder.decode(self._anneal(X, A, y))
         if n_started < self._n_startup or n_obs < 2 or len(y) < 2:
             return self.space.sample(self.rng)
+        if local and pending:
+            return self._tpe(X, A, y, n_real, pending=pending)
+        self._since_global = 0
         return self._tpe(X, A, y, n_real)
 
     def _propose_multi_fidelity(self, budget: float) -> dict[str, Any]:
@@ -256,9 +296,11 @@ class TPESearch(RafikiSearcher):
         y: np.ndarray,
         n_real: int,
         bandwidth: float | None = None,
+        pending: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """One TPE proposal from observations ``y`` (the first ``n_real`` are real, the rest
-        pending trials at the liar's loss)."""
+        pending trials at the liar's loss); with ``pending`` (``batch_strategy="local"``,
+        ``y`` all real) the proposal of :mod:`rafiki_ray.searchers._tpe_batch`."""
         dims = self.encoder.dims
         order = np.argsort(y, kind="stable")
         n_good = self._n_good(len(y))
@@ -278,12 +320,31 @@ class TPESearch(RafikiSearcher):
             # bad is in chronological order (model_data keeps observation order)
             ramp = np.linspace(1.0 / len(bad), 1.0, len(bad) - self._forget)
             w_bad = np.concatenate([ramp, np.ones(self._forget)])
-        kw = {"prior_weight": self._prior_weight, "scale": bandwidth or self._bandwidth}
+        scale = bandwidth or self._bandwidth
+        kw = {"prior_weight": self._prior_weight, "scale": scale}
         below = ParzenEstimator(dims, X[good], A[good], **kw)
         above = ParzenEstimator(dims, X[bad], A[bad], **kw, weights=w_bad)
-        cands = below.sample(self.rng, self._n_candidates)
+        if not pending:
+            cands = below.sample(self.rng, self._n_candidates)
+        elif self._since_global >= len(pending):
+            self._since_global = 0
+            cands = below.sample(self.rng, self._n_candidates)
+        else:
+            self._since_global += 1
+            best = int(np.searchsorted(good, order[0]))  # the best observation's kernel in l
+            cands = below.sample(
+                self.rng, self._n_candidates, component=best, bw_factor=self._local_scale
+            )
         CA = active_mask(dims, cands)
-        score = below.log_pdf(cands, CA) - above.log_pdf(cands, CA)
+        log_g = above.log_pdf(cands, CA)
+        if pending:
+            P, PA = (np.array(v) for v in zip(*(self.encoder.encode(c) for c in pending)))
+            mass = (len(bad) if w_bad is None else float(w_bad.sum())) + self._prior_weight
+            log_g = log_g_with_pending(
+                log_g, mass, dims, P, PA, cands, CA,
+                scale=scale * self._pending_scale, weight=self._pending_weight,
+            )
+        score = below.log_pdf(cands, CA) - log_g
         return self._first_new(cands, np.argsort(-score, kind="stable"))
 
     def _first_new(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any]:
@@ -383,6 +444,11 @@ class TPESearch(RafikiSearcher):
             "min_points_in_model": self._min_points,
             "random_fraction": self._random_fraction,
             "budget_bandwidth": self._budget_bandwidth,
+            "batch_strategy": self._batch,
+            "local_scale": self._local_scale,
+            "pending_scale": self._pending_scale,
+            "pending_weight": self._pending_weight,
+            "since_global": self._since_global,
             "budgets": self._fid.to_state(),
         }
 
@@ -401,6 +467,12 @@ class TPESearch(RafikiSearcher):
         self._min_points = state.get("min_points_in_model")
         self._random_fraction = state.get("random_fraction", 0.1)
         self._budget_bandwidth = state.get("budget_bandwidth", 0.15)
+        # states saved before batch_strategy existed ran the constant liar
+        self._batch = state.get("batch_strategy", "liar")
+        self._local_scale = state.get("local_scale", 1.4)
+        self._pending_scale = state.get("pending_scale", 0.5)
+        self._pending_weight = state.get("pending_weight", 0.5)
+        self._since_global = state.get("since_global", 0)
         self._fid = BudgetHistory.from_state(state.get("budgets"))
 
     @classmethod
