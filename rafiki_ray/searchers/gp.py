@@ -25,6 +25,10 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
   have been seen, the design is cut short as soon as one batch of it has results and at least
   half of it does (Hartmann6, batch 8: 16 design points instead of 18; a first batch of 8 as
   the whole design was worse there, median regret 0.19 instead of 0.1-0.12 over 10 seeds).
+* Trust region (``trust_region``, opt-in): of the pending suggestions, one at a time searches
+  the whole space, one is the posterior-mean minimiser and the others search a TuRBO-style
+  adaptive box around the incumbent (:mod:`._gp_batch`, with measurements); sequential runs
+  never use it.
 * Exploitation (``exploit_every``): with parallel trials, whenever no pending trial is an
   exploitation point, the next suggestion is the minimiser of the posterior mean (L-BFGS-B
   from the best observations and the best candidates), so each batch holds one
@@ -62,6 +66,7 @@ from rafiki_ray._rng import child_seed
 from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.searchers._gp import GP, KERNELS
+from rafiki_ray.searchers._gp_batch import TrustRegion
 from rafiki_ray.spaces._params import Conditional, Float, Int
 
 __all__ = ["GPSearch"]
@@ -144,6 +149,10 @@ class GPSearch(RafikiSearcher):
             pending trials are ignored).
         output_warping: ``"yeo-johnson"`` (default; HEBO's power transform of the standardised
             losses before the fit) or ``"none"`` / ``None`` (standardisation only).
+        trust_region: ``None`` (default): every batch suggestion searches the whole space; a
+            number (0.6 measured): the initial side (unit cube, before the per-dim lengthscale
+            weights) of a TuRBO-style trust region that holds the batch suggestions other than
+            the one global and the one exploitation point (see the module docstring).
     """
 
     #: One table of source argument names: NNI GPTuner classArgs and Polyaxon ``bo``
@@ -189,6 +198,7 @@ class GPSearch(RafikiSearcher):
         batch_strategy: str = "believer",
         exploit_every: int | None = None,
         output_warping: str | None = "yeo-johnson",
+        trust_region: float | None = None,
     ) -> None:
         warp = "none" if output_warping is None else output_warping
         if warp not in OUTPUT_WARPINGS:
@@ -219,6 +229,9 @@ class GPSearch(RafikiSearcher):
         self._n_bo = 0  # model-based suggestions so far
         self._max_pending = 0  # most trials seen pending at a suggestion (parallel runs)
         self._exploit_ids: list[str] = []  # pending trials that were exploitation points
+        self._global_ids: list[str] = []  # pending trials whose acquisition saw the whole space
+        tr0 = None if trust_region is None else _check_float("trust_region", trust_region, 0.0, strict=True)
+        self._tr = None if tr0 is None else TrustRegion(tr0)
         self._gp: GP | None = None
         self._fit_key: str | None = None  # real data of the last hyperparameter fit
         self._design_seed: int | None = None
@@ -343,10 +356,17 @@ class GPSearch(RafikiSearcher):
         k = self._exploit_every
         self._exploit_ids = [t for t in self._exploit_ids if t in self._pending]
         exploit = k != 0 and not self._exploit_ids and (n_pending > 0 or (k is not None and self._n_bo % k == k - 1))
-        x, exploited = self._bo_point(Xr, yr, exploit=exploit)
+        self._global_ids = [t for t in self._global_ids if t in self._pending]
+        local = self._tr is not None and n_pending > 0 and bool(self._global_ids)
+        if local:
+            assert self._tr is not None
+            self._tr.update(yr, self.encoder.n_dims)
+        x, exploited = self._bo_point(Xr, yr, exploit=exploit, local=local)
         self._n_bo += 1
         if exploited:
             self._exploit_ids.append(trial_id)
+        elif not local:
+            self._global_ids.append(trial_id)
         return self.encoder.decode(x)
 
     def _design_done(self, n_real: int, n_pending: int) -> bool:
@@ -368,7 +388,9 @@ class GPSearch(RafikiSearcher):
             U = qmc.Sobol(d, scramble=True, seed=self._design_seed).random_base2(m)
         return self.encoder.decode(self._from_unit(U[i : i + 1])[0])
 
-    def _bo_point(self, Xr: np.ndarray, yr: np.ndarray, *, exploit: bool = False) -> tuple[np.ndarray, bool]:
+    def _bo_point(
+        self, Xr: np.ndarray, yr: np.ndarray, *, exploit: bool = False, local: bool = False
+    ) -> tuple[np.ndarray, bool]:
         mean = float(yr.mean())
         std = float(yr.std()) or 1.0
         ys = (yr - mean) / std
@@ -415,13 +437,21 @@ class GPSearch(RafikiSearcher):
                 # pending point) teaches nothing: leave the choice to the acquisition
                 if sd[j] > _MIN_EXPLOIT_SD and not self._is_known(P[j : j + 1], Xk)[0]:
                     return P[j], True
+        bounds = None
+        if local:
+            # a batch slot inside the trust region around the incumbent (._gp_batch)
+            assert self._tr is not None
+            C, lo, hi = self._tr.candidates(
+                Xr[int(np.argmin(ys))], gp.lengthscales, self._is_cat, self._card, max(2, len(C) // 2), self.rng
+            )
+            C, n_global, bounds = self._snap(C), 0, (lo, hi)
         a = acq(C)
         if self._cont.any() and self._n_polish:
             # polish the best global and the best local candidates (half each)
-            k_g = (self._n_polish + 1) // 2
+            k_g = (self._n_polish + 1) // 2 if n_global else 0
             idx = np.argsort(-a[:n_global])[:k_g]
             idx = np.concatenate([idx, n_global + np.argsort(-a[n_global:])[: self._n_polish - k_g]])
-            P = self._polish(C[idx], gp, best)
+            P = self._polish(C[idx], gp, best, bounds)
             C, a = np.vstack([C, P]), np.concatenate([a, acq(P)])
         # never re-propose a known point (observed or pending)
         for j in np.argsort(-a)[:64]:
@@ -478,18 +508,26 @@ class GPSearch(RafikiSearcher):
 
         return self._minimise_rows(starts, mean, maxiter=50)
 
-    def _polish(self, starts: np.ndarray, gp: GP, best: float) -> np.ndarray:
-        """Maximisers of the acquisition from ``starts``, snapped."""
+    def _polish(
+        self, starts: np.ndarray, gp: GP, best: float, bounds: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Maximisers of the acquisition from ``starts`` (inside ``bounds``: ``(lo, hi)``
+        per dim, default the unit cube), snapped."""
 
         def neg_acq(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             mu, sd, dmu, dsd = gp.predict(X, grad=True)
             a, da_mu, da_sd = acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)
             return -a, -(da_mu[:, None] * dmu + da_sd[:, None] * dsd)
 
-        return self._minimise_rows(starts, neg_acq, maxiter=30)
+        return self._minimise_rows(starts, neg_acq, maxiter=30, bounds=bounds)
 
     def _minimise_rows(
-        self, starts: np.ndarray, fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], *, maxiter: int
+        self,
+        starts: np.ndarray,
+        fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+        *,
+        maxiter: int,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Batched L-BFGS-B on the continuous dims: each row of ``starts`` descends ``fn``
         (per-row values and gradients of shape ``(rows, dims)``) independently; snapped."""
@@ -506,7 +544,12 @@ class GPSearch(RafikiSearcher):
             return float(v.sum()), g[:, cont].ravel()
 
         z0 = starts[:, cont].ravel()
-        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * len(z0), options={"maxiter": maxiter})
+        if bounds is None:
+            box = [(0.0, 1.0)] * len(z0)
+        else:
+            lo, hi = np.tile(bounds[0][cont], b), np.tile(bounds[1][cont], b)
+            box, z0 = list(zip(lo, hi)), np.clip(z0, lo, hi)
+        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=box, options={"maxiter": maxiter})
         out = base.copy()
         out[:, cont] = res.x.reshape(b, nc)
         return self._snap(out)
@@ -521,11 +564,14 @@ class GPSearch(RafikiSearcher):
             "n_candidates": self._n_candidates, "n_polish": self._n_polish, "n_iterations": self._n_iterations,
             "batch_strategy": self._batch, "exploit_every": self._exploit_every,
             "output_warping": self._warp,
+            "trust_region": None if self._tr is None else self._tr.length0,
         }
         return {
             "theta": theta, "fit_key": self._fit_key if theta is not None else None,
             "design_seed": self._design_seed, "n_design": self._n_design, "n_bo": self._n_bo,
             "max_pending": self._max_pending, "exploit_ids": list(self._exploit_ids), "options": options,
+            "global_ids": list(self._global_ids),
+            "trust_region": None if self._tr is None else self._tr.get_state(),
         }
 
     def _set_extra_state(self, state: dict[str, Any]) -> None:
@@ -539,11 +585,16 @@ class GPSearch(RafikiSearcher):
             self._batch = o.get("batch_strategy", "liar")
             self._exploit_every = o.get("exploit_every", 0)
             self._warp = o.get("output_warping", "none")  # states written before the option: none
+            tr0 = o.get("trust_region")  # states written before the option: none
+            self._tr = None if tr0 is None else TrustRegion(tr0)
         self._design_seed = state.get("design_seed")
         self._n_design = int(state.get("n_design", 0))
         self._n_bo = int(state.get("n_bo", 0))
         self._max_pending = int(state.get("max_pending", 0))
         self._exploit_ids = [str(t) for t in state.get("exploit_ids", [])]
+        self._global_ids = [str(t) for t in state.get("global_ids", [])]
+        if self._tr is not None and state.get("trust_region") is not None:
+            self._tr.set_state(state["trust_region"])
         self._gp = None
         self._fit_key = None
         if state.get("theta") is not None and self._space is not None:

@@ -12,6 +12,7 @@ from scipy.optimize import approx_fprime
 from rafiki_ray.searchers import GPSearch
 from rafiki_ray.searchers._acquisition import acquisition
 from rafiki_ray.searchers._gp import GP
+from rafiki_ray.searchers._gp_batch import TrustRegion
 from rafiki_ray.spaces import Categorical, Conditional, Float, Int, Option, SearchSpace
 from rafiki_ray.testing.searchers import SearcherContract, check_types, drive
 
@@ -71,6 +72,8 @@ def test_kernels_and_acquisitions_optimise_a_sphere(kernel: str, nu: float, acq:
         {"length_scale": 0.0},
         {"exploit_every": -1},
         {"output_warping": "log"},
+        {"trust_region": 0.0},
+        {"trust_region": "wide"},
     ],
 )
 def test_invalid_arguments_raise_with_the_name(kwargs: dict[str, Any]) -> None:
@@ -267,8 +270,9 @@ def test_a_batch_run_cuts_the_design_short(d: int, design: int) -> None:
     assert seq._n_design == min(12, seq.n_initial)  # sequentially the whole design runs
 
 
-def test_state_round_trip_in_the_middle_of_a_batch() -> None:
-    s = _fast(space=SPHERE, metric="loss", mode="min", seed=6)
+@pytest.mark.parametrize("trust_region", [None, 0.6])
+def test_state_round_trip_in_the_middle_of_a_batch(trust_region: float | None) -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=6, trust_region=trust_region)
     drive(s, 8, sphere)
     for i in range(3):
         s.suggest(f"p{i}")
@@ -281,6 +285,71 @@ def test_state_round_trip_in_the_middle_of_a_batch() -> None:
     t.set_state(state)
     assert t.get_state()["extra"] == state["extra"]
     assert [t.suggest(f"p{i}") for i in range(3, 6)] == [s.suggest(f"p{i}") for i in range(3, 6)]
+    if trust_region is not None:  # the region's counters travel too
+        assert state["extra"]["trust_region"]["seen"] == 8
+
+
+def test_trust_region_batch_is_distinct_with_one_global_one_exploit_rest_in_the_box() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=2, trust_region=0.6)
+    drive(s, 10, sphere)
+    batch = [s.suggest(f"p{i}") for i in range(8)]
+    assert s._global_ids == ["p0"] and s._exploit_ids in ([], ["p1"])  # (skipped if the model is sure)
+    pts = s._pending_x()
+    dists = np.linalg.norm(pts[:, None] - pts[None], axis=-1)[np.triu_indices(8, 1)]
+    assert dists.min() > 1e-4 and len({tuple(c.values()) for c in batch}) == 8
+    # the six other slots lie in the box around the incumbent (lengthscale-weighted side)
+    assert s._gp is not None and s._tr is not None and s._tr.length == 0.6
+    Xr, _, yr = s.model_data(with_pending=False)
+    ls = s._gp.lengthscales
+    half = 0.5 * s._tr.length * ls / np.exp(np.mean(np.log(ls)))
+    center = Xr[np.argmin(yr)]
+    local = 1 + len(s._exploit_ids)
+    assert np.all(np.abs(pts[local:] - center) <= half + 1e-9)
+
+
+def test_trust_region_is_never_used_sequentially() -> None:
+    a = _fast(space=SPHERE, metric="loss", mode="min", seed=5, trust_region=0.6)
+    b = _fast(space=SPHERE, metric="loss", mode="min", seed=5)
+    assert drive(a, 12, sphere) == drive(b, 12, sphere)
+    assert a.get_state()["extra"]["trust_region"]["seen"] is None  # never updated
+
+
+def test_trust_region_length_adapts_like_turbo_and_round_trips() -> None:
+    tr = TrustRegion(0.8)
+    y = [5.0, 4.0]
+    tr.update(np.array(y), 6)  # starts counting
+    assert (tr.seen, tr.best, tr.length) == (2, 4.0, 0.8)
+    for v in (3.0, 2.0, 1.0):  # three improving updates in a row double it
+        y.append(v)
+        tr.update(np.array(y), 6)
+    assert tr.length == 1.6 and tr.succ == 0
+    y += [9.0] * 5
+    tr.update(np.array(y), 6)  # 5 failures < max(4, 6)
+    assert tr.length == 1.6 and tr.fail == 5
+    y.append(1.0)  # equal to the best: a failure too
+    tr.update(np.array(y), 6)
+    assert tr.length == 0.8 and tr.fail == 0
+    for _ in range(7):  # halving below 2**-7 restarts at the initial side
+        y += [9.0] * 6
+        tr.update(np.array(y), 6)
+    assert tr.length == 0.8
+    u = TrustRegion(0.3)
+    u.set_state(tr.get_state())
+    assert u.get_state() == tr.get_state()
+
+
+def test_trust_region_is_validated_and_kept_in_the_state() -> None:
+    s = _fast(space=SPHERE, metric="loss", mode="min", seed=0, trust_region=0.3)
+    drive(s, 6, sphere)
+    t = _fast(space=SPHERE, metric="loss", mode="min", seed=0)
+    assert t._tr is None  # the default
+    t.set_state(s.get_state())
+    assert t._tr is not None and t._tr.length0 == 0.3
+    old = s.get_state()
+    del old["extra"]["options"]["trust_region"]  # a state saved before the option existed
+    u = _fast(space=SPHERE, metric="loss", mode="min", seed=0, trust_region=0.6)
+    u.set_state(old)
+    assert u._tr is None
 
 
 def test_pending_design_points_continue_the_sobol_sequence() -> None:

@@ -1,0 +1,121 @@
+"""Trust region for :class:`~rafiki_ray.searchers.GPSearch`'s batch (pending-trial) suggestions,
+after TuRBO (Eriksson, Pearce, Gardner, Turner & Poloczek, "Scalable Global Optimization via
+Local Bayesian Optimization", NeurIPS 2019).
+
+* The region is a box around the best observation, with side ``length * w_i`` on numeric dim
+  ``i``, where ``w`` are the GP lengthscales divided by their geometric mean (the box is long
+  where the loss varies slowly), clipped to the unit cube.
+* Its length adapts as TuRBO's does, counted in evaluations so that batches of any size and
+  asynchronous results count alike: new results that improve the best loss (by more than 1e-3
+  of its magnitude) are a success, others add to the failures; 3 successes in a row double the
+  length (at most 1.6), ``max(4, dims)`` failures halve it, and below ``2**-7`` it restarts at
+  its initial value.
+* Candidates inside the region: half a scrambled Sobol set over the box, half Gaussian
+  perturbations of the best point at log-uniform radii from 1e-3 to half the box (so the
+  acquisition also sees points close enough to refine the incumbent); categorical dims keep the
+  best point's value in the Sobol half and flip with probability ``1 / max(n_cat, 2)`` in the
+  perturbed half.
+
+Measured (``benchmarks/search_quality.py`` parallel part, batch 8, 48 evaluations),
+``trust_region=0.6`` vs ``None``: Hartmann6 median regret 0.118 vs 0.236 (seeds 0-9; 0.126 over
+seeds 0-19), Branin 4.2e-7 vs 6.7e-6. It is not the default: on a plateau-like bayesmark-style
+problem (DT on wine / log-loss, 16 x 8 evaluations) the median best loss was 0.36 vs 0.285 over
+5 seeds, which cost it the kNN/DT/SVM x wine/diabetes subset (score 98.6 vs 99.3, 1 repeat).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from rafiki_ray._rng import child_seed
+
+__all__ = ["TrustRegion"]
+
+#: TuRBO's constants: longest and shortest side (unit cube), successes in a row to expand
+_L_MAX, _L_MIN, _SUCC_TOL = 1.6, 2.0**-7, 3
+
+
+class TrustRegion:
+    """Adaptive box around the incumbent (see the module docstring); ``length0`` is the initial
+    side. State is plain data (:meth:`get_state` / :meth:`set_state`)."""
+
+    def __init__(self, length0: float) -> None:
+        self.length0 = float(length0)
+        self.length = float(length0)
+        self.succ = 0
+        self.fail = 0
+        self.seen: int | None = None  # real observations counted so far (None: not started)
+        self.best = float("inf")
+
+    def update(self, yr: np.ndarray, n_dims: int) -> None:
+        """Count the results in ``yr`` (real losses in observation order) not seen before."""
+        if self.seen is None or self.seen > len(yr):
+            self.seen, self.best = len(yr), float(yr.min())
+            return
+        if len(yr) == self.seen:
+            return
+        new_best = float(yr[self.seen :].min())
+        n_new = len(yr) - self.seen
+        self.seen = len(yr)
+        if new_best < self.best - 1e-3 * abs(self.best):
+            self.succ, self.fail = self.succ + 1, 0
+        else:
+            self.succ, self.fail = 0, self.fail + n_new
+        self.best = min(self.best, new_best)
+        if self.succ >= _SUCC_TOL:
+            self.length, self.succ = min(2.0 * self.length, _L_MAX), 0
+        elif self.fail >= max(4, n_dims):
+            self.length, self.fail = self.length / 2.0, 0
+            if self.length < _L_MIN:
+                self.length = self.length0
+
+    def candidates(
+        self,
+        center: np.ndarray,
+        lengthscales: np.ndarray,
+        is_cat: np.ndarray,
+        card: np.ndarray,
+        n: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(C, lo, hi)``: ``n`` unsnapped candidates in the box and the box's bounds (on
+        categorical dims the bounds are the center's value)."""
+        d = len(center)
+        num = ~is_cat
+        ls = np.minimum(np.asarray(lengthscales, dtype=float), 10.0)
+        w = np.ones(d)
+        if num.any():
+            w[num] = ls[num] / np.exp(np.mean(np.log(ls[num])))
+        half = 0.5 * self.length * w
+        lo = np.where(num, np.clip(center - half, 0.0, 1.0), center)
+        hi = np.where(num, np.clip(center + half, 0.0, 1.0), center)
+        n_sobol = max(1, n // 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            U = qmc.Sobol(d, scramble=True, seed=child_seed(rng)).random(n_sobol)
+        S = lo + (hi - lo) * U
+        n_loc = n - n_sobol
+        radius = np.exp(rng.uniform(np.log(1e-3), np.log(max(0.5 * self.length, 2e-3)), size=(n_loc, 1)))
+        L = np.clip(center + rng.normal(size=(n_loc, d)) * radius * w, lo, hi)
+        ncat = int(is_cat.sum())
+        if ncat:
+            cat_idx = np.flatnonzero(is_cat)
+            flip = rng.random((n_loc, ncat)) < 1.0 / max(ncat, 2)
+            new = np.floor(rng.random((n_loc, ncat)) * card[cat_idx])
+            L[:, cat_idx] = np.where(flip, new, center[cat_idx])
+        return np.vstack([S, L]), lo, hi
+
+    def get_state(self) -> dict[str, Any]:
+        return {"length0": self.length0, "length": self.length, "succ": self.succ, "fail": self.fail,
+                "seen": self.seen, "best": None if not np.isfinite(self.best) else self.best}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.length0 = float(state["length0"])
+        self.length = float(state["length"])
+        self.succ, self.fail = int(state["succ"]), int(state["fail"])
+        self.seen = None if state["seen"] is None else int(state["seen"])
+        self.best = float("inf") if state["best"] is None else float(state["best"])
