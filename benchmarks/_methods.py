@@ -254,6 +254,7 @@ class Method:
     name: str
     make: Callable[[SearchSpace, int], Driver]
     parallel_ok: bool = True  # handles several pending asks sensibly
+    by_name_only: bool = False  # an option of one of ours: run only when named (--methods)
 
 
 def _ours(cls_name: str, **kw: Any) -> Callable[[SearchSpace, int], Driver]:
@@ -292,7 +293,8 @@ def _optuna_gp(space: SearchSpace, seed: int) -> Driver:
 
 
 def available_methods() -> dict[str, Method]:
-    """All methods, ours first; our searchers that are not written yet are left out."""
+    """All methods, ours first; our searchers that are not written yet are left out. Methods
+    marked ``by_name_only`` (options of ours) run only when a command names them."""
     import importlib
 
     out: dict[str, Method] = {}
@@ -306,6 +308,9 @@ def available_methods() -> dict[str, Method]:
         except ImportError:
             continue
         out[name] = Method(name, _ours(cls_name))
+    if "GPSearch" in out:  # GPSearch's opt-in trust region for batch suggestions
+        out["GPSearch-tr0.6"] = Method("GPSearch-tr0.6", _ours("GPSearch", trust_region=0.6),
+                                       by_name_only=True)
     out["optuna-TPE"] = Method("optuna-TPE", _optuna_tpe)
     out["optuna-GP"] = Method("optuna-GP", _optuna_gp)
     out["ray-HyperOpt"] = Method("ray-HyperOpt", _hyperopt)

@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text)
         return 0
 
-    methods = list(available_methods())
+    methods = [name for name, m in available_methods().items() if not m.by_name_only]
     if args.methods:
         methods = [m for m in args.methods.split(",") if m]
     skip = set(filter(None, args.skip.split(",")))
