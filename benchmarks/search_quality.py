@@ -279,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out("")
 
     # 2. parallel ----------------------------------------------------------------------
-    par_methods = [m for m in args.par_methods.split(",") if m in methods]
+    named = available_methods()
+    par_methods = [m for m in args.par_methods.split(",")
+                   if m in methods or (m in named and named[m].by_name_only)]
     if "parallel" not in skip and par_methods:
         pb = 16 if args.quick else 48
         jobs = [
