@@ -21,7 +21,10 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # address="local": always a new instance, never a cluster another process on this
+        # machine started (e.g. a concurrent run of the two-node ParamStore test)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
     yield ray
     ray.shutdown()
 

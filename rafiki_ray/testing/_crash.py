@@ -287,7 +287,8 @@ def _child(argv: list[str]) -> int:
     logging.getLogger("rafiki_ray").setLevel(logging.DEBUG)
     from ray import tune
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)  # a new instance, never another process's cluster
     trainable, tuner_kwargs = load_factory(a.factory)(**json.loads(a.kwargs))
     exp_dir = os.path.join(a.storage, a.name)
     if a.phase == "fit":
