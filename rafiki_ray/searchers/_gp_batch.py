@@ -33,10 +33,34 @@ from scipy.stats import qmc
 
 from rafiki_ray._rng import child_seed
 
-__all__ = ["TrustRegion"]
+__all__ = ["TrustRegion", "perturb"]
 
 #: TuRBO's constants: longest and shortest side (unit cube), successes in a row to expand
 _L_MAX, _L_MIN, _SUCC_TOL = 1.6, 2.0**-7, 3
+
+
+def perturb(
+    centers: np.ndarray,
+    widths: np.ndarray,
+    max_radius: float,
+    is_cat: np.ndarray,
+    card: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Gaussian perturbations of the rows of ``centers`` (unit-cube encoding, unsnapped): each
+    row at one radius drawn log-uniformly from 1e-3 to ``max_radius``, times ``widths`` per dim;
+    a categorical dim keeps the center's value, or with probability ``1 / max(n_cat, 2)``
+    takes a uniform one of its ``card`` values."""
+    n, d = centers.shape
+    radius = np.exp(rng.uniform(np.log(1e-3), np.log(max_radius), size=(n, 1)))
+    L = centers + rng.normal(size=(n, d)) * radius * widths
+    ncat = int(is_cat.sum())
+    if ncat:
+        cat_idx = np.flatnonzero(is_cat)
+        flip = rng.random((n, ncat)) < 1.0 / max(ncat, 2)
+        new = np.floor(rng.random((n, ncat)) * card[cat_idx])
+        L[:, cat_idx] = np.where(flip, new, centers[:, cat_idx])
+    return L
 
 
 class TrustRegion:
@@ -99,14 +123,9 @@ class TrustRegion:
             U = qmc.Sobol(d, scramble=True, seed=child_seed(rng)).random(n_sobol)
         S = lo + (hi - lo) * U
         n_loc = n - n_sobol
-        radius = np.exp(rng.uniform(np.log(1e-3), np.log(max(0.5 * self.length, 2e-3)), size=(n_loc, 1)))
-        L = np.clip(center + rng.normal(size=(n_loc, d)) * radius * w, lo, hi)
-        ncat = int(is_cat.sum())
-        if ncat:
-            cat_idx = np.flatnonzero(is_cat)
-            flip = rng.random((n_loc, ncat)) < 1.0 / max(ncat, 2)
-            new = np.floor(rng.random((n_loc, ncat)) * card[cat_idx])
-            L[:, cat_idx] = np.where(flip, new, center[cat_idx])
+        centers = np.broadcast_to(center, (n_loc, d))
+        L = perturb(centers, w, max(0.5 * self.length, 2e-3), is_cat, card, rng)
+        L[:, num] = np.clip(L[:, num], lo[num], hi[num])
         return np.vstack([S, L]), lo, hi
 
     def get_state(self) -> dict[str, Any]:

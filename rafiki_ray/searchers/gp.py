@@ -66,7 +66,7 @@ from rafiki_ray._rng import child_seed
 from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.searchers._gp import GP, KERNELS
-from rafiki_ray.searchers._gp_batch import TrustRegion
+from rafiki_ray.searchers._gp_batch import TrustRegion, perturb
 from rafiki_ray.spaces._params import Conditional, Float, Int
 
 __all__ = ["GPSearch"]
@@ -357,15 +357,15 @@ class GPSearch(RafikiSearcher):
         self._exploit_ids = [t for t in self._exploit_ids if t in self._pending]
         exploit = k != 0 and not self._exploit_ids and (n_pending > 0 or (k is not None and self._n_bo % k == k - 1))
         self._global_ids = [t for t in self._global_ids if t in self._pending]
-        local = self._tr is not None and n_pending > 0 and bool(self._global_ids)
-        if local:
-            assert self._tr is not None
-            self._tr.update(yr, self.encoder.n_dims)
-        x, exploited = self._bo_point(Xr, yr, exploit=exploit, local=local)
+        # with a trust region, a batch slot searches it once one pending trial searched globally
+        region = self._tr if n_pending > 0 and self._global_ids else None
+        if region is not None:
+            region.update(yr, self.encoder.n_dims)
+        x, exploited = self._bo_point(Xr, yr, exploit=exploit, region=region)
         self._n_bo += 1
         if exploited:
             self._exploit_ids.append(trial_id)
-        elif not local:
+        elif region is None:
             self._global_ids.append(trial_id)
         return self.encoder.decode(x)
 
@@ -389,7 +389,8 @@ class GPSearch(RafikiSearcher):
         return self.encoder.decode(self._from_unit(U[i : i + 1])[0])
 
     def _bo_point(
-        self, Xr: np.ndarray, yr: np.ndarray, *, exploit: bool = False, local: bool = False
+        self, Xr: np.ndarray, yr: np.ndarray, *, exploit: bool = False,
+        region: TrustRegion | None = None,
     ) -> tuple[np.ndarray, bool]:
         mean = float(yr.mean())
         std = float(yr.std()) or 1.0
@@ -438,10 +439,9 @@ class GPSearch(RafikiSearcher):
                 if sd[j] > _MIN_EXPLOIT_SD and not self._is_known(P[j : j + 1], Xk)[0]:
                     return P[j], True
         bounds = None
-        if local:
+        if region is not None:
             # a batch slot inside the trust region around the incumbent (._gp_batch)
-            assert self._tr is not None
-            C, lo, hi = self._tr.candidates(
+            C, lo, hi = region.candidates(
                 Xr[int(np.argmin(ys))], gp.lengthscales, self._is_cat, self._card, max(2, len(C) // 2), self.rng
             )
             C, n_global, bounds = self._snap(C), 0, (lo, hi)
@@ -489,14 +489,7 @@ class GPSearch(RafikiSearcher):
         weights = 1.0 / np.arange(1, k + 1)
         centers = Xr[top[self.rng.choice(k, size=n_local, p=weights / weights.sum())]]
         ls = np.minimum(gp.lengthscales, 1.0)
-        radius = np.exp(self.rng.uniform(np.log(1e-3), np.log(0.5), size=(n_local, 1)))
-        L = centers + self.rng.normal(size=(n_local, d)) * radius * ls[None, :]
-        ncat = int(self._is_cat.sum())
-        if ncat:
-            cat_idx = np.flatnonzero(self._is_cat)
-            flip = self.rng.random((n_local, ncat)) < 1.0 / max(ncat, 2)
-            new = np.floor(self.rng.random((n_local, ncat)) * self._card[cat_idx])
-            L[:, cat_idx] = np.where(flip, new, centers[:, cat_idx])
+        L = perturb(centers, ls, 0.5, self._is_cat, self._card, self.rng)
         return np.vstack([G, self._snap(L)]), n_global
 
     def _mean_min(self, gp: GP, starts: np.ndarray) -> np.ndarray:
