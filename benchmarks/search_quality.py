@@ -233,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text)
         return 0
 
-    methods = [name for name, m in available_methods().items() if not m.by_name_only]
+    named = available_methods()
+    methods = [name for name, m in named.items() if not m.by_name_only]
     if args.methods:
         methods = [m for m in args.methods.split(",") if m]
     skip = set(filter(None, args.skip.split(",")))
@@ -279,7 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         out("")
 
     # 2. parallel ----------------------------------------------------------------------
-    named = available_methods()
     par_methods = [m for m in args.par_methods.split(",")
                    if m in methods or (m in named and named[m].by_name_only)]
     if "parallel" not in skip and par_methods:
