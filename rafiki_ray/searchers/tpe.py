@@ -31,6 +31,10 @@ trials pending, TPE models completed trials only, penalises the pending ones in 
 narrow kernels, and draws all but one proposal in ``k + 1`` (``k`` pending) around the best
 observation; ``batch_strategy="liar"`` is the base class's constant liar.
 
+Sequential runs (no trial ever pending at a proposal) alternate between candidates drawn from ``l(x)`` and
+candidates drawn around the best observation (``incumbent_every=2``), both ranked by
+``l(x)/g(x)``: TPE's proposals otherwise rarely refine the incumbent within 50 evaluations.
+
 Two guards found with the bayesmark-style problems (batches of 8 on scikit-learn models),
 where TPE scored below random search: observations tied across the good/bad split (plateaus of
 equal accuracy) go to the bad group, so that a plateau does not trap the narrow kernels (with
@@ -117,6 +121,16 @@ class TPESearch(RafikiSearcher):
             kernel in ``l(x)`` with the numeric bandwidths times this.
         pending_scale, pending_weight: ``"local"``: kernel scale (times ``bandwidth``) and
             weight (relative to one observation) of each pending trial's kernel in ``g``.
+        incumbent_every: in sequential runs (no trial has been pending at a proposal: parallel
+            runs keep their first proposal per batch global, measured better with batches
+            of 8: Hartmann6 0.34 instead of 0.47), every k-th TPE proposal draws its candidates
+            from the best observation's kernel in ``l(x)`` (a local search around the
+            incumbent, still ranked by ``l(x)/g(x)``); ``None``: never. Measured with 2
+            (Hartmann6 / Branin median regret at 50 evaluations, 40 seeds, before -> after:
+            seeds 0-39 0.234 -> 0.218 / 0.067 -> 0.036; seeds 200-239, not used to pick it,
+            0.33 -> 0.235 / 0.081 -> 0.030; the mixed problem 0.557 -> 0.416 and 0.484 ->
+            0.541).
+        incumbent_scale: numeric bandwidths of those draws, times ``bandwidth``'s kernels.
         budget_bandwidth: ``bandwidth`` used when modelling one budget (multi-fidelity).
             Wider than the sequential default, as BOHB's KDEs (normal-reference bandwidths):
             the model sees few observations at the top budgets. On the benchmark, 0.15
@@ -179,6 +193,8 @@ class TPESearch(RafikiSearcher):
         local_scale: float = 1.4,
         pending_scale: float = 0.5,
         pending_weight: float = 0.5,
+        incumbent_every: int | None = 2,
+        incumbent_scale: float = 1.0,
     ) -> None:
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
@@ -220,6 +236,12 @@ class TPESearch(RafikiSearcher):
         self._local_scale = _positive_float("local_scale", local_scale)
         self._pending_scale = _positive_float("pending_scale", pending_scale)
         self._pending_weight = _positive_float("pending_weight", pending_weight)
+        self._incumbent_every = (
+            None if incumbent_every is None else _positive_int("incumbent_every", incumbent_every)
+        )
+        self._incumbent_scale = _positive_float("incumbent_scale", incumbent_scale)
+        self._n_sequential = 0  # TPE proposals made with no trial pending
+        self._parallel = False  # a proposal has been made with trials pending
         # proposals since the last one drawn from l(x) while trials were pending ("local")
         self._since_global = 0
         self._fid = BudgetHistory()
@@ -251,6 +273,7 @@ class TPESearch(RafikiSearcher):
         X, A, y = self.model_data(with_pending=False)
         n_real = len(y)
         pending = list(self._pending.values())
+        self._parallel = self._parallel or bool(pending)
         local = self._algo == "tpe" and self._batch == "local" and self._liar is not None
         if not local:
             X, A, y = self._with_liar(X, A, y, pending)
@@ -267,7 +290,11 @@ class TPESearch(RafikiSearcher):
         if local and pending:
             return self._tpe(X, A, y, n_real, pending=pending)
         self._since_global = 0
-        return self._tpe(X, A, y, n_real)
+        around_best = False
+        if not pending and not self._parallel and self._incumbent_every is not None:
+            self._n_sequential += 1
+            around_best = self._n_sequential % self._incumbent_every == 0
+        return self._tpe(X, A, y, n_real, around_best=around_best)
 
     def _propose_multi_fidelity(self, budget: float) -> dict[str, Any]:
         """BOHB: TPE on ``budget`` (the largest with enough observations); a
@@ -297,10 +324,13 @@ class TPESearch(RafikiSearcher):
         n_real: int,
         bandwidth: float | None = None,
         pending: list[dict[str, Any]] | None = None,
+        around_best: bool = False,
     ) -> dict[str, Any]:
         """One TPE proposal from observations ``y`` (the first ``n_real`` are real, the rest
         pending trials at the liar's loss); with ``pending`` (``batch_strategy="local"``,
-        ``y`` all real) the proposal of :mod:`rafiki_ray.searchers._tpe_batch`."""
+        ``y`` all real) the proposal of :mod:`rafiki_ray.searchers._tpe_batch`; with
+        ``around_best`` the candidates come from the best observation's kernel in ``l(x)``
+        (numeric bandwidths times ``incumbent_scale``)."""
         dims = self.encoder.dims
         order = np.argsort(y, kind="stable")
         n_good = self._n_good(len(y))
@@ -324,14 +354,18 @@ class TPESearch(RafikiSearcher):
         kw = {"prior_weight": self._prior_weight, "scale": scale}
         below = ParzenEstimator(dims, X[good], A[good], **kw)
         above = ParzenEstimator(dims, X[bad], A[bad], **kw, weights=w_bad)
-        if not pending:
+        best = int(np.searchsorted(good, order[0]))  # the best observation's kernel in l
+        if not pending and around_best:
+            cands = below.sample(
+                self.rng, self._n_candidates, component=best, bw_factor=self._incumbent_scale
+            )
+        elif not pending:
             cands = below.sample(self.rng, self._n_candidates)
         elif self._since_global >= len(pending):
             self._since_global = 0
             cands = below.sample(self.rng, self._n_candidates)
         else:
             self._since_global += 1
-            best = int(np.searchsorted(good, order[0]))  # the best observation's kernel in l
             cands = below.sample(
                 self.rng, self._n_candidates, component=best, bw_factor=self._local_scale
             )
@@ -449,6 +483,10 @@ class TPESearch(RafikiSearcher):
             "pending_scale": self._pending_scale,
             "pending_weight": self._pending_weight,
             "since_global": self._since_global,
+            "incumbent_every": self._incumbent_every,
+            "incumbent_scale": self._incumbent_scale,
+            "n_sequential": self._n_sequential,
+            "parallel": self._parallel,
             "budgets": self._fid.to_state(),
         }
 
@@ -473,6 +511,11 @@ class TPESearch(RafikiSearcher):
         self._pending_scale = state.get("pending_scale", 0.5)
         self._pending_weight = state.get("pending_weight", 0.5)
         self._since_global = state.get("since_global", 0)
+        # states saved before the option existed never drew around the incumbent
+        self._incumbent_every = state.get("incumbent_every")
+        self._incumbent_scale = state.get("incumbent_scale", 1.0)
+        self._n_sequential = state.get("n_sequential", 0)
+        self._parallel = bool(state.get("parallel", False))
         self._fid = BudgetHistory.from_state(state.get("budgets"))
 
     @classmethod

@@ -252,7 +252,8 @@ def _batch_regret(seed: int, batch: int, **kw: Any) -> float:
 def test_batches_of_8_stay_close_to_sequential_regret():
     """Regression (issue 4: batch-of-8 regret <= 1.5x sequential): over these 8 seeds the
     batch median is 0.40 with batch_strategy="local", 0.56 with the constant liar (the old
-    default); sequential 0.25."""
+    default); sequential 0.25 before incumbent_every (0.16 with it, which leaves batches
+    unchanged)."""
     regrets = [_batch_regret(seed, 8) for seed in range(8)]
     assert np.median(regrets) < 0.5, regrets
 
@@ -403,3 +404,59 @@ def test_bad_multi_fidelity_arguments_name_the_field(kwargs, message):
     with pytest.raises(ValueError) as err:
         TPESearch(**kwargs)
     assert message in str(err.value)
+
+
+def test_sequential_runs_draw_every_second_proposal_around_the_incumbent():
+    """incumbent_every=1 draws every TPE proposal from the best observation's kernel (numeric
+    bandwidths x incumbent_scale): next to the best point in every coordinate, where the
+    proposals drawn from l(x) (here a wide good group, gamma=0.5) land far from it in some
+    seeds."""
+
+    def next_gap(seed: int, **kw: Any) -> float:
+        s = TPESearch(_H6, metric="y", mode="min", seed=seed, **kw)
+        for i in range(20):
+            cfg = s.suggest(f"t{i}")
+            s.on_trial_complete(f"t{i}", {"y": _hartmann6(cfg)})
+        best = s.best()[0]
+        cfg = s.suggest("next")
+        return max(abs(cfg[f"x{i}"] - best[f"x{i}"]) for i in range(6))
+
+    local = [next_gap(seed, incumbent_every=1, gamma=0.5) for seed in range(8)]
+    free = [next_gap(seed, incumbent_every=None, gamma=0.5) for seed in range(8)]
+    assert max(local) < 0.25, local
+    assert max(free) > 0.3, free
+
+
+def test_incumbent_draws_change_sequential_runs_only_and_restore():
+    import json
+
+    seq = _batch_regret(0, 1)
+    assert seq != _batch_regret(0, 1, incumbent_every=None)
+    assert [_batch_regret(seed, 8) for seed in range(2)] == [
+        _batch_regret(seed, 8, incumbent_every=None) for seed in range(2)
+    ]
+    s = TPESearch(_H6, metric="y", mode="min", seed=4)
+    for i in range(15):
+        cfg = s.suggest(f"t{i}")
+        s.on_trial_complete(f"t{i}", {"y": _hartmann6(cfg)})
+    state = json.loads(json.dumps(s.get_state()))
+    assert state["extra"]["n_sequential"] == 5 and state["extra"]["parallel"] is False
+    fresh = TPESearch()
+    fresh.set_state(state)
+    for i in range(4):
+        a, b = fresh.suggest(f"c{i}"), s.suggest(f"c{i}")
+        assert a == b
+        fresh.on_trial_complete(f"c{i}", {"y": _hartmann6(a)})
+        s.on_trial_complete(f"c{i}", {"y": _hartmann6(b)})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"incumbent_every": 0}, "incumbent_every: must be an int >= 1, got 0"),
+        ({"incumbent_scale": -1.0}, "incumbent_scale: must be > 0, got -1.0"),
+    ],
+)
+def test_bad_incumbent_arguments_name_the_field(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        TPESearch(**kwargs)
