@@ -31,9 +31,10 @@ trials pending, TPE models completed trials only, penalises the pending ones in 
 narrow kernels, and draws all but one proposal in ``k + 1`` (``k`` pending) around the best
 observation; ``batch_strategy="liar"`` is the base class's constant liar.
 
-Sequential runs (no trial ever pending at a proposal) alternate between candidates drawn from ``l(x)`` and
-candidates drawn around the best observation (``incumbent_every=2``), both ranked by
-``l(x)/g(x)``: TPE's proposals otherwise rarely refine the incumbent within 50 evaluations.
+Sequential runs (no trial ever pending at a proposal) alternate between candidates drawn
+from ``l(x)`` and candidates drawn around the best observation (``incumbent_every=2``), both
+ranked by ``l(x)/g(x)``: TPE's proposals otherwise rarely refine the incumbent within 50
+evaluations.
 
 Two guards found with the bayesmark-style problems (batches of 8 on scikit-learn models),
 where TPE scored below random search: observations tied across the good/bad split (plateaus of
