@@ -23,8 +23,9 @@ result per budget (``budget_attr``, default ``training_iteration``;
 with at least ``min_points_in_model`` observations, with a ``random_fraction`` of
 suggestions drawn from the prior. Trials that report at a single budget leave TPE as it is
 without a scheduler, and so does a history where no budget has enough observations yet
-(or where budgets never repeat, e.g. ``budget_attr="time_total_s"``). The configuration recorded is the one the trial ran with (the result's
-``config`` restricted to the space's keys, when the space contains it).
+(or where budgets never repeat, e.g. ``budget_attr="time_total_s"``). The configuration
+recorded is the one the trial ran with (the result's ``config`` restricted to the space's
+keys, when the space contains it).
 
 Parallel trials (``batch_strategy="local"``, :mod:`rafiki_ray.searchers._tpe_batch`): with
 trials pending, TPE models completed trials only, penalises the pending ones in ``g`` with
