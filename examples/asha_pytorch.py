@@ -26,11 +26,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from rafiki_ray.schedulers import ASHA
-
-try:
-    from rafiki_ray.searchers import TPESearch
-except ImportError:  # pragma: no cover - the searchers issue is not merged yet
-    TPESearch = None  # TODO: drop this fallback once rafiki_ray.searchers.tpe is merged
+from rafiki_ray.searchers import TPESearch
 
 
 def _data() -> tuple[torch.Tensor, ...]:
@@ -97,9 +93,7 @@ def main() -> None:
         "weight_decay": tune.loguniform(1e-6, 1e-2),
         "max_epochs": max_t,
     }
-    search_alg = None
-    if TPESearch is not None:
-        search_alg = TPESearch(metric="val_loss", mode="min", seed=0, n_startup_trials=6)
+    search_alg = TPESearch(metric="val_loss", mode="min", seed=0, n_startup_trials=6)
     scheduler = ASHA(metric="val_loss", mode="min", max_t=max_t, grace_period=1,
                      reduction_factor=3, seed=0)
     tuner = tune.Tuner(
