@@ -254,6 +254,7 @@ class Method:
     name: str
     make: Callable[[SearchSpace, int], Driver]
     parallel_ok: bool = True  # handles several pending asks sensibly
+    async_ok: bool = True  # asks while earlier asks are pending are new points (not skopt's)
     by_name_only: bool = False  # an option of one of ours: run only when named (--methods)
 
 
@@ -314,6 +315,6 @@ def available_methods() -> dict[str, Method]:
     out["optuna-TPE"] = Method("optuna-TPE", _optuna_tpe)
     out["optuna-GP"] = Method("optuna-GP", _optuna_gp)
     out["ray-HyperOpt"] = Method("ray-HyperOpt", _hyperopt)
-    out["skopt-gp_minimize"] = Method("skopt-gp_minimize", lambda sp, seed: SkoptDriver(sp, seed))
+    out["skopt-gp_minimize"] = Method("skopt-gp_minimize", lambda sp, seed: SkoptDriver(sp, seed), async_ok=False)
     out["random"] = Method("random", lambda sp, seed: RandomDriver(sp, seed))
     return out
