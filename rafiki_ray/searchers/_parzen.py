@@ -112,14 +112,15 @@ class ParzenEstimator:
         size: int,
         *,
         component: int | None = None,
-        bw_factor: float = 1.0,
+        bw_factor: float | np.ndarray = 1.0,
     ) -> np.ndarray:
         """Draw ``size`` vectors: pick a component, sample each dim from its kernel, or from
         the prior where the component is the prior or its observation leaves the dim
         inactive. Inactive dims of the result hold the encoder's neutral value.
 
         ``component``: draw every vector from this observation's kernel (a local search
-        around it); ``bw_factor`` scales the numeric bandwidths of the draw."""
+        around it); ``bw_factor`` scales the numeric bandwidths of the draw (a number, or one
+        factor per vector with shape ``(size, 1)``)."""
         d = len(self.dims)
         n = self.X.shape[0]
         if component is None:

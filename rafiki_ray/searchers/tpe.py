@@ -132,7 +132,15 @@ class TPESearch(RafikiSearcher):
             seeds 0-39 0.234 -> 0.218 / 0.067 -> 0.036; seeds 200-239, not used to pick it,
             0.33 -> 0.235 / 0.081 -> 0.030; the mixed problem 0.557 -> 0.416 and 0.484 ->
             0.541).
-        incumbent_scale: numeric bandwidths of those draws, times ``bandwidth``'s kernels.
+        incumbent_scale: numeric bandwidths of those draws, times ``bandwidth``'s kernels
+            (the largest factor when ``incumbent_scale_min`` is set).
+        incumbent_scale_min: each candidate of an incumbent draw gets its own factor,
+            log-uniform in ``[incumbent_scale_min, incumbent_scale]`` (a local search at
+            several radii at once); ``None``: every candidate at ``incumbent_scale``. Measured
+            with 0.25 against ``None`` (48 sequential evaluations, median regret over seeds
+            0-99 / 100-299 / 300-499): Branin 0.043 / 0.047 / 0.037 -> 0.031 / 0.035 /
+            0.037, Hartmann6 0.25 / 0.256 / 0.278 -> 0.236 / 0.269 / 0.26, the mixed problem
+            0.552 / 0.512 / 0.589 -> 0.394 / 0.396 / 0.445.
         budget_bandwidth: ``bandwidth`` used when modelling one budget (multi-fidelity).
             Wider than the sequential default, as BOHB's KDEs (normal-reference bandwidths):
             the model sees few observations at the top budgets. On the benchmark, 0.15
@@ -197,6 +205,7 @@ class TPESearch(RafikiSearcher):
         pending_weight: float = 0.5,
         incumbent_every: int | None = 2,
         incumbent_scale: float = 1.0,
+        incumbent_scale_min: float | None = 0.25,
     ) -> None:
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
@@ -242,6 +251,17 @@ class TPESearch(RafikiSearcher):
             None if incumbent_every is None else _positive_int("incumbent_every", incumbent_every)
         )
         self._incumbent_scale = _positive_float("incumbent_scale", incumbent_scale)
+        self._incumbent_scale_min = (
+            None
+            if incumbent_scale_min is None
+            else _positive_float("incumbent_scale_min", incumbent_scale_min)
+        )
+        if self._incumbent_scale_min is not None and self._incumbent_scale_min > self._incumbent_scale:
+            raise invalid(
+                "incumbent_scale_min",
+                f"must be <= incumbent_scale ({self._incumbent_scale})",
+                incumbent_scale_min,
+            )
         self._n_sequential = 0  # TPE proposals made with no trial pending
         self._parallel = False  # a proposal has been made with trials pending
         # proposals since the last one drawn from l(x) while trials were pending ("local")
@@ -359,7 +379,7 @@ class TPESearch(RafikiSearcher):
         best = int(np.searchsorted(good, order[0]))  # the best observation's kernel in l
         if not pending and around_best:
             cands = below.sample(
-                self.rng, self._n_candidates, component=best, bw_factor=self._incumbent_scale
+                self.rng, self._n_candidates, component=best, bw_factor=self._incumbent_factors()
             )
         elif not pending:
             cands = below.sample(self.rng, self._n_candidates)
@@ -381,7 +401,28 @@ class TPESearch(RafikiSearcher):
                 scale=scale * self._pending_scale, weight=self._pending_weight,
             )
         score = below.log_pdf(cands, CA) - log_g
-        return self._first_new(cands, np.argsort(-score, kind="stable"))
+        order = np.argsort(-score, kind="stable")
+        if not pending and around_best and self._all_known(cands):
+            # narrow draws on a small integer / categorical grid can all snap back onto known
+            # configurations: draw this proposal from l(x) instead of repeating one
+            return self._tpe(X, A, y, n_real, bandwidth)
+        return self._first_new(cands, order)
+
+    def _all_known(self, cands: np.ndarray) -> bool:
+        pending = {_key(self.encoder.encode(c)[0]) for c in self._pending.values()}
+        for c in cands:
+            k = _key(self.encoder.encode(self.encoder.decode(c))[0])
+            if k not in self._seen_keys and k not in pending:
+                return False
+        return True
+
+    def _incumbent_factors(self) -> float | np.ndarray:
+        """Bandwidth factor of an incumbent draw: ``incumbent_scale``, or one per candidate,
+        log-uniform from ``incumbent_scale_min`` to it (shape ``(n_candidates, 1)``)."""
+        if self._incumbent_scale_min is None:
+            return self._incumbent_scale
+        lo, hi = np.log(self._incumbent_scale_min), np.log(self._incumbent_scale)
+        return np.exp(self.rng.uniform(lo, hi, size=(self._n_candidates, 1)))
 
     def _first_new(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any]:
         """The best-scored candidate whose configuration is neither observed nor pending
@@ -487,6 +528,7 @@ class TPESearch(RafikiSearcher):
             "since_global": self._since_global,
             "incumbent_every": self._incumbent_every,
             "incumbent_scale": self._incumbent_scale,
+            "incumbent_scale_min": self._incumbent_scale_min,
             "n_sequential": self._n_sequential,
             "parallel": self._parallel,
             "budgets": self._fid.to_state(),
@@ -516,6 +558,8 @@ class TPESearch(RafikiSearcher):
         # states saved before the option existed never drew around the incumbent
         self._incumbent_every = state.get("incumbent_every")
         self._incumbent_scale = state.get("incumbent_scale", 1.0)
+        # states saved before incumbent_scale_min existed drew every candidate at one scale
+        self._incumbent_scale_min = state.get("incumbent_scale_min")
         self._n_sequential = state.get("n_sequential", 0)
         self._parallel = bool(state.get("parallel", False))
         self._fid = BudgetHistory.from_state(state.get("budgets"))

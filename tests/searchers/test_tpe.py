@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -455,8 +456,37 @@ def test_incumbent_draws_change_sequential_runs_only_and_restore():
     [
         ({"incumbent_every": 0}, "incumbent_every: must be an int >= 1, got 0"),
         ({"incumbent_scale": -1.0}, "incumbent_scale: must be > 0, got -1.0"),
+        ({"incumbent_scale_min": 0.0}, "incumbent_scale_min: must be > 0, got 0.0"),
+        (
+            {"incumbent_scale": 0.5, "incumbent_scale_min": 0.8},
+            "incumbent_scale_min: must be <= incumbent_scale (0.5), got 0.8",
+        ),
     ],
 )
 def test_bad_incumbent_arguments_name_the_field(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         TPESearch(**kwargs)
+
+
+def test_incumbent_draws_spread_their_scales_between_min_and_max() -> None:
+    s = TPESearch(_H6, metric="y", mode="min", seed=0, incumbent_scale=2.0, incumbent_scale_min=0.1)
+    f = s._incumbent_factors()
+    assert f.shape == (s._n_candidates, 1)
+    assert f.min() >= 0.1 and f.max() <= 2.0
+    assert f.min() < 0.3 and f.max() > 1.0  # log-uniform over the whole range
+    fixed = TPESearch(_H6, metric="y", mode="min", seed=0, incumbent_scale_min=None)
+    assert fixed._incumbent_factors() == 1.0
+
+
+def test_incumbent_scale_min_changes_sequential_runs_only() -> None:
+    assert _batch_regret(0, 1) != _batch_regret(0, 1, incumbent_scale_min=None)
+    assert [_batch_regret(seed, 8) for seed in range(2)] == [
+        _batch_regret(seed, 8, incumbent_scale_min=None) for seed in range(2)
+    ]
+    # a state saved before the option existed keeps the single scale
+    s = TPESearch(_H6, metric="y", mode="min", seed=1)
+    state = s.get_state()
+    del state["extra"]["incumbent_scale_min"]
+    fresh = TPESearch()
+    fresh.set_state(state)
+    assert fresh._incumbent_factors() == 1.0
