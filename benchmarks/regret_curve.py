@@ -6,6 +6,7 @@ a sequential one at the same number of evaluations or of model updates:
 
     python benchmarks/regret_curve.py --method GPSearch --problem hartmann6 --seeds 20
     python benchmarks/regret_curve.py --method GPSearch-tr0.6 --batches 8 --seeds 20
+    python benchmarks/regret_curve.py --method TPESearch --batches 1,8,-8 --seeds 100
 
 Same drivers as ``search_quality.py`` (``run_one``); deterministic per seed.
 """
@@ -22,15 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._methods import available_methods  # noqa: E402
 from benchmarks._problems import synthetic_problems  # noqa: E402
-from benchmarks.search_quality import run_one  # noqa: E402
+from benchmarks.search_quality import run_async, run_one  # noqa: E402
 
 
 def curve(method: str, problem: str, seeds: int, budget: int, batch: int) -> np.ndarray:
-    """Regret of the best loss so far, shape ``(seeds, budget)``."""
+    """Regret of the best loss so far, shape ``(seeds, budget)``; ``batch < 0``: ``-batch``
+    asynchronous workers (``search_quality.run_async``), losses in completion order."""
     prob = {p.name: p for p in synthetic_problems()}[problem]
     rows = []
     for seed in range(seeds):
-        losses = run_one(method, prob, seed, budget, batch)
+        if batch < 0:
+            losses = run_async(method, prob, seed, budget, -batch)
+        else:
+            losses = run_one(method, prob, seed, budget, batch)
         rows.append(np.maximum(np.minimum.accumulate(losses) - prob.optimum, 0.0))
     return np.array(rows)
 
@@ -41,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problem", default="hartmann6", choices=[p.name for p in synthetic_problems()])
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budget", type=int, default=48)
-    ap.add_argument("--batches", default="1,8", help="comma-separated batch sizes (1 = sequential)")
+    ap.add_argument(
+        "--batches", default="1,8",
+        help="comma-separated batch sizes (1 = sequential, -8 = 8 asynchronous workers)",
+    )
     ap.add_argument("--at", default="8,16,24,32,40,48", help="evaluation counts to print")
     args = ap.parse_args(argv)
     if args.method not in available_methods():
