@@ -33,9 +33,10 @@ narrow kernels, and draws all but one proposal in ``k + 1`` (``k`` pending) arou
 observation; ``batch_strategy="liar"`` is the base class's constant liar.
 
 Sequential runs (no trial ever pending at a proposal) alternate between candidates drawn
-from ``l(x)`` and candidates drawn around the best observation (``incumbent_every=2``), both
-ranked by ``l(x)/g(x)``: TPE's proposals otherwise rarely refine the incumbent within 50
-evaluations.
+from ``l(x)`` and candidates drawn around the best observation (``incumbent_every=2``, each
+candidate at its own radius between ``incumbent_scale_min`` and ``incumbent_scale`` times the
+kernel's bandwidths), all ranked by ``l(x)/g(x)``: TPE's proposals otherwise rarely refine
+the incumbent within 50 evaluations.
 
 Two guards found with the bayesmark-style problems (batches of 8 on scikit-learn models),
 where TPE scored below random search: observations tied across the good/bad split (plateaus of
