@@ -80,6 +80,13 @@ def _asha(t: LCTable, seed: int) -> tuple[Any, Any]:
                 reduction_factor=3, seed=seed, persist=False), None
 
 
+def _asha_tpe(t: LCTable, seed: int) -> tuple[Any, Any]:
+    from rafiki_ray.searchers import TPESearch
+
+    sched, _ = _asha(t, seed)
+    return sched, TPESearch(t.search_space(), metric=t.metric, mode=t.mode, seed=seed)
+
+
 def _sha(t: LCTable, seed: int) -> tuple[Any, Any]:
     from rafiki_ray.schedulers import SuccessiveHalving
 
@@ -154,6 +161,7 @@ METHODS: dict[str, Factory] = {
     "Ray HyperBandScheduler": _ray_hyperband,
     "Ray MedianStoppingRule": _ray_median,
     "ASHA": _asha,
+    "ASHA + TPESearch": _asha_tpe,
     "SuccessiveHalving": _sha,
     "Hyperband": _hyperband,
     "Hyperband + TPESearch": _hyperband_tpe,
@@ -371,7 +379,14 @@ table, whose simulated numbers are identical, and the 60-seed run of 22:39 UTC):
   (c3cd17e): in real Tune runs "no trial pending" also happens while a searcher is held by a
   concurrency limit, so it promoted far too early (two slow Tune tests failed with it).
 - Hyperband + TPESearch is measured with `rafiki_ray/searchers/tpe.py` as it stood at the run
-  (work of the searchers issue)."""
+  (work of the searchers issue).
+- ASHA + TPESearch (row added 2026-11-24; TPESearch's multi-fidelity model on the highest rung
+  with enough results, BOHB-like but asynchronous; both with their defaults): 3.41x FIFO at
+  W = 16 (5.8 s) and 3.93x at W = 4 (17.9 s), against 3.01x and 4.27x for ASHA with random
+  sampling (60 seeds, a run with only these methods at 04:04 UTC). A searcher does not sample in
+  the table's random order, so the oracle bound does not apply to it; it still stays under 4x
+  at W = 16. The issue's 4x target is about ASHA against random search, so it is judged on the
+  ASHA row, not on this one."""
 
 
 def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: int) -> list[str]:
