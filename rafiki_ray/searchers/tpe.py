@@ -403,19 +403,12 @@ class TPESearch(RafikiSearcher):
             )
         score = below.log_pdf(cands, CA) - log_g
         order = np.argsort(-score, kind="stable")
-        if not pending and around_best and self._all_known(cands):
+        config = self._new_config(cands, order)
+        if config is None and not pending and around_best:
             # narrow draws on a small integer / categorical grid can all snap back onto known
             # configurations: draw this proposal from l(x) instead of repeating one
             return self._tpe(X, A, y, n_real, bandwidth)
-        return self._first_new(cands, order)
-
-    def _all_known(self, cands: np.ndarray) -> bool:
-        pending = {_key(self.encoder.encode(c)[0]) for c in self._pending.values()}
-        for c in cands:
-            k = _key(self.encoder.encode(self.encoder.decode(c))[0])
-            if k not in self._seen_keys and k not in pending:
-                return False
-        return True
+        return self.encoder.decode(cands[order[0]]) if config is None else config
 
     def _incumbent_factors(self) -> float | np.ndarray:
         """Bandwidth factor of an incumbent draw: ``incumbent_scale``, or one per candidate,
@@ -425,16 +418,16 @@ class TPESearch(RafikiSearcher):
         lo, hi = np.log(self._incumbent_scale_min), np.log(self._incumbent_scale)
         return np.exp(self.rng.uniform(lo, hi, size=(self._n_candidates, 1)))
 
-    def _first_new(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any]:
-        """The best-scored candidate whose configuration is neither observed nor pending
-        (the best one when every candidate repeats a known configuration)."""
+    def _new_config(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any] | None:
+        """The best-scored candidate whose configuration is neither observed nor pending;
+        ``None`` when every candidate repeats a known configuration."""
         pending = {_key(self.encoder.encode(c)[0]) for c in self._pending.values()}
         for i in order:
             config = self.encoder.decode(cands[i])
             k = _key(self.encoder.encode(config)[0])
             if k not in self._seen_keys and k not in pending:
                 return config
-        return self.encoder.decode(cands[order[0]])
+        return None
 
     def _record(self, config: dict[str, Any], loss: float | None, trial_id: str | None) -> None:
         super()._record(config, loss, trial_id)
