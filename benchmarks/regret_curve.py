@@ -23,19 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._methods import available_methods  # noqa: E402
 from benchmarks._problems import synthetic_problems  # noqa: E402
-from benchmarks.search_quality import run_async, run_one  # noqa: E402
+from benchmarks.search_quality import run  # noqa: E402
 
 
 def curve(method: str, problem: str, seeds: int, budget: int, batch: int) -> np.ndarray:
     """Regret of the best loss so far, shape ``(seeds, budget)``; ``batch < 0``: ``-batch``
-    asynchronous workers (``search_quality.run_async``), losses in completion order."""
+    asynchronous workers (``search_quality.run``), losses in completion order."""
     prob = {p.name: p for p in synthetic_problems()}[problem]
     rows = []
     for seed in range(seeds):
-        if batch < 0:
-            losses = run_async(method, prob, seed, budget, -batch)
-        else:
-            losses = run_one(method, prob, seed, budget, batch)
+        losses = run(method, prob, seed, budget, batch)
         rows.append(np.maximum(np.minimum.accumulate(losses) - prob.optimum, 0.0))
     return np.array(rows)
 

@@ -98,15 +98,19 @@ def run_async(method: str, problem: Any, seed: int, budget: int, workers: int) -
     return losses
 
 
+def run(method: str, problem: Any, seed: int, budget: int, batch: int) -> list[float]:
+    """:func:`run_one` with batches of ``batch``; ``batch < 0``: :func:`run_async` with
+    ``-batch`` asynchronous workers."""
+    if batch < 0:
+        return run_async(method, problem, seed, budget, -batch)
+    return run_one(method, problem, seed, budget, batch)
+
+
 def _job(args: tuple[str, str, int, int, int, str]) -> tuple[str, str, int, int, list[float], float]:
-    """One run; ``batch < 0`` means ``-batch`` asynchronous workers (:func:`run_async`)."""
     method, pname, seed, budget, batch, kind = args
     problem = _problem(pname, kind, seed)
     t0 = time.process_time()
-    if batch < 0:
-        losses = run_async(method, problem, seed, budget, -batch)
-    else:
-        losses = run_one(method, problem, seed, budget, batch)
+    losses = run(method, problem, seed, budget, batch)
     return method, pname, seed, batch, losses, time.process_time() - t0
 
 
