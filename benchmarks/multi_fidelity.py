@@ -400,7 +400,7 @@ table, whose simulated numbers are identical, and the 60-seed run of 22:39 UTC):
   ASHA row, not on this one.
 - Reduction factor (`--eta`, added 2026-11-24): `python benchmarks/multi_fidelity.py --seeds
   60 --jobs 2 --no-write --eta E --methods ASHA "Ray ASHAScheduler" "ASHA + TPESearch" Hyperband
-  "Hyperband + TPESearch"` with E = 2 and 4 (2026-11-24 07:35 UTC, same machine; FIFO and the
+  "Hyperband + TPESearch"` with E = 2 and 4 (2026-11-24 07:20 UTC, same machine; FIFO and the
   oracle bound do not depend on eta). ASHA vs FIFO at
   W = 16: 3.07x with eta 2, 3.01x with eta 3, 2.79x with eta 4 (Ray's ASHAScheduler 2.75x,
   2.86x, 2.77x; ASHA + TPESearch 3.16x, 3.41x, 3.40x), so the 4x miss does not come from the
