@@ -85,16 +85,24 @@ OUTPUT_WARPINGS = ("yeo-johnson", "none")
 def _yeo_johnson(ys: np.ndarray) -> np.ndarray:
     """Standardised Yeo-Johnson transform of standardised losses (MLE exponent); the identity
     when there are fewer than 3 distinct values or the fit is not finite."""
+    return _yeo_johnson_with(ys, np.zeros(0))[0]
+
+
+def _yeo_johnson_with(ys: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_yeo_johnson` of ``ys``, and ``extra`` (values in the same units, e.g. constant
+    liar losses) through the same exponent and standardisation; both unchanged where
+    :func:`_yeo_johnson` is the identity."""
     if len(np.unique(ys)) < 3:
-        return ys
+        return ys, extra
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        w = stats.yeojohnson(ys)[0]
+        w, lam = stats.yeojohnson(ys)
+        we = stats.yeojohnson(extra, lam) if len(extra) else extra
     sd = float(np.std(w))
-    if not (np.all(np.isfinite(w)) and sd > 0):
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(we)) and sd > 0):
         logger.debug("output warping skipped: Yeo-Johnson fit not finite for %d losses", len(ys))
-        return ys
-    return (w - w.mean()) / sd
+        return ys, extra
+    return (w - w.mean()) / sd, (we - w.mean()) / sd
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -395,8 +403,12 @@ class GPSearch(RafikiSearcher):
         mean = float(yr.mean())
         std = float(yr.std()) or 1.0
         ys = (yr - mean) / std
+        lies = np.zeros(0)  # constant liar losses of pending trials, in the same units as ys
+        if self._batch == "liar":
+            Xa, _, ya = self.model_data(with_pending=True)
+            lies = (ya[len(yr) :] - mean) / std
         if self._warp == "yeo-johnson":
-            ys = _yeo_johnson(ys)
+            ys, lies = _yeo_johnson_with(ys, lies)
         if self._gp is None:
             self._gp = GP(
                 self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
@@ -417,10 +429,10 @@ class GPSearch(RafikiSearcher):
                 mu_p = gp.predict(Xp)[0]
                 gp.condition(Xa, np.concatenate([ys, mu_p]))
                 best = min(best, float(mu_p.min()))
-        else:
-            Xa, _, ya = self.model_data(with_pending=True)
-            if len(ya) > len(yr):
-                gp.condition(Xa, (ya - mean) / std)
+        elif len(lies):
+            # constant liar: pending points at the liar's loss, standardised and warped as the
+            # real losses (the hyperparameters and the incumbent are in those units)
+            gp.condition(Xa, np.concatenate([ys, lies]))
 
         def acq(X: np.ndarray) -> np.ndarray:
             mu, sd = gp.predict(X)

@@ -3,7 +3,7 @@ mixed/conditional spaces, the initial design and the acquisition's behaviour."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -26,6 +26,9 @@ def _fast(**kw: Any) -> GPSearch:
 
 class TestGPSearchContract(SearcherContract):
     optimise_seeds = (0, 1, 2)
+    searcher_path = "rafiki_ray.searchers:GPSearch"
+    # cheap settings for the driver-crash case (8 trials: 5 design points, then the model)
+    searcher_kwargs: ClassVar[dict[str, Any]] = {"n_initial": 5, "n_candidates": 256, "n_polish": 2}
 
     @pytest.fixture
     def searcher_factory(self):
@@ -212,6 +215,46 @@ def _real_data_mean(s: GPSearch, X: np.ndarray) -> np.ndarray:
     gp.theta = s._gp.theta.copy()
     gp.condition(Xr, (yr - yr.mean()) / yr.std())
     return gp.predict(X)[0]
+
+
+def _conditioned_data(gp: GP) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs and (standardised, warped) targets ``gp`` was last conditioned on:
+    ``y = (K + noise) alpha = L L^T alpha``."""
+    f = gp._fit
+    assert f is not None
+    return f.X, f.L @ (f.L.T @ f.alpha)
+
+
+@pytest.mark.parametrize("warp", [None, "yeo-johnson"])
+def test_liar_pending_trials_enter_the_model_at_min_max_mean(warp: str | None) -> None:
+    from scipy import stats
+
+    models = {}
+    for liar in ("min", "max", "mean"):
+        s = _fast(
+            space=SPHERE, metric="loss", mode="min", seed=3, batch_strategy="liar",
+            constant_liar_type=liar, output_warping=warp,
+        )
+        drive(s, 8, sphere)
+        for i in range(4):  # p1..p3 see p0..p2 pending
+            s.suggest(f"p{i}")
+        s.on_trial_complete("p3", {"loss": 0.5})  # three still pending
+        Xr, _, yr = s.model_data(with_pending=False)
+        X, _, y = s.model_data(with_pending=True)
+        lie = {"min": yr.min(), "max": yr.max(), "mean": yr.mean()}[liar]
+        assert np.array_equal(X[:9], Xr) and np.array_equal(y[:9], yr)
+        assert np.allclose(X[9:], s._pending_x()) and np.array_equal(y[9:], [lie] * 3)
+        # ... and the GP behind the next suggestion is conditioned on exactly that data,
+        # real losses and lies through the same standardisation (and warping)
+        s.suggest("p4")
+        Xc, yc = _conditioned_data(s._gp)
+        z = (y - yr.mean()) / yr.std()
+        if warp is not None:
+            w, lam = stats.yeojohnson(z[:9])
+            z = (stats.yeojohnson(z, lam) - w.mean()) / w.std()
+        assert np.allclose(Xc, X) and np.allclose(yc, z, atol=1e-6), (liar, yc - z)
+        models[liar] = y[9:]
+    assert models["min"][0] < models["mean"][0] < models["max"][0]
 
 
 def test_believer_conditioning_keeps_the_mean_and_collapses_the_variance() -> None:
@@ -461,3 +504,32 @@ def test_log_ei_is_finite_and_monotone_far_in_the_tail() -> None:
     mu = np.array([1.0, 5.0, 40.0, 1e3, 1e6])
     a = acquisition("ei", mu, np.ones_like(mu), 0.0)[0]
     assert np.isfinite(a).all() and (np.diff(a) < 0).all()
+
+
+def test_kappa_and_xi_move_the_acquisition_as_their_closed_forms_say() -> None:
+    from scipy.stats import norm
+
+    # minimisation: each acquisition is a value to maximise; z = (best - xi - mu) / sd
+    mu, sd, best = np.array([0.0, 0.5, -0.3, 1.0]), np.array([1.0, 0.2, 2.0, 0.0]), 0.1
+    ucb = [acquisition("ucb", mu, sd, best, kappa=k)[0] for k in (0.0, 1.0, 2.576, 5.0)]
+    for k, a in zip((0.0, 1.0, 2.576, 5.0), ucb):
+        assert np.allclose(a, -(mu - k * sd))  # the lower confidence bound, negated
+    diffs = np.diff(np.array(ucb), axis=0)
+    assert (diffs[:, :3] > 0).all() and (diffs[:, 3] == 0).all()  # grows with kappa where sd > 0
+    m, s = mu[:3], sd[:3]  # EI / PI need sd > 0
+    pi, ei = [], []
+    for xi in (0.0, 0.1, 0.5):
+        z = (best - xi - m) / s
+        pi.append(acquisition("poi", m, s, best, xi=xi)[0])
+        ei.append(acquisition("ei", m, s, best, xi=xi)[0])
+        assert np.allclose(pi[-1], norm.logcdf(z))
+        assert np.allclose(ei[-1], np.log((best - xi - m) * norm.cdf(z) + s * norm.pdf(z)))
+    assert (np.diff(np.array(pi), axis=0) < 0).all() and (np.diff(np.array(ei), axis=0) < 0).all()
+    # GPSearch hands both to the acquisition: the same data, another suggestion
+    def next_point(**kw: Any) -> dict[str, Any]:
+        s = _fast(space=SPHERE, metric="loss", mode="min", seed=0, output_warping=None, **kw)
+        drive(s, 8, sphere)
+        return s.suggest("next")
+
+    assert next_point(acquisition="ucb", kappa=0.0) != next_point(acquisition="ucb", kappa=5.0)
+    assert next_point(acquisition="poi", xi=0.0) != next_point(acquisition="poi", xi=1.0)
