@@ -14,6 +14,14 @@ members drawn at random, the winner is mutated (one parameter), the child joins 
 population and the OLDEST member is removed once the population exceeds
 ``population_size``.
 
+Warm start (``add_evaluated_point``, :meth:`warm_start`) has no NNI counterpart (its
+``import_data`` does nothing). Here such points join the population as evaluated members, in
+place of random members not handed out yet; beyond ``population_size`` NNI mode keeps the
+best members and regularized evolution the newest, so a warm start never leaves more than
+``population_size`` members. NNI mode applies the same bound (NNI's own: it hands out at
+most ``population_size`` trials at once) to every result, also when more trials run at once
+than the population holds. Every point stays in the observations (``best()``, state).
+
 Deviations, on purpose: a mutation that reproduces its parent or a configuration already
 pending is redrawn (up to 16 times), so parallel trials do not evaluate the same point;
 ``±inf`` results are clipped to the finite range seen before comparing; NaN counts as a
@@ -237,6 +245,24 @@ class EvolutionSearch(RafikiSearcher):
             while len(evaluated) > self._population_size:  # remove the oldest
                 self._population.pop(evaluated.pop(0))
                 evaluated = [i - 1 for i in evaluated]
+        if not self._regularized or trial_id is None:
+            self._trim_population()
+
+    def _trim_population(self) -> None:
+        """Keep at most ``population_size`` members: random members not handed out yet give
+        way first (a warm-start point takes one's place), then NNI drops the worst member,
+        regularized evolution the oldest. The observations (``best()``) keep every point."""
+        pop = self._population
+        while len(pop) > self._population_size:
+            idle = [i for i, m in enumerate(pop) if m["loss"] is None]
+            if idle:
+                drop = idle[-1]
+            elif self._regularized:
+                drop = 0
+            else:  # the worst; of equal losses the newest
+                drop = max(range(len(pop)), key=lambda i: (self._key(pop[i]), i))
+            logger.debug("population above %d: member %d leaves it", self._population_size, drop)
+            pop.pop(drop)
 
     # ------------------------------------------------------------------ state
     def set_state(self, state: dict[str, Any]) -> None:

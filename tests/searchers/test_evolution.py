@@ -197,3 +197,35 @@ def test_bad_arguments_name_the_field(kwargs, message):
     with pytest.raises(ValueError) as err:
         EvolutionSearch(**kwargs)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("regularized", [False, True], ids=["nni", "regularized"])
+@pytest.mark.parametrize("after_init", [False, True], ids=["before", "after-init"])
+def test_warm_start_keeps_the_population_at_population_size(regularized, after_init):
+    """More warm-start points than ``population_size``: the population keeps
+    ``population_size`` of them (NNI: the best; regularized: the newest, as aging would) in
+    place of random members; every point stays in the history (``best()``)."""
+    s = EvolutionSearch(
+        SPACE, metric="y", mode="min", seed=3, population_size=4, regularized=regularized
+    )
+    if after_init:  # a random population exists already, one member of it running
+        running = s.suggest("r0")
+    rng = np.random.default_rng(0)
+    points = [SPACE.sample(rng) for _ in range(10)]
+    for p in points:
+        s.add_evaluated_point(p, _loss(p))
+    assert s.n_observations == 10
+    assert s.best()[1] == min(_loss(p) for p in points)  # nothing lost from the history
+    pop = s.population
+    assert len(pop) == 4 and all(m["loss"] is not None for m in pop)  # random members gave way
+    kept = sorted(points, key=_loss)[:4] if not regularized else points[-4:]
+    assert sorted(_key(m["config"]) for m in pop) == sorted(_key(c) for c in kept)
+    if after_init:
+        s.on_trial_complete("r0", {"y": _loss(running)})
+        assert len(s.population) == 4
+    for k in range(12):  # and it stays there, sequentially and with parallel trials
+        batch = [(f"c{k}.{j}", s.suggest(f"c{k}.{j}")) for j in range(1 + k % 3)]
+        for tid, c in batch:
+            s.on_trial_complete(tid, {"y": _loss(c)})
+        assert len(s.population) <= 4
+    assert s.n_observations == 10 + after_init + sum(1 + k % 3 for k in range(12))
