@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rafiki_ray.spaces import (
+    Arch,
     Categorical,
     Conditional,
     Fixed,
@@ -18,7 +19,9 @@ from rafiki_ray.spaces import (
     Int,
     Normal,
     Option,
+    Policy,
     SearchSpace,
+    Subset,
 )
 
 __all__ = [
@@ -80,6 +83,41 @@ def _conditional_space() -> SearchSpace:
     )
 
 
+def _adapted_space() -> SearchSpace:
+    """Parameters outside the plain set, as the adapters produce them: a Rafiki policy and
+    architecture knob, an NNI nested choice (two levels) and ``input_choice``, and a Polyaxon
+    ``logspace`` and ``values``."""
+    from rafiki_ray.knobs import ArchKnob, PolicyKnob
+    from rafiki_ray.spaces import from_knobs, from_nni, from_polyaxon
+
+    def nni(kind: str, value: Any) -> dict[str, Any]:
+        return {"_type": kind, "_value": value}
+
+    knobs = from_knobs(
+        {
+            "early_stop": PolicyKnob("EARLY_STOP"),
+            "cell": ArchKnob([["conv3", "conv5", "pool"], [1, 2], ["relu", "tanh", "gelu"]]),
+        }
+    )
+    leaky = {"_name": "leaky", "slope": nni("uniform", [0.01, 0.3])}
+    nested = from_nni(
+        {
+            "model": nni(
+                "choice",
+                [
+                    {"_name": "cnn", "kernel": nni("choice", [3, 5]),
+                     "dropout": nni("quniform", [0.0, 0.5, 0.1])},
+                    {"_name": "mlp", "units": nni("randint", [16, 129]),
+                     "act": nni("choice", [{"_name": "relu"}, leaky])},
+                ],
+            ),
+            "skip": nni("input_choice", {"candidates": ["a", "b", "c"], "n_chosen": 2}),
+        }
+    )
+    matrix = from_polyaxon({"lr": {"logspace": "-4:-1:4"}, "batch": {"values": [16, 32, 64]}})
+    return SearchSpace({**knobs, **nested, **matrix.space})
+
+
 #: Spaces every searcher must handle (name -> factory of a SearchSpace or Tune param_space).
 SPACES: dict[str, Callable[[], Any]] = {
     "float": lambda: SearchSpace({"x": Float(-2.0, 3.0), "y": Float(5.0, 5.5)}),
@@ -106,6 +144,7 @@ SPACES: dict[str, Callable[[], Any]] = {
         {"z": Normal(0.0, 1.0), "ln": Normal(0.0, 0.5, log=True), "qn": Normal(10.0, 3.0, q=1.0)}
     ),
     "conditional": _conditional_space,
+    "adapted": _adapted_space,
     "tune": _tune_space,
 }
 
@@ -128,6 +167,20 @@ def check_types(space: SearchSpace, config: Mapping[str, Any], path: str = "conf
         elif isinstance(p, Conditional):
             o = p.which(v)
             check_types(p.options[o].space, p.sub_value(v), where)
+        elif isinstance(p, Policy):
+            assert type(v) is bool, f"{where}: expected bool, got {type(v).__name__}"
+        elif isinstance(p, Arch):
+            assert type(v) is list, f"{where}: expected a list, got {type(v).__name__}"
+            for i, c in enumerate(v):
+                want = type(p.items[i][p.index(i, c)])
+                assert type(c) is want, f"{where}[{i}]: {c!r} has the wrong type"
+        elif isinstance(p, Subset):
+            values = v["_value"] if p.emit == "nni" else v
+            assert type(values) is list, f"{where}: expected a list, got {type(values).__name__}"
+            for c, i in zip(values, p.indices(v)):
+                assert type(c) is type(p.candidates[i]), f"{where}: {c!r} has the wrong type"
+            if p.emit == "nni":
+                assert all(type(i) is int for i in v["_idx"]), f"{where}: _idx holds non-ints"
 
 
 def objective(space: SearchSpace, config: Mapping[str, Any]) -> float:

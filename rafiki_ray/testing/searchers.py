@@ -20,15 +20,17 @@ Ray request the session fixture ``ray_session`` and the ``storage`` fixture (a t
 ``storage_path``) from ``tests/conftest.py``; a third-party suite must provide both.
 
 Cases: metric/mode from the constructor and from ``set_search_properties``; float, int, log,
-quantised, categorical, normal and nested conditional spaces (right Python type, inside the
-space) and Tune ``param_space`` input; no duplicate points among pending suggestions (constant
-liar ``min | max | mean``); ``points_to_evaluate``; warm start (``add_evaluated_point``, a Tune
-DataFrame); failed / NaN / ``±inf`` results; seeding (also in a spawned process with
-``PYTHONHASHSEED`` unset); plain-data ``save``/``restore`` into a blank searcher and pickling;
-end to end in ``tune.Tuner`` with ``max_concurrent_trials`` and ``reuse_actors=True``; the
-searcher beats its own random-search baseline; and (``slow``) it survives ``Tuner.restore``
-after the driver is killed with SIGKILL (``searcher_path`` set). The spaces, objectives and
-Tune/crash fixtures live in :mod:`rafiki_ray.testing._searcher_cases` and are re-exported here.
+quantised, categorical, normal and nested conditional spaces, and one built by the Rafiki, NNI
+and Polyaxon adapters (policy, architecture, nested choice, ``input_choice``) (right Python
+type, inside the space) and Tune ``param_space`` input; no duplicate points among pending
+suggestions (constant liar ``min | max | mean``); ``points_to_evaluate``; warm start
+(``add_evaluated_point``, a Tune DataFrame); failed / NaN / ``±inf`` results; seeding (also in
+a spawned process with ``PYTHONHASHSEED`` unset); plain-data ``save``/``restore`` into a blank
+searcher and pickling; end to end in ``tune.Tuner`` with ``max_concurrent_trials`` and
+``reuse_actors=True``; the searcher beats its own random-search baseline; and (``slow``) it
+survives ``Tuner.restore`` after the driver is killed with SIGKILL (``searcher_path`` set). The
+spaces, objectives and Tune/crash fixtures live in :mod:`rafiki_ray.testing._searcher_cases`
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -165,6 +167,9 @@ class SearcherContract:
             check_types(space, cfg, f"suggestion[{i}]")
         if space_name == "conditional":  # every branch is reachable
             assert {c["optimizer"]["_name"] for c in configs} >= {"sgd", "adam"}
+        if space_name == "adapted":  # both NNI options, and more than one architecture
+            assert {c["model"]["_name"] for c in configs} == {"cnn", "mlp"}
+            assert len({repr(c["cell"]) for c in configs}) > 1
 
     # -- parallel trials ----------------------------------------------------------------
     @pytest.mark.parametrize("liar", ["min", "max", "mean"])
