@@ -20,6 +20,17 @@ What the base gives a subclass
   it atomically (throttled to one write per ``persist_interval_s`` unless ``force=True``;
   subclasses force it on pause / promote / complete). State is keyed by ``trial.trial_id``,
   which is stable across restore.
+* **Journal.** A throttled write can leave results that Tune's snapshot already holds out of
+  the file (Tune's snapshot follows the result in the same loop step, with no scheduler call
+  in between), and Tune restores the trial from a checkpoint *after* them, so they are never
+  replayed. Changes that must not wait for the next full write are appended, one JSON line
+  each, to ``<experiment_dir>/rafiki_scheduler_journal.json`` by ``self._journal(entry)``
+  (O(1) instead of a full write; ``.json`` so that Tune downloads it back as well). Each line
+  carries the run's token and a sequence number; a full write records the sequence number it
+  covers, and a restore re-applies the later lines of the same run through
+  :meth:`RafikiScheduler._replay`. The journal is not truncated during a run: Tune copies the
+  folder file by file while the driver goes on, so the state file it copies may be older than
+  the journal it copies.
 * ``self._check_checkpoint(trial, result)``: call it right before returning ``PAUSE``. The first
   time a function trainable that never reported a checkpoint would be paused it raises
   :class:`CheckpointRequiredError` (Ray would silently restart the trial from scratch,
@@ -42,10 +53,12 @@ leave them and implement the ``_get_state`` / ``_set_state`` pair only.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.experiment import Trial
@@ -59,11 +72,13 @@ from rafiki_ray._state import load_state, save_state
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
 
-__all__ = ["STATE_FILE", "CheckpointRequiredError", "RafikiScheduler"]
+__all__ = ["JOURNAL_FILE", "STATE_FILE", "CheckpointRequiredError", "RafikiScheduler"]
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "rafiki_scheduler_state.pkl"
+#: JSON lines; the suffix matters: Tune downloads ``*.json`` and ``*.pkl`` back on restore
+JOURNAL_FILE = "rafiki_scheduler_journal.json"
 _MODES = ("min", "max")
 
 
@@ -117,8 +132,11 @@ class RafikiScheduler(FIFOScheduler):
         # Runtime-only (not part of the state):
         self._experiment_dir: str | None = None
         self._state_path: str | None = None
+        self._journal_path: str | None = None
+        self._journal_token: str | None = None  # identifies this run's journal lines
+        self._journal_seq = 0  # journal lines written by this run (restored on restore)
         self._restored = False
-        self._last_persist = 0.0
+        self._last_persist = -math.inf  # the first write is never throttled
         self._dirty = False
         self._checkpointed: set[str] = set()  # trial ids that reported a checkpoint
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
@@ -261,28 +279,86 @@ class RafikiScheduler(FIFOScheduler):
             return
         self._experiment_dir = path
         self._state_path = os.path.join(path, STATE_FILE)
-        if os.path.exists(self._state_path):
-            try:
-                state = load_state(self._state_path, kind=type(self).__name__)
-            except Exception as exc:
-                logger.warning("%s: cannot read %s (%s); starting fresh",
-                               type(self).__name__, self._state_path, exc)
-                return
-            saved_ids = set(state.get("trial_ids", ()))
-            # Tune's trial ids are "<experiment run id>_<counter>": a trial created just
-            # before the crash (after the last write) still shares the run's prefix.
-            prefixes = {t.rsplit("_", 1)[0] for t in saved_ids if "_" in t}
-            prefix = trial.trial_id.rsplit("_", 1)[0] if "_" in trial.trial_id else None
-            if trial.trial_id not in saved_ids and prefix not in prefixes:
-                logger.warning(
-                    "%s: ignoring %s, it belongs to another run (trial %s unknown)",
-                    type(self).__name__, self._state_path, trial.trial_id,
-                )
-                return
-            self.set_state(state)
-            self._restored = True
-            logger.info("%s: restored scheduler state from %s", type(self).__name__,
-                        self._state_path)
+        self._journal_path = os.path.join(path, JOURNAL_FILE)
+        if not self._load_persisted(path, trial.trial_id):
+            # a new run: a journal left by an earlier run under the same name is dropped
+            self._journal_token = uuid.uuid4().hex
+            self._journal_seq = 0
+            if os.path.exists(self._journal_path):
+                os.remove(self._journal_path)
+
+    def _load_persisted(self, directory: str, trial_id: str) -> bool:
+        """Restore from the state file and journal in ``directory`` if they are of this run.
+
+        ``trial_id`` is any trial of the run (as seen by ``on_trial_add`` after
+        ``Tuner.restore``). Returns whether a state was restored.
+        """
+        state_path = os.path.join(directory, STATE_FILE)
+        if not os.path.exists(state_path):
+            return False
+        try:
+            state = load_state(state_path, kind=type(self).__name__)
+        except Exception as exc:
+            logger.warning("%s: cannot read %s (%s); starting fresh",
+                           type(self).__name__, state_path, exc)
+            return False
+        saved_ids = set(state.get("trial_ids", ()))
+        # Tune's trial ids are "<experiment run id>_<counter>": a trial created just
+        # before the crash (after the last write) still shares the run's prefix.
+        prefixes = {t.rsplit("_", 1)[0] for t in saved_ids if "_" in t}
+        prefix = trial_id.rsplit("_", 1)[0] if "_" in trial_id else None
+        if trial_id not in saved_ids and prefix not in prefixes:
+            logger.warning(
+                "%s: ignoring %s, it belongs to another run (trial %s unknown)",
+                type(self).__name__, state_path, trial_id,
+            )
+            return False
+        self.set_state(state)
+        token, seq = state.get("journal") or (uuid.uuid4().hex, 0)
+        self._journal_token, self._journal_seq = token, int(seq)
+        replayed = self._replay_journal(os.path.join(directory, JOURNAL_FILE), int(seq))
+        self._restored = True
+        logger.info("%s: restored scheduler state from %s (+%d journal entries)",
+                    type(self).__name__, state_path, replayed)
+        return True
+
+    def _replay_journal(self, path: str, covered: int) -> int:
+        """Re-apply this run's journal lines after sequence number ``covered``."""
+        if not os.path.exists(path):
+            return 0
+        entries = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    token, seq, *entry = json.loads(line)
+                except (ValueError, TypeError):
+                    continue  # a line torn by the crash
+                if token == self._journal_token:
+                    self._journal_seq = max(self._journal_seq, int(seq))
+                    if seq > covered:
+                        entries.append((int(seq), entry))
+        for _, entry in sorted(entries, key=lambda e: e[0]):
+            self._replay(entry)
+        return len(entries)
+
+    def _replay(self, entry: list[Any]) -> None:
+        """Re-apply one entry written by :meth:`_journal` (override together with it)."""
+
+    def _journal(self, entry: list[Any]) -> None:
+        """Record a change at once and cheaply: a full write if one is due, else a journal line.
+
+        ``entry`` is a list of JSON values; a restore hands it back to :meth:`_replay`.
+        """
+        if not self._state_path:
+            return
+        if time.monotonic() - self._last_persist >= self.persist_interval_s:
+            self._persist(force=True)
+            return
+        self._journal_seq += 1
+        line = json.dumps([self._journal_token, self._journal_seq, *entry])
+        with open(self._journal_path, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
+            f.write(line + "\n")
+        self._dirty = True
 
     def _persist(self, force: bool = False) -> None:
         """Write the state to the experiment directory (throttled unless ``force``)."""
@@ -294,6 +370,7 @@ class RafikiScheduler(FIFOScheduler):
             return
         state = self.get_state()
         state["trial_ids"] = sorted(self._known_trial_ids())
+        state["journal"] = [self._journal_token, self._journal_seq]  # lines it covers
         save_state(self._state_path, state, kind=type(self).__name__)
         self._last_persist = now
         self._dirty = False

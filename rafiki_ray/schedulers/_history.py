@@ -8,7 +8,9 @@ completed successfully (not stopped by the scheduler, not errored, not removed).
 
 Subclass hooks: :meth:`_usable` (which scores are recorded), :meth:`_truncated` (a replay cut the
 history), :meth:`_decide` (the decision after a new score), :meth:`_completed` (a trial
-completed successfully), :meth:`_forget` (drop per-trial extras). Subclasses extend
+completed successfully), :meth:`_forget` (drop per-trial extras), :meth:`_journal_extra` /
+:meth:`_replayed` (per-trial extras of a result that are journaled and re-applied after a
+restore: every result is on disk at once, see the journal in :mod:`._base`). Subclasses extend
 ``_get_state`` / ``_set_state`` / ``_known_trial_ids`` through ``super()``; the persisted keys
 ``running``, ``times``, ``stopped`` and ``ended`` are written here.
 """
@@ -68,22 +70,40 @@ class _HistoryScheduler(RafikiScheduler):
         if score is None or not self._usable(score):
             return TrialScheduler.CONTINUE
         tid = trial.trial_id
+        t = self._time(result)
+        hist = self._record(tid, score, t)
+        decision = self._decide(tid, hist, score, t)
+        if decision == TrialScheduler.STOP:
+            self._stopped.add(tid)
+            self._persist(force=True)
+        else:  # on disk at once: Tune's snapshot may include this result (see _base)
+            self._journal([tid, score, t, self._journal_extra(tid)])
+        return decision
+
+    def _record(self, tid: str, score: float, t: float | None) -> list[float]:
+        """Append ``score`` at ``t`` to the history of ``tid`` (a replayed ``t`` cuts it)."""
         hist = self._hist.setdefault(tid, [])
         times = self._times.setdefault(tid, [])
-        t = self._time(result)
         if t is not None and times and times[-1] is not None and t <= times[-1]:
             keep = sum(1 for x in times if x is None or x < t)  # replay after a restore
             del hist[keep:], times[keep:]
             self._truncated(tid, hist, keep)
         hist.append(score)
         times.append(t)
-        decision = self._decide(tid, hist, score, t)
-        if decision == TrialScheduler.STOP:
-            self._stopped.add(tid)
-            self._persist(force=True)
-        else:
-            self._persist()
-        return decision
+        return hist
+
+    def _journal_extra(self, tid: str) -> Any:
+        """JSON value journaled with a result and handed back to :meth:`_replayed`."""
+        return None
+
+    def _replayed(self, tid: str, hist: list[float], extra: Any) -> None:
+        """A journaled result was re-applied after a restore (``hist`` already holds it)."""
+
+    def _replay(self, entry: list[Any]) -> None:
+        tid, score, t, extra = entry
+        if tid in self._ended:  # pragma: no cover - an end is a full write after the line
+            return
+        self._replayed(tid, self._record(tid, float(score), t), extra)
 
     def on_trial_complete(
         self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]

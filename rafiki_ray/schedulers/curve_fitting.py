@@ -123,6 +123,15 @@ class CurveFitting(_HistoryScheduler):
     def _decide(self, tid: str, hist: list[float], score: float, t: float | None) -> str:
         return self._judge(tid, hist, t)
 
+    def _journal_extra(self, tid: str) -> Any:
+        return self._judged.get(tid)
+
+    def _replayed(self, tid: str, hist: list[float], extra: Any) -> None:
+        # the Metropolis RNG is not journaled: after a restore it continues from the last
+        # full write (the restored run's judgements are not replicas of the lost run's anyway)
+        if extra is not None:
+            self._judged[tid] = int(extra)
+
     def _judge(self, tid: str, hist: list[float], t: float | None) -> str:
         n = len(hist)
         if not self._finals or n < self._start_step:

@@ -113,6 +113,9 @@ class MedianStopping(_HistoryScheduler):
         self._best[tid] = best
         return self._judge(len(hist), best)
 
+    def _replayed(self, tid: str, hist: list[float], extra: Any) -> None:
+        self._best[tid] = max(hist)
+
     def _judge(self, step: int, best: float) -> str:
         if step < self._start_step or step > len(self._by_step):
             return TrialScheduler.CONTINUE

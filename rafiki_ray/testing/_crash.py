@@ -25,6 +25,8 @@ The returned report (JSON data)::
     {"experiment_path": str,
      "results_before_kill": int,               # reported results seen in the snapshot
      "scheduler_state_before": dict | None,    # rafiki_scheduler_state.pkl at the kill
+     "scheduler_files_before": str,            # a copy of the rafiki_scheduler_* files
+                                               # (state and journal) at the kill
      "scheduler_state_after": dict | None,     # the same file after the restored run
      "trials": {trial_id: {"config": dict, "iterations": [int, ...], "status": str,
                            "error": str | None}},
@@ -45,6 +47,7 @@ import json
 import math
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,11 +215,16 @@ def run_crash_restore(
             time.sleep(0.2)
         else:
             raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s")
-        state_before = _read_state(exp_dir)
     finally:
         survivors = _kill_session(child)
     if survivors:
         raise RuntimeError(f"crash harness: processes {survivors} survived SIGKILL")
+    # read once nothing writes any more: exactly the files the restore will download
+    state_before = _read_state(exp_dir)
+    files_before = os.path.join(storage, f"{name}-at-kill")
+    os.makedirs(files_before, exist_ok=True)
+    for file in glob.glob(os.path.join(exp_dir, "rafiki_scheduler_*")):
+        shutil.copy2(file, files_before)
     out = os.path.join(storage, f"{name}-restore-report.json")
     args = ["restore", *common, "--out", out]
     if introspect:
@@ -236,6 +244,7 @@ def run_crash_restore(
         report = json.load(f)
     report["results_before_kill"] = seen
     report["scheduler_state_before"] = state_before
+    report["scheduler_files_before"] = files_before
     report["scheduler_state_after"] = _read_state(exp_dir)
     report["survivors"] = survivors
     report["log"] = log_path

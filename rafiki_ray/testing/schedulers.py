@@ -8,8 +8,10 @@ Use it by subclassing in a test module::
         crash_kwargs = {"max_t": 9, "grace_period": 1}
         # which heavy cases run in the default run (the others only with -m slow):
         cost_in_default_run = True    # 1,000 trials x 100 steps (default False)
+        cost_full_history = True      # ... each kept to 100 steps (default False)
         e2e_in_default_run = True     # real Tune + PyTorch run (default True)
         crash_in_default_run = False  # SIGKILL + Tuner.restore (default False)
+        e2e_lrs = (1.0, 0.3, 0.1, 0.01)  # the end-to-end run's grid, in start order
 
         @pytest.fixture
         def scheduler_factory(self):
@@ -27,7 +29,8 @@ The factory takes ``metric``, ``mode``, ``time_attr``, ``seed`` (any may be abse
 own maximum, e.g. ``max_t``). Cases: metric/mode from the constructor or from
 ``set_search_properties``; several ``time_attr``; NaN / inf results, erroring trials and trials
 that end early (no crash, no stall); the checkpoint check of pausing schedulers; plain-data
-state whose round trip keeps decisions identical; decision cost (1,000 trials x 100 steps);
+state whose round trip keeps decisions identical; decision cost (1,000 trials x 100 steps,
+also with every trial kept to 100 steps where the scheduler allows it);
 an end-to-end Tune run with a PyTorch model, checkpoints, ``max_concurrent_trials`` and
 ``reuse_actors``; and a driver crash (SIGKILL) followed by ``Tuner.restore``.
 
@@ -41,15 +44,24 @@ import math
 import os
 import pickle
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
-from rafiki_ray.testing._driver import default_curve, drive
+from rafiki_ray.testing._driver import SimController, default_curve, drive
 
-__all__ = ["SchedulerContract", "check_plain", "crash_experiment", "torch_trainable"]
+__all__ = [
+    "SchedulerContract",
+    "check_history_restore",
+    "check_plain",
+    "crash_experiment",
+    "reported_results",
+    "restored_at_kill",
+    "torch_trainable",
+]
 
 HORIZON = 9
 
@@ -127,6 +139,68 @@ def crash_experiment(
     }
 
 
+def reported_results(report: dict[str, Any], metric: str = "loss") -> dict[str, list[tuple]]:
+    """Every result each trial of a crash test reported over both runs, in order.
+
+    ``{trial_id: [(training_iteration, start, metric), ...]}`` from Tune's ``result.json``
+    (``start`` is the epoch :func:`torch_trainable` resumed from: 0 before the kill).
+    """
+    import glob
+    import json
+
+    out: dict[str, list[tuple]] = {}
+    for path in sorted(glob.glob(os.path.join(report["experiment_path"], "*", "result.json"))):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    out.setdefault(r["trial_id"], []).append(
+                        (int(r["training_iteration"]), int(r["start"]), float(r[metric])))
+    return out
+
+
+def restored_at_kill(report: dict[str, Any], scheduler: str,
+                     kwargs: dict[str, Any]) -> Any:
+    """A fresh scheduler loaded from the files the crash left, as ``Tuner.restore`` loads it."""
+    from rafiki_ray.testing._crash import load_factory
+
+    sched = load_factory(scheduler)(metric="loss", mode="min", **kwargs)
+    assert sched._load_persisted(report["scheduler_files_before"], next(iter(report["trials"]))), (
+        "no state of this run was persisted before the kill")
+    return sched
+
+
+def check_history_restore(sched: Any, results: dict[str, list[tuple]]) -> None:
+    """The history schedulers' (MedianStopping, CurveFitting) state at the kill holds every
+    result Tune's snapshot held: a trial that Tune restored from its checkpoint at epoch ``s``
+    has at least ``s`` results in its history, with the values it reported."""
+    sign = -1.0 if sched.mode == "min" else 1.0
+    state = sched.get_state()["sub"]
+    for tid, rows in results.items():
+        resumed = [start for _, start, _ in rows if start > 0]
+        hist = state["running"].get(tid)
+        if hist is None:  # it had not reported, or it had ended, before the kill
+            assert not resumed or tid in state["ended"], (tid, rows)
+            continue
+        assert state["times"][tid] == [float(k) for k in range(1, len(hist) + 1)], tid
+        first: dict[int, float] = {}  # a result replayed after the restore comes second
+        for k, _, v in rows:
+            first.setdefault(k, v)
+        assert len(hist) <= len(first), (tid, hist, rows)
+        expected = [sign * first[k] for k in range(1, len(hist) + 1)]
+        assert hist == pytest.approx(expected, rel=1e-6), (tid, hist, rows)
+        if resumed:  # every result up to the restored checkpoint is in the history
+            assert len(hist) >= min(resumed), (tid, len(hist), rows)
+
+
+def _improving(i: int, t: int) -> float:
+    """A loss on which trial ``i`` is better than every trial before it at every step
+    (trials >= 1,000: odd ones far worse, which a stopping rule stops; even ones as the rule)."""
+    if i >= 1000 and i % 2:
+        return 10.0 + 1.0 / (1 + t)
+    return 0.2 + 1.0 / (1 + i) + 0.01 / (1 + t)
+
+
 def _nan_curve(seed: int = 0) -> Callable[[int, int], float]:
     base = default_curve(seed)
 
@@ -156,6 +230,14 @@ class SchedulerContract:
     cost_in_default_run: bool = False
     #: run the end-to-end Tune run in the default run (else only with -m slow)
     e2e_in_default_run: bool = True
+    #: the full-history cost case applies: on a curve where every trial is better than all
+    #: earlier ones the scheduler keeps (nearly) every trial to the horizon (not so for
+    #: synchronous halving, which stops 1 - 1/eta of each rung whatever the curve)
+    cost_full_history: bool = False
+    #: the end-to-end run's grid of learning rates, in the order Tune starts them (2 at a
+    #: time). Stopping rules that learn from completed trials list the best first, so that the
+    #: later, worse trials are judged against them and ``check_end_to_end`` can see stops.
+    e2e_lrs: ClassVar[tuple[float, ...]] = (0.01, 0.1, 0.3, 1.0)
 
     @pytest.fixture
     def scheduler_factory(self) -> Callable[..., Any]:  # pragma: no cover - overridden
@@ -292,6 +374,50 @@ class SchedulerContract:
         assert times.mean() <= 1e-3, f"mean decision {1e3 * times.mean():.3f} ms"
         assert np.percentile(times, 95) <= 1e-3, f"p95 {1e3 * np.percentile(times, 95):.3f} ms"
 
+    @pytest.mark.slow
+    def test_decisions_are_cheap_full_history(self, scheduler_factory):
+        """1,000 trials that all stay to 100 results: at most 1 ms per decision."""
+        if self.cost_in_default_run:
+            pytest.skip("runs in the default run")
+        self._cost_full_history(scheduler_factory)
+
+    def test_decisions_are_cheap_full_history_default_run(self, scheduler_factory):
+        if not self.cost_in_default_run:
+            pytest.skip("this scheduler's full cost tests run with -m slow")
+        self._cost_full_history(scheduler_factory)
+
+    def _cost_full_history(self, scheduler_factory: Callable[..., Any]) -> None:
+        """The cost bound under the load it names: 1,000 trials that all stay to 100 results.
+
+        The other cost cases replay crossing curves, on which most trials are stopped early,
+        so the history never holds 1,000 x 100 results. Here every trial is better than all
+        earlier ones at every step (so the scheduler continues it); once the history is full,
+        100 more trials (half as good, half far worse) are timed at that load.
+        """
+        if not self.cost_full_history:
+            pytest.skip("this scheduler stops most trials whatever the curve")
+        sched = scheduler_factory(metric="loss", mode="min", seed=0, horizon=100)
+        ctrl = SimController(sched)
+        c0 = time.process_time()
+        fill = drive(sched, _improving, n_trials=1000, horizon=100, workers=16, controller=ctrl)
+        fill_cpu = time.process_time() - c0
+        assert len(fill.statuses) == 1000
+        assert fill.n_results >= 0.99 * 1000 * 100, f"only {fill.n_results} results"
+        c0 = time.process_time()
+        probe = drive(sched, _improving, n_trials=1100, horizon=100, workers=16,
+                      controller=ctrl)
+        probe_cpu = time.process_time() - c0
+        assert len(probe.statuses) == 1100
+        self.check_cost(fill, fill_cpu, "fill")
+        self.check_cost(probe, probe_cpu, "full history")
+
+    def check_cost(self, log: Any, cpu_s: float, what: str) -> None:
+        """The bound: at most 1 ms per decision, mean and 95th percentile (wall time)."""
+        times = np.array(log.result_times + log.choose_times)
+        assert times.mean() <= 1e-3, f"{what}: mean decision {1e3 * times.mean():.3f} ms"
+        p95 = np.percentile(times, 95)
+        assert p95 <= 1e-3, f"{what}: p95 {1e3 * p95:.3f} ms"
+
     def test_decisions_are_cheap_small(self, scheduler_factory):
         """Default-run proxy of the cost test: 200 trials x up to 30 results."""
         log = drive(
@@ -320,7 +446,7 @@ class SchedulerContract:
                                   horizon=HORIZON)
         tuner = tune.Tuner(
             torch_trainable,
-            param_space={"lr": tune.grid_search([0.01, 0.1, 0.3, 1.0])},
+            param_space={"lr": tune.grid_search(list(self.e2e_lrs))},
             tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=2,
                                         reuse_actors=True),
             run_config=tune.RunConfig(storage_path=storage, verbose=0),
@@ -345,7 +471,8 @@ class SchedulerContract:
         self.check_end_to_end(grid)
 
     def check_end_to_end(self, grid: Any) -> None:
-        """Hook for algorithm-specific checks of the end-to-end run."""
+        """Hook for algorithm-specific checks of the end-to-end run (e.g. which trials the
+        scheduler stopped: a trial that ended before ``HORIZON`` without an error was)."""
 
     # -------------------------------------------------------------- driver crash
     @pytest.mark.slow

@@ -25,6 +25,7 @@ class TestASHAContract(SchedulerContract):
     pauses = True
     cost_in_default_run = True
     scheduler_path = "rafiki_ray.schedulers:ASHA"
+    cost_full_history = True
     crash_kwargs: ClassVar[dict] = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch"}
 
     @pytest.fixture
@@ -42,6 +43,7 @@ class TestASHAStopContract(SchedulerContract):
     cost_in_default_run = True
     e2e_in_default_run = False  # the pausing variant's run covers the default run
     scheduler_path = "rafiki_ray.schedulers:ASHA"
+    cost_full_history = True
     crash_kwargs: ClassVar[dict] = {"max_t": 9, "grace_period": 1, "reduction_factor": 3, "time_attr": "epoch",
                     "promotion": "stop"}
 

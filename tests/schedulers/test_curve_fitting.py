@@ -14,7 +14,12 @@ from ray.tune.schedulers import TrialScheduler
 from rafiki_ray.schedulers import CurveFitting
 from rafiki_ray.schedulers._curves import CURVES, fit_curves, predict
 from rafiki_ray.testing._driver import SimController, drive
-from rafiki_ray.testing.schedulers import SchedulerContract
+from rafiki_ray.testing.schedulers import (
+    SchedulerContract,
+    check_history_restore,
+    reported_results,
+    restored_at_kill,
+)
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -23,6 +28,7 @@ class TestCurveFittingContract(SchedulerContract):
     pauses = False
     scheduler_path = "rafiki_ray.schedulers:CurveFitting"
     crash_kwargs: ClassVar[dict] = {"epoch_num": 9, "start_step": 3}
+    cost_full_history = True
 
     @pytest.fixture
     def scheduler_factory(self):
@@ -30,6 +36,32 @@ class TestCurveFittingContract(SchedulerContract):
             return CurveFitting(epoch_num=horizon, start_step=3, **kw)
 
         return make
+
+    # the best first: 0.1 and 0.01 start once 1.0 or 0.3 has completed (final loss 0.14 or
+    # 0.40); their curves converge to about 0.57 and 0.65 and are stopped as soon as the
+    # ensemble gives a prediction (at epoch 8 of 9: fewer than 4 curves agree before)
+    e2e_lrs = (1.0, 0.3, 0.1, 0.01)
+
+    def check_end_to_end(self, grid):
+        ended = {r.config["lr"]: int(r.metrics["epoch"]) for r in grid}
+        assert ended[0.1] < 9 and ended[0.01] < 9, ended
+        assert ended[1.0] == 9, ended
+
+    def check_restored_state(self, before, after, report):
+        results = reported_results(report)
+        at_kill = restored_at_kill(report, self.scheduler_path, self.crash_kwargs)
+        check_history_restore(at_kill, results)
+        kill, end = at_kill.get_state()["sub"], after["sub"]
+        assert end["running"] == {} and end["judged"] == {}
+        assert set(end["ended"]) == set(report["trials"])
+        assert set(kill["stopped"]) <= set(end["stopped"])
+        assert set(end["finals"]) | set(end["stopped"]) == set(report["trials"])
+        assert not set(end["finals"]) & set(end["stopped"])
+        for tid, final in kill["finals"].items():  # completed before the kill: kept
+            assert end["finals"][tid] == pytest.approx(final)
+        for tid, final in end["finals"].items():  # a completion's final is its last result
+            last = report["trials"][tid]["last"]
+            assert final == pytest.approx(-last["loss"]) and last["epoch"] == 9
 
     # The issue's criterion for CurveFitting is "at most 1 ms per decision ON AVERAGE over an
     # experiment" (a judgement fits 12 curves and costs more than the many decisions that need
@@ -48,6 +80,11 @@ class TestCurveFittingContract(SchedulerContract):
             scheduler_factory(metric="loss", mode="min", seed=0, horizon=100),
             n_trials=1000, horizon=100, workers=16)
         assert per <= 1e-3, f"mean decision {1e3 * per:.3f} ms (CPU)"
+
+    def check_cost(self, log, cpu_s, what):
+        """The full-history case's bound, as above: mean CPU time per decision."""
+        per = cpu_s / (len(log.result_times) + len(log.choose_times))
+        assert per <= 1e-3, f"{what}: mean decision {1e3 * per:.3f} ms (CPU)"
 
     def test_decisions_are_cheap_small(self, scheduler_factory):
         """Default-run proxy: 200 trials x up to 30 results, mean CPU time per decision."""
@@ -229,3 +266,32 @@ def test_judgement_cost():
         predict(y, 100, rng)
     per = (time.perf_counter() - t0) / 20
     assert per < 0.05, f"{1e3 * per:.2f} ms per judgement"  # generous: 2 shared cores
+
+
+def test_every_result_survives_a_restore_between_full_writes(ray_session, tmp_path):
+    """Results (and judgements) after the last throttled full write are journaled, so a
+    scheduler restored from the experiment folder has whole histories (the crash test found
+    a trial's third result missing after ``Tuner.restore``)."""
+    from ray.train._internal.storage import StorageContext
+
+    ctx = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp",
+                         trial_dir_name="t")
+    kw = {"metric": "acc", "mode": "max", "epoch_num": 100, "start_step": 6, "seed": 0}
+    first = CurveFitting(**kw)
+    first.persist_interval_s = 3600.0  # after the first one, only forced full writes
+    hand = Hand(first)
+    for k, name in enumerate(("best", "x")):
+        hand.trials[name] = t = Trial("__fake", config={"i": name}, stub=True, storage=ctx,
+                                      trial_id=f"abcde_{k:05d}")
+        hand.ctrl.add_trial(t)
+        t.set_status(Trial.RUNNING)
+    hand.complete("best", SHAPES["pow"][:20])  # a completion is a forced full write
+    good = _noisy(0.87 - 0.5 * np.exp(-0.5 * X), 2)[:12]
+    assert STOP not in hand.report("x", good)  # journaled only
+    assert first.n_judgements == 7
+    restored = CurveFitting(**kw)
+    restored.on_trial_add(SimController(restored), hand.trials["x"])
+    tid = hand.trials["x"].trial_id
+    assert restored._hist[tid] == [float(v) for v in good]
+    assert restored.get_state()["sub"] == first.get_state()["sub"]  # judged, times, finals
+    assert restored._judged[tid] == 12 and restored.best_final == first.best_final

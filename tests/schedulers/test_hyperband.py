@@ -8,7 +8,7 @@ import pytest
 
 from rafiki_ray.schedulers import Hyperband
 from rafiki_ray.schedulers.hyperband import bracket_table, s_max
-from rafiki_ray.testing._driver import drive
+from rafiki_ray.testing._driver import SimController, default_curve, drive
 from rafiki_ray.testing.schedulers import SchedulerContract
 
 
@@ -84,6 +84,41 @@ def test_brackets_open_in_polyaxon_order_and_halve_exactly():
     assert sorted(members[t].config["resource"] for t in state["brackets"][1]["members"]) == [
         3, 3, 3, 3, 9]
     assert {members[t].config["resource"] for t in state["brackets"][2]["members"]} == {9}
+
+
+def test_brackets_run_asynchronously():
+    """Polyaxon: brackets progress independently. While bracket 0's first rung waits for one
+    slow trial (its other members PAUSED there), the free workers start and run the trials of
+    the next brackets instead of waiting for bracket 0: bracket 1 even finishes."""
+    sched = Hyperband(metric="loss", mode="min", max_iter=9, eta=3, resume=True)
+    ctrl = SimController(sched)
+    curve = default_curve(0)
+    events = []  # (trial index, step, every trial's status when it reported)
+
+    def watched(i, k):
+        events.append((i, k, {t.config["i"]: t.status for t in ctrl.trials}))
+        return curve(i, k)
+
+    log = drive(sched, watched, n_trials=20, horizon=9, workers=3, speeds={8: 40.0},
+                controller=ctrl)
+    assert all(s == "TERMINATED" for s in log.statuses.values()), log.statuses
+    index = {t.trial_id: t.config["i"] for t in log.trials}
+    b0, b1, b2 = sched.get_state()["sub"]["brackets"][:3]
+    assert (b0["tag"], b1["tag"], b2["tag"]) == (2, 1, 0)
+    first = [index[t] for t in b0["members"]]
+    second = [index[t] for t in b1["members"]]
+    assert first == list(range(9)) and second == list(range(9, 14))
+    slow = events.index(next(e for e in events if e[:2] == (8, 1)))  # fills b0's rung 0
+    early = [e for e in events[:slow] if e[0] in second]
+    assert early, "no trial of bracket 1 ran before bracket 0's first rung was full"
+    _, _, statuses = early[0]
+    assert statuses[8] == "RUNNING"
+    assert all(statuses[j] == "PAUSED" for j in first[:8]), statuses
+    # bracket 1 halved and its winner trained to the top budget, all before bracket 0's
+    # first rung was full; bracket 2's trials (budget 9) started too
+    assert any(i in second and k == 9 for i, k, _ in events[:slow])
+    assert {index[t] for t in b2["members"]} <= {i for i, _, _ in events[:slow]}
+    assert sched.get_state()["sub"]["brackets"][0]["entered"][:3] == [9, 3, 1]
 
 
 def test_resume_false_needs_no_checkpoint_and_drops_it():

@@ -12,7 +12,12 @@ from ray.tune.schedulers import TrialScheduler
 
 from rafiki_ray.schedulers import MedianStopping
 from rafiki_ray.testing._driver import SimController
-from rafiki_ray.testing.schedulers import SchedulerContract
+from rafiki_ray.testing.schedulers import (
+    SchedulerContract,
+    check_history_restore,
+    reported_results,
+    restored_at_kill,
+)
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -21,6 +26,7 @@ class TestMedianStoppingContract(SchedulerContract):
     pauses = False
     scheduler_path = "rafiki_ray.schedulers:MedianStopping"
     crash_kwargs: ClassVar[dict] = {"start_step": 2}
+    cost_full_history = True
 
     @pytest.fixture
     def scheduler_factory(self):
@@ -28,6 +34,38 @@ class TestMedianStoppingContract(SchedulerContract):
             return MedianStopping(start_step=2, **kw)
 
         return make
+
+    # the best first: 0.1 and 0.01 start once 1.0 or 0.3 has completed, and at start_step
+    # (2) their best loss (0.640, 0.656) is above every completed trial's running average
+    # (0.557 for lr 1.0, 0.625 for 0.3; losses of torch_trainable, seed 0)
+    e2e_lrs = (1.0, 0.3, 0.1, 0.01)
+
+    def check_end_to_end(self, grid):
+        ended = {r.config["lr"]: int(r.metrics["epoch"]) for r in grid}
+        assert ended[0.1] == ended[0.01] == 2, ended  # stopped at their first judgement
+        assert ended[1.0] == 9, ended
+
+    def check_restored_state(self, before, after, report):
+        results = reported_results(report)
+        at_kill = restored_at_kill(report, self.scheduler_path, self.crash_kwargs)
+        check_history_restore(at_kill, results)
+        kill, end = at_kill.get_state()["sub"], after["sub"]
+        assert end["running"] == {} and set(end["ended"]) == set(report["trials"])
+        assert set(kill["stopped"]) <= set(end["stopped"])
+        # every trial either completed (its averages enter the medians) or was stopped
+        assert set(end["completed"]) | set(end["stopped"]) == set(report["trials"])
+        assert not set(end["completed"]) & set(end["stopped"])
+        for tid, avgs in kill["completed"].items():  # completed before the kill: kept
+            assert end["completed"][tid] == pytest.approx(avgs)
+        for tid, avgs in end["completed"].items():  # whole histories, across the restore
+            last: dict[int, float] = {}
+            for k, _, v in results[tid]:
+                last[k] = v  # a replayed result replaces the first report
+            losses = [last[k] for k in sorted(last)]
+            assert sorted(last) == list(range(1, len(losses) + 1))
+            assert len(avgs) == len(losses) == report["trials"][tid]["last"]["training_iteration"]
+            expected = np.cumsum([-v for v in losses]) / np.arange(1, len(losses) + 1)
+            assert avgs == pytest.approx(list(expected), rel=1e-6), (tid, avgs, losses)
 
 
 # ---------------------------------------------------------------------- hand driving helpers
@@ -230,3 +268,47 @@ def test_decision_cost_large():
                 break
         s.on_trial_complete(ctrl, t, {})
     assert np.mean(times) < 1e-3 and np.percentile(times, 99) < 1e-3
+
+
+def test_every_result_survives_a_restore_between_full_writes(ray_session, tmp_path):
+    """Results after the last (throttled) full write are on disk too, so a scheduler restored
+    from the experiment folder has whole histories: the crash test found a trial's iterations
+    3 and 4 missing after ``Tuner.restore`` (its history then held 7 of its 9 results)."""
+    import os
+
+    from ray.train._internal.storage import StorageContext
+
+    from rafiki_ray.schedulers._base import JOURNAL_FILE
+
+    ctx = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp",
+                         trial_dir_name="t")
+    first = MedianStopping(metric="acc", mode="max", start_step=1)
+    first.persist_interval_s = 3600.0  # after the first one, only forced full writes
+    hand = Hand(first)
+    for name in ("a", "b", "c"):
+        hand.trials[name] = t = Trial("__fake", config={"i": name}, stub=True, storage=ctx,
+                                      trial_id=f"abcde_{len(hand.trials):05d}")
+        hand.ctrl.add_trial(t)
+        t.set_status(Trial.RUNNING)
+    hand.complete("a", [1.0, 2.0, 3.0])  # a completion is a forced full write
+    assert hand.report("c", [0.5]) == [STOP]  # so is a stop
+    assert hand.report("b", [4.0, 5.0, 6.0, 7.0, math.inf]) == [CONTINUE] * 5  # journaled
+
+    restored = MedianStopping(metric="acc", mode="max", start_step=1)
+    restored.on_trial_add(SimController(restored), hand.trials["b"])
+    assert restored.get_state() == first.get_state()
+    assert restored._hist[hand.trials["b"].trial_id] == [4.0, 5.0, 6.0, 7.0, math.inf]
+    assert restored._best == first._best
+    assert os.path.exists(os.path.join(ctx.experiment_driver_staging_path, JOURNAL_FILE))
+    # a result replayed by Tune (from a checkpoint at iteration 2) cuts the restored history
+    t = hand.trials["b"]
+    t.set_status(Trial.RUNNING)
+    restored.on_trial_result(SimController(restored), t, {"acc": 9.0, "training_iteration": 3})
+    assert restored._hist[t.trial_id] == [4.0, 5.0, 9.0]
+
+    # a new run under the same name ignores (and drops) the old run's state and journal
+    fresh = MedianStopping(metric="acc", mode="max")
+    fresh.on_trial_add(SimController(fresh), Trial("__fake", config={"i": 9}, stub=True,
+                                                   storage=ctx, trial_id="fffff_00000"))
+    assert fresh._hist == {} and fresh._avgs == {}
+    assert not os.path.exists(os.path.join(ctx.experiment_driver_staging_path, JOURNAL_FILE))

@@ -24,6 +24,7 @@ class TestPBTContract(SchedulerContract):
     # one; synch mode does (see test_synch_needs_checkpoints).
     pauses = False
     scheduler_path = "rafiki_ray.schedulers:PBT"
+    cost_full_history = True
     crash_kwargs = {"perturbation_interval": 2, "hyperparam_mutations": {"lr": [0.001, 0.01, 0.1, 1.0]}}
 
     @pytest.fixture
