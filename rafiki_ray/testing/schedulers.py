@@ -60,6 +60,7 @@ __all__ = [
     "crash_experiment",
     "reported_results",
     "restored_at_kill",
+    "restored_histories",
     "torch_trainable",
 ]
 
@@ -191,6 +192,22 @@ def check_history_restore(sched: Any, results: dict[str, list[tuple]]) -> None:
         assert hist == pytest.approx(expected, rel=1e-6), (tid, hist, rows)
         if resumed:  # every result up to the restored checkpoint is in the history
             assert len(hist) >= min(resumed), (tid, len(hist), rows)
+
+
+def restored_histories(
+    report: dict[str, Any], scheduler: str, kwargs: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, list[tuple]], dict[str, Any], dict[str, Any]]:
+    """The crash-test checks shared by the history schedulers (MedianStopping, CurveFitting):
+    the state at the kill holds every result Tune's snapshot held (:func:`check_history_restore`),
+    and at the end of the restored run no trial runs, every trial ended and no stop was lost.
+    Returns the reported results and the ``sub`` states at the kill and at the end."""
+    results = reported_results(report)
+    at_kill = restored_at_kill(report, scheduler, kwargs)
+    check_history_restore(at_kill, results)
+    kill, end = at_kill.get_state()["sub"], after["sub"]
+    assert end["running"] == {} and set(end["ended"]) == set(report["trials"]), end
+    assert set(kill["stopped"]) <= set(end["stopped"]), (kill["stopped"], end["stopped"])
+    return results, kill, end
 
 
 def _improving(i: int, t: int) -> float:

@@ -14,9 +14,7 @@ from rafiki_ray.schedulers import MedianStopping
 from rafiki_ray.testing._driver import SimController
 from rafiki_ray.testing.schedulers import (
     SchedulerContract,
-    check_history_restore,
-    reported_results,
-    restored_at_kill,
+    restored_histories,
 )
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
@@ -46,12 +44,8 @@ class TestMedianStoppingContract(SchedulerContract):
         assert ended[1.0] == 9, ended
 
     def check_restored_state(self, before, after, report):
-        results = reported_results(report)
-        at_kill = restored_at_kill(report, self.scheduler_path, self.crash_kwargs)
-        check_history_restore(at_kill, results)
-        kill, end = at_kill.get_state()["sub"], after["sub"]
-        assert end["running"] == {} and set(end["ended"]) == set(report["trials"])
-        assert set(kill["stopped"]) <= set(end["stopped"])
+        results, kill, end = restored_histories(report, self.scheduler_path, self.crash_kwargs,
+                                                after)
         # every trial either completed (its averages enter the medians) or was stopped
         assert set(end["completed"]) | set(end["stopped"]) == set(report["trials"])
         assert not set(end["completed"]) & set(end["stopped"])
