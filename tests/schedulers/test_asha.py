@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import pytest
 
 from rafiki_ray.schedulers import ASHA
-from rafiki_ray.testing._driver import drive
+from rafiki_ray.testing._driver import SimController, drive
 from rafiki_ray.testing.schedulers import SchedulerContract
 
 
@@ -95,6 +96,39 @@ def test_stop_variant_matches_rays_asha_scheduler():
                     n_trials=40, horizon=9, workers=4)
     assert ours.decisions == ray_log.decisions
     assert "STOP" in {d for _, t, d in ours.decisions if t < 9}
+
+
+def test_stop_variant_with_brackets_matches_rays_asha_scheduler():
+    """Brackets as Ray's: the same rungs per bracket, the same bracket weights, and, given
+    the same bracket for each trial (Ray draws it from the global ``np.random``, we from the
+    scheduler's own generator), the same decisions."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    kw = {"metric": "loss", "mode": "min", "max_t": 27, "grace_period": 1,
+          "reduction_factor": 3}
+    ours = ASHA(promotion="stop", brackets=3, seed=4, **kw)
+    ctrl = SimController(ours)
+    ours_log = drive(ours, n_trials=60, horizon=27, workers=4, controller=ctrl)
+    index = {t.trial_id: t.config["i"] for t in ctrl.trials}  # trial ids differ between runs
+    bracket_of = {index[t]: b for t, b in ours.get_state()["sub"]["bracket_of"].items()}
+    assert len(set(bracket_of.values())) == 3
+
+    class SameBrackets(ASHAScheduler):
+        def on_trial_add(self, tune_controller, trial):
+            super().on_trial_add(tune_controller, trial)  # Ray's checks and its own draw
+            self._trial_info[trial.trial_id] = self._brackets[bracket_of[trial.config["i"]]]
+
+    ray = SameBrackets(time_attr="training_iteration", brackets=3, **kw)
+    assert [sorted(m) for m in ours._milestones] == [
+        sorted(t for t, _ in b._rungs) for b in ray._brackets]
+    sizes = np.array([len(b._rungs) for b in ray._brackets])
+    np.testing.assert_allclose(ours._bracket_probs, np.exp(sizes) / np.exp(sizes).sum())
+    ray_log = drive(ray, n_trials=60, horizon=27, workers=4)
+    assert ours_log.decisions == ray_log.decisions
+    stops = {b: 0 for b in range(3)}
+    for i, _, d in ours_log.decisions:
+        stops[bracket_of[i]] += d == "STOP"
+    assert all(stops.values()), stops  # every bracket made decisions of its own
 
 
 def test_brackets_use_the_seeded_generator():
