@@ -454,4 +454,4 @@ class Conditional(Param):
 
 
 # the choice types live in their own module; imported last (they build on Param above)
-from rafiki_ray.spaces._choices import Arch, Categorical, Fixed, Policy, Subset  # noqa: E402
+from rafiki_ray.spaces._choices import Arch, Categorical, Fixed, Policy, Subset
