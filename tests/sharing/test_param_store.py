@@ -268,11 +268,16 @@ def test_eviction_keeps_top_k_and_recent_and_frees_memory(make_store):
     held = stats["bytes"] / MIB
     usage = _wait_plasma(lambda mib: mib <= base + held + 0.5)
     assert usage <= base + held + 0.5, (base, held, usage)
-    assert usage >= base + held - 0.5, (base, held, usage)
     store.clear()
-    usage = _wait_plasma(lambda mib: mib <= base + 0.5)
-    assert usage <= base + 0.5, (base, usage)
+    after = _wait_plasma(lambda mib: mib <= base + 0.5)
+    assert after <= base + 0.5, (base, after)
     assert store.stats()["count"] == 0
+    # ... and the 6 sets were really there. Objects of earlier tests can still be freed while
+    # this test runs (a CI run saw the level drop 1 MiB between the base reading and the
+    # usage reading), so this bound is taken from the level after clear(): it is at most what
+    # the other objects held when ``usage`` was read
+    after = min(after, _stable_plasma_mib())
+    assert usage >= after + held - 0.5, (base, after, held, usage)
 
 
 def test_drop_trial_releases_only_that_trial(make_store):
