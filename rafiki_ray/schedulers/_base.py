@@ -349,31 +349,29 @@ class RafikiScheduler(FIFOScheduler):
 
         ``entry`` is a list of JSON values; a restore hands it back to :meth:`_replay`.
         """
-        if not self._state_path:
-            return
-        if time.monotonic() - self._last_persist >= self.persist_interval_s:
-            self._persist(force=True)
+        if not self._state_path or self._persist():  # a full write was due: it covers this
             return
         self._journal_seq += 1
         line = json.dumps([self._journal_token, self._journal_seq, *entry])
         with open(self._journal_path, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
             f.write(line + "\n")
-        self._dirty = True
 
-    def _persist(self, force: bool = False) -> None:
-        """Write the state to the experiment directory (throttled unless ``force``)."""
+    def _persist(self, force: bool = False) -> bool:
+        """Write the state to the experiment directory (throttled unless ``force``); whether
+        it was written (else it is marked dirty, for the next write)."""
         if not self._state_path:
-            return
+            return False
         now = time.monotonic()
         if not force and now - self._last_persist < self.persist_interval_s:
             self._dirty = True
-            return
+            return False
         state = self.get_state()
         state["trial_ids"] = sorted(self._known_trial_ids())
         state["journal"] = [self._journal_token, self._journal_seq]  # lines it covers
         save_state(self._state_path, state, kind=type(self).__name__)
         self._last_persist = now
         self._dirty = False
+        return True
 
     # ------------------------------------------------------------------ checkpoints
     def _note_checkpoint(self, trial: Trial, result: dict[str, Any]) -> None:
