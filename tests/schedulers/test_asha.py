@@ -184,8 +184,17 @@ def test_real_tune_run_without_checkpoints_fails_clearly(ray_session, storage):
 
 
 @pytest.mark.slow
-def test_with_tunes_own_searcher_and_a_concurrency_limit(ray_session, storage):
-    """HyperOptSearch behind max_concurrent_trials: paused trials free their slot."""
+@pytest.mark.parametrize("limit", [1, 2])
+def test_with_tunes_own_searcher_and_a_concurrency_limit(ray_session, storage, limit):
+    """HyperOptSearch behind max_concurrent_trials: paused trials free their slot and take one
+    back when promoted.
+
+    The first two trials always pause at rung 1 (``floor(n / 3) == 0``), so the other six
+    could not start unless a pause released its slot. Whether a later promotion resumes a
+    paused trial or continues the trial that just reported depends, with two slots, on the
+    order in which the two running trials report; with one slot that order is fixed, and the
+    third trial's report (worse than the second's) promotes the paused second trial.
+    """
     from ray import tune
     from ray.tune.search.hyperopt import HyperOptSearch
 
@@ -195,14 +204,20 @@ def test_with_tunes_own_searcher_and_a_concurrency_limit(ray_session, storage):
         torch_trainable,
         param_space={"lr": tune.loguniform(1e-3, 1.0), "horizon": 9},
         tune_config=tune.TuneConfig(
-            metric="loss", mode="min", num_samples=8, max_concurrent_trials=2,
+            metric="loss", mode="min", num_samples=8, max_concurrent_trials=limit,
             search_alg=HyperOptSearch(random_state_seed=0),
             scheduler=ASHA(max_t=9, grace_period=1, reduction_factor=3), reuse_actors=True),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     ).fit()
     assert grid.num_errors == 0 and len(grid) == 8
     assert max(r.metrics["epoch"] for r in grid) == 9
-    assert any(r.metrics["start"] > 0 for r in grid)  # a paused trial resumed
+    for r in grid:  # every resume continued from the checkpoint, none restarted from scratch
+        epochs = list(r.metrics_dataframe["epoch"])
+        assert epochs == list(range(1, len(epochs) + 1)), epochs
+    ended = sorted(r.metrics["epoch"] for r in grid)
+    assert ended[:2] == [1, 1]  # paused at the first rung and never promoted
+    if limit == 1:
+        assert any(r.metrics["start"] > 0 for r in grid)  # a paused trial resumed
 
 
 def test_state_is_persisted_in_the_experiment_folder_and_restored(ray_session, tmp_path):
