@@ -469,6 +469,29 @@ class RafikiScheduler(FIFOScheduler):
         obj, attr, limit = found
         return len(getattr(obj, attr)) < limit
 
+    def _hand_over(self, controller: Any, trial: Trial) -> Trial:
+        """Return the PAUSED ``trial`` for Tune to resume, dropping a stale "staged" mark first.
+
+        Tune's ``_maybe_add_actors`` (its step 3: a cached actor given to a PENDING trial) adds
+        the trial to ``_staged_trials`` *after* the trial has started, and nothing removes it
+        before that trial's next actor start. When such a trial is later paused and chosen
+        here, Tune's step 1 takes it for staged and only tries a cached actor; with none cached
+        it never starts and the experiment hangs. A PAUSED trial without an actor has no actor
+        request in flight, so the mark is dropped and Tune stages the trial as usual.
+        """
+        tc = getattr(controller, "_tune_controller", controller)
+        staged = getattr(tc, "_staged_trials", None)
+        to_actor = getattr(tc, "_trial_to_actor", None)
+        if (staged is not None and to_actor is not None and trial.status == Trial.PAUSED
+                and trial in staged and trial not in to_actor):
+            staged.discard(trial)
+            cache = getattr(tc, "_actor_cache", None)
+            if cache is not None:
+                cache.decrease_max(trial.placement_group_factory)
+            logger.debug("%s: trial %s was marked staged without an actor; unmarked",
+                         type(self).__name__, trial.trial_id)
+        return trial
+
     def _stop_paused(self, controller: Any, trial: Trial) -> None:
         """Stop a PAUSED/PENDING trial through Tune (the searcher hears of its completion)."""
         self._claim_slot(controller, trial, force=True)

@@ -299,7 +299,7 @@ class SyncBracketScheduler(RungScheduler):
                     self._before_resume(trial)
                     self._track(trial)
                     logger.debug("resuming %s", tid)
-                    return trial
+                    return self._hand_over(controller, trial)
                 logger.debug("no free slot to resume %s", tid)
                 return None
         return None

@@ -406,7 +406,7 @@ class ASHA(RungScheduler):
                     return None
                 self._chosen.add(trial.trial_id)
                 self._track(trial)
-                return trial
+                return self._hand_over(tune_controller, trial)
         pending = self._first_pending()
         if pending is not None:
             return pending
@@ -418,7 +418,7 @@ class ASHA(RungScheduler):
             self._claim_slot(tune_controller, trial, force=True)
             self._chosen.add(trial.trial_id)
             self._track(trial)
-            return trial
+            return self._hand_over(tune_controller, trial)
         for trial in list(tune_controller.get_trials()):
             if trial.status == Trial.PAUSED and trial.trial_id in self._paused:
                 self._stop_paused(tune_controller, trial)

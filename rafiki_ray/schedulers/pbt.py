@@ -506,7 +506,7 @@ class PBT(RafikiScheduler):
         paused.sort(key=lambda x: x[0])
         for _, trial in paused:  # the member furthest behind gets the slot (fair share)
             if self._claim_slot(tune_controller, trial):
-                return trial
+                return self._hand_over(tune_controller, trial)
         return None
 
     # ------------------------------------------------------------------ results

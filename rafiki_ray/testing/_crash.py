@@ -54,7 +54,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["load_factory", "run_crash_restore"]
+__all__ = ["load_factory", "log_excerpt", "run_crash_restore"]
 
 STATE_FILE = "rafiki_scheduler_state.pkl"
 
@@ -251,6 +251,21 @@ def run_crash_restore(
     return report
 
 
+#: Log lines worth quoting when a crash test fails: the scheduler's own and Tune's decisions.
+_EXCERPT_KEYS = ("rafiki_ray", "Setting status", "Staging trial", "re-use actor",
+                 "Reusing ACTOR", "Actor STARTED", "Actor REUSED", "Traceback", "Error")
+
+
+def log_excerpt(path: str, limit: int = 400) -> str:
+    """The last ``limit`` lines of the harness log that record a scheduler or Tune decision."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [ln.rstrip() for ln in f if any(k in ln for k in _EXCERPT_KEYS)]
+    except OSError:
+        return ""
+    return "\n".join(lines[-limit:])
+
+
 def _tail(path: str, n: int = 4000) -> str:
     try:
         with open(path, "rb") as f:
@@ -294,6 +309,11 @@ def _child(argv: list[str]) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.getLogger("rafiki_ray").addHandler(handler)
     logging.getLogger("rafiki_ray").setLevel(logging.DEBUG)
+    # Tune's controller decisions (staging, actor reuse, status changes) go to the log too:
+    # a failed crash test quotes them (see ``log_excerpt``)
+    tune_log = logging.getLogger("ray.tune.execution.tune_controller")
+    tune_log.addHandler(handler)
+    tune_log.setLevel(logging.DEBUG)
     from ray import tune
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,

@@ -504,7 +504,7 @@ class SchedulerContract:
     def _crash(self, storage: str) -> None:
         if self.scheduler_path is None:
             pytest.skip("no scheduler_path for the crash test")
-        from rafiki_ray.testing._crash import run_crash_restore
+        from rafiki_ray.testing._crash import log_excerpt, run_crash_restore
 
         report = run_crash_restore(
             "rafiki_ray.testing.schedulers:crash_experiment",
@@ -522,7 +522,13 @@ class SchedulerContract:
             its = info["iterations"]
             assert its.count(1) <= 1, f"trial {tid} restarted from scratch: {its}"
         # the experiment carried on to the end: the best trial reached the horizon
-        assert max(int(i["last"].get("epoch", 0)) for i in report["trials"].values()) == HORIZON
+        reached = max(int(i["last"].get("epoch", 0)) for i in report["trials"].values())
+        assert reached == HORIZON, (
+            f"no trial reached epoch {HORIZON} (best {reached}); iterations "
+            f"{ {t: i['iterations'] for t, i in report['trials'].items()} }; "
+            f"scheduler and Tune decisions from {report['log']}:\n"
+            f"{log_excerpt(report['log'])}"
+        )
         self.check_restored_state(report["scheduler_state_before"],
                                   report["scheduler_state_after"], report)
 
