@@ -17,6 +17,9 @@ introspect=None, timeout_s=300) -> dict``
   the child's session (Ray's processes included) and checks that none is left. ``ray stop`` is
   never used: other Ray clusters on the machine are left alone.
 * Phase 2: a second child runs ``Tuner.restore(path, trainable, resume_unfinished=True).fit()``.
+* Both children log the scheduler's messages and Tune's controller decisions (staging, actor
+  reuse, status changes) at DEBUG to ``<storage>/<name>-crash-harness.log`` (``report["log"]``);
+  ``log_excerpt(path)`` returns those lines, for a failing assertion to quote.
 * ``introspect``: optional ``"module:function"`` called in the restore child as
   ``function(result_grid, experiment_path) -> JSON-able``; its value is ``report["introspection"]``.
 
