@@ -23,6 +23,7 @@ import copy
 import logging
 import os
 import pickle
+import shutil
 import tempfile
 import time
 import uuid
@@ -97,8 +98,10 @@ class LiveControl:
         _REGISTRY[self.key] = self
         self._journal_size = -1
         self.set_state({"runs": {}, "applied": {}, "queue": [], "trial_run": {},
-                        "initial": [copy.deepcopy(dict(r)) for r in runs or []],
-                        "next": 0, "inner_done": searcher is None, "inner_trials": []})
+                        "initial": [], "next": 0, "inner_done": searcher is None,
+                        "inner_trials": []})
+        # fixed runs get their ids now, so that they can be controlled before they start
+        self.initial = [self._new_run(r, "initial")["id"] for r in runs or []]
         self.searcher = ControlSearcher(self)
         self.callback = ControlCallback(self)
         self.stopper = ControlStopper(self)
@@ -119,7 +122,7 @@ class LiveControl:
         self.applied: dict[str, dict[str, Any]] = state["applied"]
         self.queue: list[dict[str, Any]] = state["queue"]
         self.trial_run: dict[str, str] = state["trial_run"]
-        self.initial: list[dict[str, Any]] = state["initial"]
+        self.initial: list[str] = state["initial"]  # fixed runs not started yet
         self.next: int = state["next"]
         self.inner_done: bool = state["inner_done"]
         self.inner_trials: set[str] = set(state["inner_trials"])
@@ -156,9 +159,10 @@ class LiveControl:
             run = self.runs[item["run"]]
             if run["status"] == "ongoing" and run["live"] is None:
                 return self._assign(trial_id, run, item["config"])
-        if self.initial:
-            run = self._new_run(self.initial.pop(0), "initial")
-            return self._assign(trial_id, run, self._trial_config(run))
+        while self.initial:
+            run = self.runs[self.initial.pop(0)]
+            if run["status"] == "ongoing":
+                return self._assign(trial_id, run, self._trial_config(run))
         if not self.inner_done:
             s = self.inner.suggest(trial_id)
             if s == Searcher.FINISHED:
@@ -169,7 +173,7 @@ class LiveControl:
                 return self._assign(trial_id, run, self._trial_config(run))
             else:
                 return None
-        if any(r["live"] is not None for r in self.runs.values()):
+        if self.queue or any(r["live"] is not None for r in self.runs.values()):
             return None
         return Searcher.FINISHED
 
@@ -241,6 +245,7 @@ class LiveControl:
         if kind == "stop":
             run["status"] = "stopped"
             self.queue = [q for q in self.queue if q["run"] != rid]
+            self.initial = [r for r in self.initial if r != rid]
         elif kind == "resume":
             run["status"] = "ongoing"
             if run["live"] is None:
@@ -250,6 +255,7 @@ class LiveControl:
             run["status"] = "deleted"
             run["last"] = {}
             self.queue = [q for q in self.queue if q["run"] != rid]
+            self.initial = [r for r in self.initial if r != rid]
         else:  # clone
             try:
                 config = apply_edits(run["config"], op.get("edits") or {})
@@ -259,8 +265,18 @@ class LiveControl:
                 return {"outcome": "refused", "reason": f"the edited config is invalid: {exc}",
                         "new_run": None}
             warm = bool(op.get("warm")) and run["checkpoint"] is not None
+            pin = None
+            if warm:  # Tune may delete the parent's checkpoint later: pin a copy now
+                pin = os.path.join(self.journal.dir, "pins", f"run-{self.next:04d}")
+                try:
+                    shutil.rmtree(pin, ignore_errors=True)
+                    shutil.copytree(run["checkpoint"], pin)
+                except OSError as exc:
+                    return {"outcome": "refused", "new_run": None, "reason": "cannot copy the "
+                            f"parent's checkpoint {run['checkpoint']!r}: {exc}"}
             child = self._new_run(config, "clone", parent=rid, warm=warm)
-            start = {"warm_from": run["checkpoint"]} if warm else {}
+            child["pinned_chunks"] = run["chunks"] if warm else 0
+            start = {"warm_from": pin} if warm else {}
             self.queue.append({"run": child["id"], "config": self._trial_config(child, **start)})
             note = "" if warm or not op.get("warm") else "parent has no checkpoint; cold clone"
             return {"outcome": "applied", "reason": note, "new_run": child["id"]}

@@ -56,8 +56,13 @@ def prepare(
     max_concurrent_trials: int | None = None,
     tensorboard: bool = True,
     callbacks: list | None = None,
+    num_to_keep: int | None = None,
 ) -> tuple[Any, dict[str, Any], Any]:
-    """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``."""
+    """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``.
+
+    ``num_to_keep``: checkpoints kept per trial (None: all). A run always keeps its latest,
+    which resume needs; a warm clone copies its parent's checkpoint when it is made.
+    """
     from rafiki_ray.control.controller import LiveControl
 
     if not isinstance(spec, MLSpec):
@@ -99,7 +104,7 @@ def prepare(
         tune_config.metric, tune_config.mode = metric, mode
     run_config = tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name,
                                 callbacks=cbs, stop=control.stopper,
-                                checkpoint_config=tune.CheckpointConfig(num_to_keep=2))
+                                checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep))
     return trainable, {"tune_config": tune_config, "run_config": run_config}, control
 
 

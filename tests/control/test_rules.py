@@ -58,6 +58,7 @@ class Sim:
         self.ctl = LiveControl(self.dir, runs=cfgs(n) if n else None, searcher=searcher,
                                validate=validate, seed=7)
         self.client = Control(self.dir)
+        self.ctl.callback.setup()  # as Tune does before the first step
         self.n = 0
 
     def start(self):
@@ -69,7 +70,11 @@ class Sim:
     def report(self, tid, chunks):
         self.ctl.callback.on_trial_result(0, [], _T(tid), {"training_iteration": chunks,
                                                           "loss": 1.0 / chunks})
-        self.ctl.callback.on_checkpoint(0, [], _T(tid), _C(f"/ck/{tid}/{chunks}"))
+        ck = os.path.join(self.dir, "ck", tid, str(chunks))
+        os.makedirs(ck, exist_ok=True)
+        with open(os.path.join(ck, "w"), "w") as f:
+            f.write(str(chunks))
+        self.ctl.callback.on_checkpoint(0, [], _T(tid), _C(ck))
         return self.ctl.stopper(tid, {})
 
     def op(self, *a, **k):
@@ -102,7 +107,8 @@ def test_stop_resume_continues_from_the_checkpoint(tmp_path):
         s.client.stop("run-0000", wait=False)
     assert s.op("resume", "run-0000")["outcome"] == "applied"
     tid2, cfg2 = s.start()  # the resumed run comes before new runs
-    assert cfg2[CONTROL_KEY] == {"id": "run-0000", "seed": 7, "resume_from": f"/ck/{tid}/2"}
+    assert cfg2[CONTROL_KEY] == {"id": "run-0000", "seed": 7,
+                                 "resume_from": os.path.join(s.dir, "ck", tid, "2")}
     s.report(tid2, 1)
     assert s.ctl.runs["run-0000"]["chunks"] == 3 and s.ctl.runs["run-0000"]["trials"] == [
         tid, tid2]
@@ -154,8 +160,10 @@ def test_clone_warm_cold_and_invalid(tmp_path):
     _, c1 = s.start()
     _, c2 = s.start()
     assert c1 == {"lr": 0.5, CONTROL_KEY: {"id": "run-0001", "seed": 8}}
-    assert c2 == {"lr": 0.25, CONTROL_KEY: {"id": "run-0002", "seed": 9,
-                                            "warm_from": f"/ck/{tid}/3"}}
+    pin = os.path.join(s.dir, "rafiki_control", "pins", "run-0002")
+    assert c2 == {"lr": 0.25, CONTROL_KEY: {"id": "run-0002", "seed": 9, "warm_from": pin}}
+    with open(os.path.join(pin, "w")) as f:  # a copy of the parent's checkpoint
+        assert f.read() == "3"
     assert s.ctl.runs["run-0002"]["parent"] == "run-0000" and s.ctl.runs["run-0002"]["warm"]
 
 
@@ -166,7 +174,7 @@ def test_completed_ignores_and_failed_accepts_only_delete(tmp_path):
     s.report(t0, 1)
     s.ctl.searcher.on_trial_complete(t0)
     s.ctl.searcher.on_trial_complete(t1, error=True)
-    assert s.op("stop", "run-0000") ["outcome"] == "ignored"
+    assert s.op("stop", "run-0000")["outcome"] == "ignored"
     assert s.op("resume", "run-0000")["outcome"] == "ignored"
     assert s.ctl.runs["run-0000"]["status"] == "completed"
     for op in ("stop", "resume", "clone"):
@@ -174,6 +182,20 @@ def test_completed_ignores_and_failed_accepts_only_delete(tmp_path):
             s.client.op(op, "run-0001", wait=False)
     assert s.op("delete", "run-0001")["outcome"] == "applied"
     assert s.ctl.searcher.suggest("t9") == Searcher.FINISHED
+
+
+def test_runs_not_started_yet_can_be_controlled(tmp_path):
+    s = Sim(tmp_path, n=3)
+    assert sorted(s.client.runs()) == ["run-0000", "run-0001", "run-0002"]
+    assert s.op("delete", "run-0001")["outcome"] == "applied"
+    assert s.op("stop", "run-0002")["outcome"] == "applied"
+    _, c0 = s.start()
+    assert c0[CONTROL_KEY]["id"] == "run-0000"
+    assert s.start()[1] is None  # run-0001 deleted, run-0002 stopped: nothing else to start
+    assert s.op("resume", "run-0002")["outcome"] == "applied"
+    _, c2 = s.start()
+    assert c2[CONTROL_KEY] == {"id": "run-0002", "seed": 9}  # no checkpoint yet: cold
+    assert s.ctl.runs["run-0001"]["trials"] == []
 
 
 def test_unknown_run_and_bad_requests(tmp_path):
@@ -197,13 +219,13 @@ def test_restore_applies_each_journaled_op_exactly_once(tmp_path):
     snapshot = pickle.loads(pickle.dumps(s.ctl.callback.get_state()))  # Tune's snapshot
     s.op("clone", "run-0000", edits={"lr": 0.4})   # applied after the snapshot ...
     s.op("stop", "run-0000")
-    assert len(s.ctl.runs) == 3
+    assert len(s.ctl.runs) == 4
     # ... the driver dies; Tuner.restore hands the snapshot back
     s.ctl.callback.set_state(snapshot)
-    assert len(s.ctl.runs) == 2 and s.ctl.runs["run-0000"]["status"] == "ongoing"
+    assert len(s.ctl.runs) == 3 and s.ctl.runs["run-0000"]["status"] == "ongoing"
     s.ctl.callback.on_step_begin(0, [])
     s.ctl.callback.on_step_begin(0, [])
-    assert len(s.ctl.runs) == 3 and s.ctl.runs["run-0000"]["status"] == "stopped"
+    assert len(s.ctl.runs) == 4 and s.ctl.runs["run-0000"]["status"] == "stopped"
     clones = [r for r in s.ctl.runs.values() if r["origin"] == "clone"]
     assert sorted(r["config"]["lr"] for r in clones) == [0.3, 0.4]
     assert len(s.ctl.queue) == 2
@@ -297,9 +319,9 @@ def test_cli(tmp_path, capsys):
 
     rc, out = run("clone", "run-0000", "--set", "lr=0.05", "--warm", "--no-wait")
     assert rc == 0 and '"outcome": "pending"' in out
-    assert s.ctl.runs["run-0001"]["config"]["lr"] == 0.05 and s.ctl.runs["run-0001"]["warm"]
+    assert s.ctl.runs["run-0003"]["config"]["lr"] == 0.05 and s.ctl.runs["run-0003"]["warm"]
     rc, out = run("list")
-    assert rc == 0 and "run-0001  ongoing" in out and "parent=run-0000" in out
+    assert rc == 0 and "run-0003  ongoing" in out and "parent=run-0000" in out
     rc, out = run("resume", "run-0000")
     assert rc == 1 and "refused: only a stopped run can be resumed" in out
     assert os.path.exists(os.path.join(s.dir, "rafiki_control", "journal.jsonl"))

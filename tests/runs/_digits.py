@@ -27,6 +27,11 @@ def compute_forward(model: Any, batch: Any, cfg: dict) -> dict:
     import torch
 
     x, y = batch
+    delay = float(cfg["user_knobs"].get("delay", 0.0))
+    if delay and model.training:  # slows a run down so that live-control tests can reach it
+        import time
+
+        time.sleep(delay)
     logits = model(x)
     return {"loss": torch.nn.functional.cross_entropy(logits, y), "logits": logits,
             "labels": y}
@@ -38,8 +43,8 @@ def digits_spec() -> Any:
     return MLSpec(create_model=create_model, compute_forward=compute_forward)
 
 
-def base_config(lr: Any = 0.05, hidden: Any = 32, epochs: int = 2) -> dict:
+def base_config(lr: Any = 0.05, hidden: Any = 32, epochs: int = 2, delay: float = 0.0) -> dict:
     return {"train": {"epochs": epochs, "batch_size": 64,
                       "optimizer": {"name": "SGD", "args": {"lr": lr, "momentum": 0.9}}},
             "named_metrics": ["top1_accuracy", "top3_accuracy"],
-            "user_knobs": {"hidden": hidden}}
+            "user_knobs": {"hidden": hidden, "delay": delay}}

@@ -67,8 +67,8 @@ def test_successive_halving_group():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"cfg": _cfg("x", List([8, 16]), Range(0.1, 0.2), 0.0)}, r"cfg\.train\.batch_size: "
-     "SuccessiveHalving takes no List"),
+    ({"cfg": _cfg("x", List([8, 16]), Range(0.1, 0.2), 0.0)}, (
+        r"cfg\.train\.batch_size: SuccessiveHalving takes no List")),
     ({"cfg": _cfg("x", 8, 0.1, 0.0)}, "needs a Range"),
     ({"direction": "up"}, "direction: must be 'min' or 'max'"),
     ({"reduction_factor": 1}, "reduction_factor: must be >= 2"),
