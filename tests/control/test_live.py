@@ -26,6 +26,7 @@ def _script(ctl, log):
     issue(ctl, log, "stop", "run-0001")  # completed: ignored
 
 
+@pytest.mark.slow  # ~150 s on a loaded 2-core machine
 def test_live_control_on_a_real_run(ray_session, tmp_path):
     from rafiki_ray.runs import run_fit
 
@@ -70,7 +71,7 @@ def test_live_control_on_a_real_run(ray_session, tmp_path):
     j = Journal(exp)
     ids = [o["id"] for o in j.ops()]
     outs = [r["id"] for r in j.read() if r["kind"] == "outcome"]
-    assert sorted(ids) == sorted(outs) and len(ids) == 6  # the refused two never journaled
+    assert sorted(ids) == sorted(outs) and len(ids) == 5  # the refused two never journaled
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
