@@ -56,6 +56,7 @@ def _hparams_of(run_dir):
     return ea, out
 
 
+@pytest.mark.slow  # TensorFlow in a Ray worker: ~150 s on the shared 2-core machine
 def test_hparams_for_torch_tensorflow_and_plain_trials(ray_session, tmp_path):
     pytest.importorskip("tensorflow")
     storage = str(tmp_path)

@@ -288,7 +288,7 @@ class LiveControl:
             runs[rid] = {k: r[k] for k in ("status", "origin", "parent", "warm", "trials", "live",
                                            "checkpoint", "chunks", "last", "config")}
         return {"experiment": self.experiment_dir, "updated": time.time(), "runs": runs,
-                "finished": False}
+                "ops": copy.deepcopy(self.applied), "finished": False}
 
     def _write_status(self, finished: bool = False) -> None:
         st = self.status()

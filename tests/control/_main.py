@@ -1,0 +1,104 @@
+"""The issue's main scenario: two dozen configurations on digits under live control.
+
+``factory`` builds the run (also for the crash harness's children), ``script`` is the user
+issuing operations while it runs, ``introspect`` collects what the checks need in the
+restore child, ``check`` asserts the rules on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from tests.control._live import issue, wait_for
+from tests.runs._digits import base_config, digits_data, digits_spec
+
+N_CHUNKS = 2
+
+
+def config_group() -> list:
+    from rafiki_ray.runs import GridSearch, List, RandomSearch, Range
+
+    first = base_config(lr=0.05, epochs=3, delay=0.2)  # long enough to be stopped mid-run
+    grid = GridSearch(base_config(lr=List([0.02, 0.05, 0.1]), hidden=List([8, 16, 32])))
+    rand = RandomSearch(base_config(lr=Range(0.01, 0.2), hidden=List([8, 16, 32])),
+                        num_runs=14, seed=3)
+    return [first, grid, rand]  # 1 + 3x3 + 14 = 24 runs
+
+
+def factory(storage: str, name: str) -> tuple[Any, dict]:
+    from rafiki_ray.runs import prepare
+
+    tr, ev = digits_data(400, 150)
+    trainable, kwargs, _ = prepare(digits_spec(), config_group(), tr, ev, storage_path=storage,
+                                   name=name, num_chunks=N_CHUNKS, metric="top1_accuracy",
+                                   mode="max", max_concurrent_trials=2)
+    return trainable, kwargs
+
+
+def script(ctl: Any, log: list, timeout: float = 120.0) -> None:
+    runs = ctl.runs
+    wait_for(lambda: runs()["run-0000"]["chunks"] >= 1, what="run-0000 past chunk 1")
+    issue(ctl, log, "stop", "run-0000", timeout=timeout)
+    wait_for(lambda: runs()["run-0001"]["chunks"] >= 1, what="run-0001 past chunk 1")
+    issue(ctl, log, "clone", "run-0001", edits=["train.optimizer.args.lr=0.03",
+                                                "user_knobs.hidden=24"], warm=True,
+          timeout=timeout)
+    issue(ctl, log, "delete", "run-0020", timeout=timeout)
+    issue(ctl, log, "clone", "run-0020", timeout=timeout)  # refused: deleted
+    wait_for(lambda: runs()["run-0000"]["live"] is None, timeout=600, what="run-0000 halted")
+    issue(ctl, log, "resume", "run-0000", timeout=timeout)
+
+
+def introspect(grid: Any, exp_dir: str) -> dict:
+    from rafiki_ray.control import Journal
+
+    trials = {}
+    for res in grid:
+        df = res.metrics_dataframe
+        trials[res.metrics.get("trial_id", os.path.basename(res.path))] = {
+            "run": res.config["__rafiki_run"]["id"],
+            "start": res.config["__rafiki_run"],
+            "chunks": [] if df is None else [int(c) for c in df["chunks_done"]],
+            "error": None if res.error is None else str(res.error)}
+    with open(os.path.join(exp_dir, "rafiki_control", "status.json")) as f:
+        status = json.load(f)
+    return {"trials": trials, "status": status, "journal": Journal(exp_dir).read()}
+
+
+def check(info: dict, log: list) -> None:
+    """The rules of live control on the finished experiment."""
+    assert [e[:3] for e in log] == [("stop", "run-0000", "applied"),
+                                    ("clone", "run-0001", "applied"),
+                                    ("delete", "run-0020", "applied"),
+                                    ("clone", "run-0020", "refused"),
+                                    ("resume", "run-0000", "applied")], log
+    st, trials = info["status"], info["trials"]
+    runs = st["runs"]
+    assert len(runs) == 25 and st["finished"] is True
+    clone = log[1][3]
+    assert clone == "run-0024"
+    by_run: dict[str, list] = {}
+    for tid, t in trials.items():
+        assert t["error"] is None, (tid, t["error"])
+        by_run.setdefault(t["run"], []).append(t)
+    # deleted before it started: never ran, no metrics
+    assert runs["run-0020"]["status"] == "deleted" and "run-0020" not in by_run
+    assert runs["run-0020"]["last"] == {}
+    # every other run completed; each journaled op applied exactly once
+    assert {r for r, v in runs.items() if v["status"] != "completed"} == {"run-0020"}
+    ops = [r for r in info["journal"] if r["kind"] == "op"]
+    assert len(ops) == 4 and set(st["ops"]) == {o["id"] for o in ops}
+    assert all(o["outcome"] == "applied" for o in st["ops"].values())
+    assert sorted(len(v) for r, v in by_run.items() if r != "run-0000") == [1] * 23
+    # the stopped run: two trials, the second resumed from the first's checkpoint
+    segs = sorted(by_run["run-0000"], key=lambda t: t["chunks"][0])
+    assert len(segs) == 2 and "resume_from" in segs[1]["start"]
+    assert segs[0]["chunks"] + segs[1]["chunks"] == list(range(1, 3 * N_CHUNKS + 1))
+    # the warm clone: started at its parent's chunk, with the edits
+    (c,) = by_run[clone]
+    assert runs[clone]["parent"] == "run-0001" and runs[clone]["warm"] is True
+    assert "warm_from" in c["start"] and c["chunks"][0] > 1 and c["chunks"][-1] == 2 * N_CHUNKS
+    cfg = runs[clone]["config"]
+    assert cfg["train"]["optimizer"]["args"]["lr"] == 0.03 and cfg["user_knobs"]["hidden"] == 24
