@@ -135,6 +135,7 @@ class LiveControl:
         run = {"id": rid, "status": "ongoing", "config": copy.deepcopy(dict(config)),
                "origin": origin, "parent": parent, "warm": warm, "seed": self.seed + self.next,
                "trials": [], "live": None, "checkpoint": None, "chunks": 0, "base": 0,
+               "from_chunk": 0,
                "last": {}, "error": None}
         self.next += 1
         self.runs[rid] = run
@@ -275,7 +276,7 @@ class LiveControl:
                     return {"outcome": "refused", "new_run": None, "reason": "cannot copy the "
                             f"parent's checkpoint {run['checkpoint']!r}: {exc}"}
             child = self._new_run(config, "clone", parent=rid, warm=warm)
-            child["pinned_chunks"] = run["chunks"] if warm else 0
+            child["from_chunk"] = run["chunks"] if warm else 0
             start = {"warm_from": pin} if warm else {}
             self.queue.append({"run": child["id"], "config": self._trial_config(child, **start)})
             note = "" if warm or not op.get("warm") else "parent has no checkpoint; cold clone"
@@ -285,8 +286,9 @@ class LiveControl:
     def status(self) -> dict[str, Any]:
         runs = {}
         for rid, r in self.runs.items():
-            runs[rid] = {k: r[k] for k in ("status", "origin", "parent", "warm", "trials", "live",
-                                           "checkpoint", "chunks", "last", "config")}
+            runs[rid] = {k: r[k] for k in ("status", "origin", "parent", "warm", "from_chunk",
+                                           "trials", "live", "checkpoint", "chunks", "last",
+                                           "config")}
         return {"experiment": self.experiment_dir, "updated": time.time(), "runs": runs,
                 "ops": copy.deepcopy(self.applied), "finished": False}
 

@@ -103,6 +103,12 @@ def train_run(config: dict[str, Any], *, spec: MLSpec, train_data: Any, eval_dat
     order = None
     if done % num_chunks:  # resuming mid-epoch: the order is the one saved with the state
         order = state["order"]
+    if done >= total:  # e.g. a warm clone of a finished run with the same epochs
+        metrics = _evaluate(spec, model, eval_data, cfg, bs)
+        metrics.update(chunks_done=done, epoch=done / num_chunks, run_id=run.get("id", ""),
+                       lr=float(optimizer.param_groups[0]["lr"]))
+        tune.report(metrics)
+        return
     model.train()
     while done < total:
         if done % num_chunks == 0 or order is None:

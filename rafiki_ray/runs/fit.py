@@ -57,6 +57,7 @@ def prepare(
     tensorboard: bool = True,
     callbacks: list | None = None,
     num_to_keep: int | None = None,
+    verbose: int | None = None,
 ) -> tuple[Any, dict[str, Any], Any]:
     """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``.
 
@@ -104,7 +105,8 @@ def prepare(
         tune_config.metric, tune_config.mode = metric, mode
     run_config = tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name,
                                 callbacks=cbs, stop=control.stopper,
-                                checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep))
+                                checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep),
+                                **({} if verbose is None else {"verbose": verbose}))
     return trainable, {"tune_config": tune_config, "run_config": run_config}, control
 
 

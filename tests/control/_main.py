@@ -43,8 +43,7 @@ def script(ctl: Any, log: list, timeout: float = 120.0) -> None:
     issue(ctl, log, "stop", "run-0000", timeout=timeout)
     wait_for(lambda: runs()["run-0001"]["chunks"] >= 1, what="run-0001 past chunk 1")
     issue(ctl, log, "clone", "run-0001", edits=["train.optimizer.args.lr=0.03",
-                                                "user_knobs.hidden=24"], warm=True,
-          timeout=timeout)
+                                                "train.epochs=3"], warm=True, timeout=timeout)
     issue(ctl, log, "delete", "run-0020", timeout=timeout)
     issue(ctl, log, "clone", "run-0020", timeout=timeout)  # refused: deleted
     wait_for(lambda: runs()["run-0000"]["live"] is None, timeout=600, what="run-0000 halted")
@@ -99,6 +98,7 @@ def check(info: dict, log: list) -> None:
     # the warm clone: started at its parent's chunk, with the edits
     (c,) = by_run[clone]
     assert runs[clone]["parent"] == "run-0001" and runs[clone]["warm"] is True
-    assert "warm_from" in c["start"] and c["chunks"][0] > 1 and c["chunks"][-1] == 2 * N_CHUNKS
+    assert "warm_from" in c["start"] and runs[clone]["from_chunk"] >= 1
+    assert c["chunks"] == list(range(runs[clone]["from_chunk"] + 1, 3 * N_CHUNKS + 1))
     cfg = runs[clone]["config"]
-    assert cfg["train"]["optimizer"]["args"]["lr"] == 0.03 and cfg["user_knobs"]["hidden"] == 24
+    assert cfg["train"]["optimizer"]["args"]["lr"] == 0.03 and cfg["train"]["epochs"] == 3
