@@ -90,7 +90,13 @@ def train_run(config: dict[str, Any], *, spec: MLSpec, train_data: Any, eval_dat
     if ckpt is not None:
         with ckpt.as_directory() as d:
             state = torch.load(os.path.join(d, _STATE), weights_only=False)
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            if kind != "warm":
+                raise
+            raise ValueError(f"clone --warm: the parent's weights do not fit the edited model; "
+                             f"clone cold or keep the architecture knobs ({exc})") from None
         done = state["chunks_done"]
         if kind == "warm":  # a clone: the parent's weights and chunk, its own optimizer
             gen.manual_seed(run_seed + done)
