@@ -135,7 +135,7 @@ class LiveControl:
         run = {"id": rid, "status": "ongoing", "config": copy.deepcopy(dict(config)),
                "origin": origin, "parent": parent, "warm": warm, "seed": self.seed + self.next,
                "trials": [], "live": None, "checkpoint": None, "chunks": 0, "base": 0,
-               "from_chunk": 0,
+               "from_chunk": 0, "checkpoint_chunks": 0,
                "last": {}, "error": None}
         self.next += 1
         self.runs[rid] = run
@@ -191,7 +191,8 @@ class LiveControl:
     def on_checkpoint(self, trial_id: str, path: str) -> None:
         run = self.runs.get(self.trial_run.get(trial_id, ""))
         if run is not None and run["live"] == trial_id:
-            run["checkpoint"] = path
+            # a checkpoint comes after the result it was reported with
+            run["checkpoint"], run["checkpoint_chunks"] = path, run["chunks"]
 
     def on_complete(self, trial_id: str, error: bool) -> None:
         run = self.runs.get(self.trial_run.get(trial_id, ""))
@@ -250,6 +251,7 @@ class LiveControl:
         elif kind == "resume":
             run["status"] = "ongoing"
             if run["live"] is None:
+                run["chunks"] = run["checkpoint_chunks"]  # it goes on from its checkpoint
                 start = {"resume_from": run["checkpoint"]} if run["checkpoint"] else {}
                 self.queue.append({"run": rid, "config": self._trial_config(run, **start)})
         elif kind == "delete":
@@ -276,7 +278,7 @@ class LiveControl:
                     return {"outcome": "refused", "new_run": None, "reason": "cannot copy the "
                             f"parent's checkpoint {run['checkpoint']!r}: {exc}"}
             child = self._new_run(config, "clone", parent=rid, warm=warm)
-            child["from_chunk"] = run["chunks"] if warm else 0
+            child["from_chunk"] = run["checkpoint_chunks"] if warm else 0
             start = {"warm_from": pin} if warm else {}
             self.queue.append({"run": child["id"], "config": self._trial_config(child, **start)})
             note = "" if warm or not op.get("warm") else "parent has no checkpoint; cold clone"

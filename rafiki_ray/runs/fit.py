@@ -58,8 +58,12 @@ def prepare(
     callbacks: list | None = None,
     num_to_keep: int | None = None,
     verbose: int | None = None,
+    cpus_per_run: float = 1.0,
 ) -> tuple[Any, dict[str, Any], Any]:
     """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``.
+
+    ``cpus_per_run`` below 1 lets more runs than cores train side by side, chunk by chunk
+    (e.g. 0.25: eight runs on two cores, the operating system sharing the cores between them).
 
     ``num_to_keep``: checkpoints kept per trial (None: all). A run always keeps its latest,
     which resume needs; a warm clone copies its parent's checkpoint when it is made.
@@ -89,9 +93,12 @@ def prepare(
     exp_dir = os.path.join(os.path.abspath(storage_path), name)
     control = LiveControl(exp_dir, runs=p.runs, validate=lambda c: parse_config(
         user_config(c), "clone"), seed=seed)
-    trainable = tune.with_parameters(train_run, spec=spec, train_data=train_data,
-                                     eval_data=eval_data, num_chunks=num_chunks,
-                                     seed=seed or 0)
+    if isinstance(cpus_per_run, bool) or not isinstance(cpus_per_run, (int, float)) or not (
+            0 < cpus_per_run):
+        raise invalid("cpus_per_run", "must be a number > 0", cpus_per_run)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_run, spec=spec, train_data=train_data, eval_data=eval_data,
+                             num_chunks=num_chunks, seed=seed or 0), {"cpu": cpus_per_run})
     cbs = [control.callback, *(callbacks or [])]
     if tensorboard:
         from rafiki_ray.tensorboard import HParamsCallback
@@ -100,7 +107,7 @@ def prepare(
                                    metrics=[metric, "loss", "train_loss"]))
     tune_config = tune.TuneConfig(search_alg=control.searcher, scheduler=scheduler,
                                   num_samples=-1, max_concurrent_trials=max_concurrent_trials,
-                                  trial_dirname_creator=trial_dirname)
+                                  trial_dirname_creator=trial_dirname, reuse_actors=True)
     if scheduler is None:
         tune_config.metric, tune_config.mode = metric, mode
     run_config = tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name,
@@ -118,12 +125,14 @@ def run_fit(spec: MLSpec, config_group: Any, train_data: Any, eval_data: Any,
 
 
 def restore_fit(experiment_dir: str, spec: MLSpec, train_data: Any, eval_data: Any, *,
-                num_chunks: int, seed: int | None = 42) -> Any:
-    """Continue an interrupted ``run_fit`` (``Tuner.restore``); journaled control operations
-    that the snapshot had not applied are applied now, each once."""
-    trainable = tune.with_parameters(train_run, spec=spec, train_data=train_data,
-                                     eval_data=eval_data, num_chunks=num_chunks,
-                                     seed=check_seed(seed) or 0)
+                num_chunks: int, seed: int | None = 42, cpus_per_run: float = 1.0) -> Any:
+    """Continue an interrupted ``run_fit`` (``Tuner.restore``) with the same spec, data and
+    ``num_chunks``/``seed``/``cpus_per_run``; journaled control operations that Tune's last
+    snapshot had not applied are applied now, each once."""
+    trainable = tune.with_resources(
+        tune.with_parameters(train_run, spec=spec, train_data=train_data, eval_data=eval_data,
+                             num_chunks=num_chunks, seed=check_seed(seed) or 0),
+        {"cpu": cpus_per_run})
     return tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True).fit()
 
 

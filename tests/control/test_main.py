@@ -45,7 +45,8 @@ def test_two_dozen_runs_across_a_driver_crash(tmp_path):
 
     storage = str(tmp_path)
     exp = os.path.join(storage, "crash")
-    user = User(exp, lambda ctl, log: _main.script(ctl, log, timeout=400))
+    at_kill = os.path.join(storage, "crash-at-kill")  # the harness makes it after the kill
+    user = User(exp, lambda ctl, log: _main.crash_script(ctl, log, at_kill))
     user.start()
     report = run_crash_restore("tests.control._main:factory", storage=storage, name="crash",
                                kill_after=6, factory_kwargs={"storage": storage,
@@ -55,4 +56,4 @@ def test_two_dozen_runs_across_a_driver_crash(tmp_path):
     assert report["restore_error"] is None, log_excerpt(report["log"])
     assert user.error is None, repr(user.error)
     assert report["results_before_kill"] >= 6
-    _main.check(report["introspection"], user.log)
+    _main.check_crash(report["introspection"], user.log)
