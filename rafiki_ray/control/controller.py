@@ -36,7 +36,7 @@ from ray.tune.search import Searcher
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed
-from rafiki_ray.control.journal import Journal, write_status
+from rafiki_ray.control.journal import Journal, read_status, write_status
 from rafiki_ray.control.protocol import CONTROL_KEY, apply_edits, decide
 
 __all__ = ["ControlCallback", "ControlSearcher", "ControlStopper", "LiveControl"]
@@ -367,7 +367,9 @@ class ControlCallback(Callback):
         self.control = control
 
     def setup(self, **info: Any) -> None:
-        self.control._write_status()
+        # a restored experiment keeps the status its driver left until its state is back
+        if read_status(self.control.experiment_dir) is None:
+            self.control._write_status()
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         self.control.poll()

@@ -41,7 +41,8 @@ def script(ctl: Any, log: list, timeout: float = 120.0) -> None:
     runs = ctl.runs
     wait_for(lambda: runs()["run-0000"]["chunks"] >= 1, what="run-0000 past chunk 1")
     issue(ctl, log, "stop", "run-0000", timeout=timeout)
-    wait_for(lambda: runs()["run-0001"]["chunks"] >= 1, what="run-0001 past chunk 1")
+    # a result is in the status before its checkpoint is: a warm clone needs the checkpoint
+    wait_for(lambda: runs()["run-0001"]["checkpoint"], what="run-0001's first checkpoint")
     issue(ctl, log, "clone", "run-0001", edits=["train.optimizer.args.lr=0.03",
                                                 "train.epochs=3"], warm=True, timeout=timeout)
     issue(ctl, log, "delete", "run-0020", timeout=timeout)
@@ -57,7 +58,8 @@ def crash_script(ctl: Any, log: list, at_kill: str) -> None:
     runs = ctl.runs
     wait_for(lambda: runs()["run-0000"]["chunks"] >= 1, what="run-0000 past chunk 1")
     issue(ctl, log, "stop", "run-0000")
-    wait_for(lambda: runs()["run-0001"]["chunks"] >= 1, what="run-0001 past chunk 1")
+    # a result is in the status before its checkpoint is: a warm clone needs the checkpoint
+    wait_for(lambda: runs()["run-0001"]["checkpoint"], what="run-0001's first checkpoint")
     issue(ctl, log, "clone", "run-0001", edits=["train.optimizer.args.lr=0.03",
                                                 "train.epochs=3"], warm=True)
     issue(ctl, log, "delete", "run-0020")

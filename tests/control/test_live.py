@@ -13,7 +13,7 @@ from tests.runs._digits import base_config, digits_data, digits_spec
 
 def _script(ctl, log):
     runs = ctl.runs
-    wait_for(lambda: runs()["run-0000"]["chunks"] >= 1 and runs()["run-0001"]["chunks"] >= 1,
+    wait_for(lambda: runs()["run-0000"]["chunks"] >= 1 and runs()["run-0001"]["checkpoint"],
              what="two runs past their first chunk")
     issue(ctl, log, "stop", "run-0000")
     issue(ctl, log, "clone", "run-0001", edits=["train.optimizer.args.lr=0.01"], warm=True)
