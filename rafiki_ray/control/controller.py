@@ -64,6 +64,9 @@ class LiveControl:
         runs: fixed run configs served first (e.g. RapidFire's expanded config groups).
         validate: ``fn(config)`` raising ValueError/TypeError for a bad clone config.
         seed: base of the per-run seeds (run ``i`` gets ``seed + i``).
+        num_samples: how many runs the searcher proposes (required with a searcher: Tune
+            runs ``num_samples=-1`` so that control can add trials, and most searchers never
+            say they are finished).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class LiveControl:
         runs: Sequence[Mapping[str, Any]] | None = None,
         validate: Callable[[dict], Any] | None = None,
         seed: int | None = 0,
+        num_samples: int | None = None,
         _key: str | None = None,
     ) -> None:
         if not isinstance(experiment_dir, (str, os.PathLike)):
@@ -86,10 +90,15 @@ class LiveControl:
             raise invalid_type("LiveControl.runs", "must be a list of config dicts", runs)
         if searcher is None and not runs:
             raise invalid("LiveControl", "needs a searcher or a non-empty list of runs")
+        if searcher is not None and (isinstance(num_samples, bool) or not isinstance(
+                num_samples, int) or num_samples < 1):
+            raise invalid("LiveControl.num_samples", "must be an int >= 1 with a searcher (how "
+                          "many runs it proposes)", num_samples)
         self.experiment_dir = os.path.abspath(os.fspath(experiment_dir))
         self._args = {"experiment_dir": self.experiment_dir, "searcher": searcher,
                       "runs": [copy.deepcopy(dict(r)) for r in runs or []],
-                      "validate": validate, "seed": check_seed(seed)}
+                      "validate": validate, "seed": check_seed(seed),
+                      "num_samples": num_samples}
         self.inner = searcher
         self.validate = validate
         self.seed = check_seed(seed) or 0
@@ -164,6 +173,8 @@ class LiveControl:
             run = self.runs[self.initial.pop(0)]
             if run["status"] == "ongoing":
                 return self._assign(trial_id, run, self._trial_config(run))
+        if not self.inner_done and len(self.inner_trials) >= self._args["num_samples"]:
+            self.inner_done = True
         if not self.inner_done:
             s = self.inner.suggest(trial_id)
             if s == Searcher.FINISHED:

@@ -53,10 +53,10 @@ def validate(config):
 class Sim:
     """Plays Tune's part: trial ids, results with checkpoints, completion."""
 
-    def __init__(self, tmp_path, n=3, searcher=None):
+    def __init__(self, tmp_path, n=3, searcher=None, num_samples=None):
         self.dir = str(tmp_path / "exp")
         self.ctl = LiveControl(self.dir, runs=cfgs(n) if n else None, searcher=searcher,
-                               validate=validate, seed=7)
+                               validate=validate, seed=7, num_samples=num_samples)
         self.client = Control(self.dir)
         self.ctl.callback.setup()  # as Tune does before the first step
         self.n = 0
@@ -251,15 +251,17 @@ def test_wrapped_searcher_sees_only_its_trials(tmp_path):
             super().__init__(metric="loss", mode="min")
             self.n, self.done = 0, []
 
-        def suggest(self, trial_id):
+        def suggest(self, trial_id):  # never finishes by itself
             self.n += 1
-            return {"lr": 0.01 * self.n} if self.n <= 2 else Searcher.FINISHED
+            return {"lr": 0.01 * self.n}
 
         def on_trial_complete(self, trial_id, result=None, error=False):
             self.done.append(trial_id)
 
     inner = Two()
-    s = Sim(tmp_path, n=0, searcher=inner)
+    with pytest.raises(ValueError, match="LiveControl.num_samples: must be an int >= 1"):
+        LiveControl(str(tmp_path), searcher=inner)
+    s = Sim(tmp_path, n=0, searcher=inner, num_samples=2)
     t0, c0 = s.start()
     assert c0["lr"] == 0.01 and c0[CONTROL_KEY]["id"] == "run-0000"
     s.report(t0, 1)
@@ -267,7 +269,8 @@ def test_wrapped_searcher_sees_only_its_trials(tmp_path):
     t1, c1 = s.start()
     assert c1["lr"] == 0.5
     t2, _ = s.start()
-    assert s.start()[1] is None  # inner finished, trials still live
+    assert s.start()[1] is None  # two runs proposed: the searcher is done, trials still live
+    assert inner.n == 2
     for t in (t0, t1, t2):
         s.ctl.searcher.on_trial_complete(t)
     assert inner.done == [t0, t2]
