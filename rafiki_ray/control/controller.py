@@ -231,6 +231,8 @@ class LiveControl:
             return 0
         if size == self._journal_size:
             return 0
+        # the size read *before* the lines: a line appended while we work (by a client, or
+        # our own outcomes) makes the next poll read again; applied ops are skipped then
         self._journal_size = size
         n = 0
         for op in self.journal.ops():
@@ -245,7 +247,6 @@ class LiveControl:
             n += 1
         if n:
             self._write_status()
-            self._journal_size = os.path.getsize(self.journal.path)
         return n
 
     def _apply(self, op: Mapping[str, Any]) -> dict[str, Any]:

@@ -233,6 +233,25 @@ def test_restore_applies_each_journaled_op_exactly_once(tmp_path):
     assert len(ops) == 3 and set(s.ctl.applied) == {o["id"] for o in ops}
 
 
+def test_an_op_journaled_while_the_driver_applies_another_is_not_lost(tmp_path):
+    s = Sim(tmp_path, n=2)
+    t0, _ = s.start()
+    s.report(t0, 1)
+    late = {}
+
+    def validate_and_race(config):  # runs inside poll(), while the clone is being applied
+        if not late:
+            late["op"] = s.client.op("stop", "run-0000", wait=False)
+
+    s.ctl.validate = validate_and_race
+    s.client.op("clone", "run-0000", wait=False)
+    s.ctl.poll()
+    s.ctl.poll()  # the next step picks the late op up
+    assert s.ctl.applied[late["op"]["id"]]["outcome"] == "applied"
+    assert s.ctl.runs["run-0000"]["status"] == "stopped"
+    assert s.ctl.poll() == 0  # and nothing is applied twice
+
+
 def test_pickled_parts_share_one_controller(tmp_path):
     s = Sim(tmp_path)
     parts = (s.ctl.searcher, s.ctl.callback, s.ctl.stopper)
