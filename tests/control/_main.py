@@ -54,16 +54,17 @@ def script(ctl: Any, log: list, timeout: float = 120.0) -> None:
 def crash_script(ctl: Any, log: list, at_kill: str) -> None:
     """Before the kill: as :func:`script` up to the refused clone. After the kill (the
     harness made ``at_kill``), with no driver running: resume run-0000 and delete run-0010;
-    the restored driver must apply both."""
+    the restored driver must apply both. Any op may also wait across the kill for the
+    restored driver (the kill comes after a number of results, not after an op)."""
     runs = ctl.runs
     wait_for(lambda: runs()["run-0000"]["chunks"] >= 1, what="run-0000 past chunk 1")
-    issue(ctl, log, "stop", "run-0000")
+    issue(ctl, log, "stop", "run-0000", timeout=900)
     # a result is in the status before its checkpoint is: a warm clone needs the checkpoint
     wait_for(lambda: runs()["run-0001"]["checkpoint"], what="run-0001's first checkpoint")
     issue(ctl, log, "clone", "run-0001", edits=["train.optimizer.args.lr=0.03",
-                                                "train.epochs=3"], warm=True)
-    issue(ctl, log, "delete", "run-0020")
-    issue(ctl, log, "clone", "run-0020")  # refused: deleted
+                                                "train.epochs=3"], warm=True, timeout=900)
+    issue(ctl, log, "delete", "run-0020", timeout=900)
+    issue(ctl, log, "clone", "run-0020", timeout=900)  # refused: deleted
     wait_for(lambda: os.path.isdir(at_kill), timeout=900, what="the kill")
     issue(ctl, log, "resume", "run-0000", timeout=900)
     issue(ctl, log, "delete", "run-0010", timeout=900)
