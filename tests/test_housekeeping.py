@@ -94,3 +94,64 @@ def test_the_installed_ray_is_in_the_declared_range() -> None:
 def test_deprecation_warnings_are_not_silenced() -> None:
     filters = PYPROJECT["tool"]["pytest"]["ini_options"].get("filterwarnings", [])
     assert not [f for f in filters if f.strip() == "ignore::DeprecationWarning"]
+
+
+def test_param_store_of_a_job_without_namespace_is_not_in_the_anonymous_one(ray_session) -> None:
+    """A job started with ``ray.init()`` runs in an anonymous namespace, where Ray warns about
+    every detached actor ("It looks like you're creating a detached actor in an anonymous
+    namespace"): the store goes into ``rafiki_ray-<uuid>``, and trial workers find it."""
+    import ray
+
+    from rafiki_ray.sharing import ParamStore
+    from rafiki_ray.sharing.param_store import ANONYMOUS_PREFIX
+
+    job_ns = ray.get_runtime_context().namespace
+    store = ParamStore.create("housekeeping_ns_probe")
+    try:
+        assert store.namespace == f"{ANONYMOUS_PREFIX}{job_ns}"
+
+        @ray.remote(num_cpus=0)
+        def lookup() -> str:
+            return ParamStore.get("housekeeping_ns_probe").namespace
+
+        assert ray.get(lookup.remote()) == store.namespace
+        named = ParamStore.create("housekeeping_ns_probe", namespace="housekeeping")
+        assert named.namespace == "housekeeping"
+        named.shutdown()
+    finally:
+        store.shutdown()
+
+
+def test_tune_still_warns_when_a_resumed_trial_has_no_result_json_in_storage() -> None:
+    """The Tune behaviour ``rafiki_ray._log_notes`` relies on: ``LoggerCallback`` copies
+    ``result.json`` back on every start from a checkpoint and logs this exact WARNING on
+    ``ray.tune.logger.logger`` when the storage has none."""
+    import inspect
+
+    from ray.tune.logger import logger as tune_logger
+
+    source = inspect.getsource(tune_logger.LoggerCallback._restore_from_remote)
+    assert 'logger.warning(f"Remote file not found: {remote_file}")' in source
+    assert tune_logger.logger.name == "ray.tune.logger.logger"
+
+
+def test_result_json_warning_is_explained_once(caplog) -> None:
+    import logging
+
+    import rafiki_ray  # noqa: F401 - installs the notes
+    from rafiki_ray._log_notes import NOTES, _ExplainOnce
+
+    tune_log = logging.getLogger("ray.tune.logger.logger")
+    assert [type(f) for f in tune_log.filters].count(_ExplainOnce) == 1
+    pattern, explanation = NOTES["ray.tune.logger.logger"]
+    log = logging.getLogger("rafiki_ray.tests.explain_once")  # a fresh filter, same rule
+    log.addFilter(_ExplainOnce(pattern, explanation))
+    with caplog.at_level(logging.INFO, logger=log.name):
+        for i in range(3):
+            log.warning("Remote file not found: /tmp/exp/trial_%d/result.json", i)
+        log.warning("Remote file not found: /tmp/exp/trial_0/progress.csv")  # another file
+        log.info("Remote file not found: result.json")  # not Tune's WARNING: left alone
+    texts = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == log.name]
+    assert texts == [("INFO", explanation),
+                     ("WARNING", "Remote file not found: /tmp/exp/trial_0/progress.csv"),
+                     ("INFO", "Remote file not found: result.json")]
