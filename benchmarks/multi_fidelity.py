@@ -347,6 +347,42 @@ def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[st
     return lines
 
 
+def page_table(table: LCTable, race: Race, rcells: dict[str, Cell], savings: Savings | None,
+               scells: dict[str, Cell] | None) -> list[str]:
+    """The race and the savings of one number of workers in one table (the results page)."""
+    fifo = _med(rcells["FIFO random"].values["time"])
+    head = (f"**W = {race.workers}.** Race ({race.seeds} seeds): time until a fully trained "
+            f"trial reaches final {table.metric} >= {table.target(race.rel):.4f} (1 % below the "
+            f"table's best, {table.best_final():.4f}); best final at a budget of "
+            f"{race.budget(table):.0f} simulated s.")
+    cols = ("| method | median time to target (s) | speed-up vs FIFO | seeds reaching it "
+            "| best final at budget")
+    if scells is not None and savings is not None:
+        head += (f" Savings ({savings.seeds} seeds x the same {savings.n_trials} configurations "
+                 "for every method, run to the end): epochs and best final metric vs FIFO.")
+        cols += " | epochs saved | loss in best final (median / worst seed)"
+    lines = [head, "", cols + " | CPU ms per result |", "|---" * cols.count("|") + "|---|"]
+    sign = 1.0 if table.mode == "max" else -1.0
+    for name, c in rcells.items():
+        times = np.asarray(c.values["time"], dtype=float)
+        med = float(np.median(times))
+        row = (f"| {name} | {_fmt(med)} | {_fmt(fifo / med, 2) if math.isfinite(med) else 'n/a'} "
+               f"| {int(np.isfinite(times).sum())}/{len(times)} "
+               f"| {_fmt(_med(c.values['best_at_budget']), 4)}")
+        if scells is not None:
+            if name in scells:
+                v, f = scells[name].values, scells["FIFO random"].values
+                saved = _med([1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])])
+                loss = [sign * (fb - b) / abs(fb) if not math.isnan(b) else math.inf
+                        for b, fb in zip(v["best_final"], f["best_final"])]
+                row += (f" | {100 * saved:.1f} % | {100 * _med(loss):.2f} % / "
+                        f"{100 * max(loss):.2f} %")
+            else:
+                row += " | - | -"
+        lines.append(row + f" | {_fmt(1e3 * c.cpu_s / max(c.decisions, 1), 3)} |")
+    return lines
+
+
 def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: int) -> list[str]:
     """The issue's targets, checked against the measured medians (PASS / MISS with numbers)."""
     out = ["**Targets**, measured:", ""]
@@ -503,7 +539,6 @@ def main(argv: list[str] | None = None) -> int:
 
         pool = multiprocessing.get_context("spawn").Pool(
             args.jobs, initializer=_init_worker, initargs=(args.table, ETA))
-    blocks: list[str] = []
     results: dict[tuple[str, int], dict[str, Cell]] = {}
     for s in settings:
         t0 = time.perf_counter()
@@ -514,10 +549,17 @@ def main(argv: list[str] | None = None) -> int:
             lines = savings_table(table, s, cells)
         report.sample_load()
         print("\n".join(lines), f"\n({time.perf_counter() - t0:.1f} s wall)\n", flush=True)
-        blocks.append("\n".join(lines))
     if pool is not None:
         pool.close()
         pool.join()
+    blocks = []
+    for s in settings:
+        if isinstance(s, Race):
+            sv = next((x for x in settings if isinstance(x, Savings) and x.workers == s.workers),
+                      None)
+            blocks.append("\n".join(page_table(
+                table, s, results[(s.name, s.workers)], sv,
+                None if sv is None else results[(sv.name, sv.workers)])))
     verdicts = targets(results, table, max(s.workers for s in settings))
     print("\n".join(verdicts))
     blocks.append("\n".join(verdicts))
@@ -535,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
          "successive-halving method; the oracle row is a bound, not a method."),
         "",
     ]
-    report.write("\n".join(header) + "\n".join(f"{b}\n" for b in blocks), results_path)
+    report.write("\n".join(header) + "\n" + "\n".join(f"{b}\n" for b in blocks), results_path)
     return 0
 
 

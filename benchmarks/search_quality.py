@@ -392,10 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"### bayesmark-style score ({len(probs)} problems: models {', '.join(models)} x data sets "
             f"{', '.join(datasets)} x their 2 metrics; {iters} iterations x batch {bsz}; {len(reps)} repeats)\n"
         )
-        out("| method | score (100 = best seen, 0 = median random draw) |")
-        out("|---|---|")
-        for m in sorted(scores, key=lambda k: -scores[k]):
-            out(f"| {m} | {scores[m]:.1f} |")
+        out("Score (100 = best seen, 0 = median random draw): " + ", ".join(
+            f"{m} {scores[m]:.1f}" for m in sorted(scores, key=lambda k: -scores[k])) + ".")
         out("")
 
     header = report.header() + [
