@@ -48,7 +48,7 @@ from benchmarks._report import RESULTS, Report, write_section
 
 SECTION = "search_quality"
 FULL_COMMAND = ("python benchmarks/search_quality.py --jobs 2 "
-                "--method-seeds skopt-gp_minimize=3,optuna-GP=5")
+                "--method-seeds skopt-gp_minimize=3,optuna-GP=5,bayes_opt-GP=5")
 
 
 # ----------------------------------------------------------------------------- one run
@@ -130,7 +130,7 @@ def _problem(name: str, kind: str, seed: int) -> Any:
 
 
 #: Methods whose jobs take longest: started first, so the pool does not end on one of them.
-_SLOW_METHODS = ("skopt-gp_minimize", "optuna-GP")
+_SLOW_METHODS = ("skopt-gp_minimize", "bayes_opt-GP", "optuna-GP")
 
 
 def run_jobs(jobs: list[tuple[Any, ...]], n_jobs: int) -> list[tuple[Any, ...]]:
