@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--method: must be one of {sorted(named)}, got {unknown}")
     seeds = args.seeds or (2 if args.quick else 20)
     budget = args.budget or (16 if args.quick else 48)
-    at_text = args.at or ("4,8,12,16" if args.quick else "8,16,24,32,40,48")
+    at_text = args.at or ("8,16" if args.quick else "16,32,48")
     at = [int(x) for x in at_text.split(",") if 0 < int(x) <= budget]
     batches = [int(x) for x in args.batches.split(",")]
     report = Report(SECTION, argv, quick=args.quick, full_command=FULL_COMMAND)
@@ -105,18 +105,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             curves[(m, b)] = curve(m, args.problem, seeds, budget, b)
             report.sample_load()
+    modes = [b for b in batches if any((m, b) in curves for m in methods)]
     lines = [
         (f"Median simple regret on {args.problem} over {seeds} seeds after n evaluations "
-        "(batch 8: each method's default batch strategy; async: each suggestion asked with the "
-        "other workers' trials pending, as Tune does):"),
+         "(batch 8: each method's default batch strategy; async: each suggestion asked with the "
+         "other workers' trials pending, as Tune does; n/a: the method has no pending trials):"),
         "",
-        "| method | mode | " + " | ".join(f"n={n}" for n in at) + " |",
-        "|---|---|" + "---|" * len(at),
+        "| method | " + " | ".join(f"{_label(b)}, n={n}" for b in modes for n in at) + " |",
+        "|---|" + "---|" * (len(modes) * len(at)),
     ]
-    for (m, b), c in curves.items():
-        med = np.median(c, axis=0)
-        lines.append(f"| {m} | {_label(b)} | " + " | ".join(f"{med[n - 1]:.3g}" for n in at)
-                     + " |")
+    for m in methods:
+        cells = []
+        for b in modes:
+            med = np.median(curves[(m, b)], axis=0) if (m, b) in curves else None
+            cells += ["n/a" if med is None else f"{med[n - 1]:.3g}" for n in at]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
     text = "\n".join(report.header() + lines)
     print(text)
     results = Path(args.results)

@@ -68,7 +68,9 @@ def test_regret_curve_writes_its_section_and_plot(tmp_path: Path) -> None:
                  "--batches", "1,-4"]) == 0
     section = read_section("regret_curve", page)
     assert section is not None and QUICK_MARK in section
-    assert "| random | sequential |" in section and "| random | 4 async workers |" in section
+    assert "| method | sequential, n=8 | sequential, n=16 | 4 async workers, n=8 |" in section
+    row = next(r for r in section.splitlines() if r.startswith("| random |"))
+    assert all(float(c) >= 0 for c in row.split("|")[2:-1])
     assert "![regret_curve](regret_curve.png)" in section
     assert (tmp_path / "regret_curve.png").stat().st_size > 1000
     assert RESULTS.read_text() == before
