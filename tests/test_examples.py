@@ -26,7 +26,9 @@ def _run(args: list[str], tmp_path: Path, timeout: float = 420) -> str:
     # Tune's default storage (~/ray_results) and any cache land in the test's directory
     env["HOME"] = str(tmp_path)
     env.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    env.pop("RAY_ADDRESS", None)  # the script starts its own Ray, as on a user's laptop
+    # the script starts its own Ray, as on a user's laptop, even where another process on this
+    # machine runs a cluster that ray.init() would join (/tmp/ray/ray_current_cluster)
+    env["RAY_ADDRESS"] = "local"
     proc = subprocess.run(
         [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=timeout, check=False,
