@@ -4,6 +4,8 @@
 * Tune searchers (ours, Ray's ``HyperOptSearch``): ``suggest`` / ``on_trial_complete``;
 * Optuna samplers: ``study.ask`` / ``study.tell``;
 * scikit-optimize: ``Optimizer.ask`` / ``tell`` (the engine of ``gp_minimize``, same defaults);
+* bayesian-optimization: its own ``BayesianOptimization.suggest`` / ``register`` (Ray's
+  ``BayesOptSearch`` does not run with the installed release);
 * random: the space's own prior.
 
 Libraries without conditional spaces get a flattened space (the branch choice is a
@@ -12,6 +14,7 @@ categorical and every branch's parameters are always sampled; inactive ones are 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +45,7 @@ def flatten(space: SearchSpace) -> tuple[dict[str, Any], Callable[[dict[str, Any
             elif isinstance(p, (Float, Int, Categorical)):
                 flat[name] = p
             elif not isinstance(p, Fixed):
-                raise ValueError(f"{name}: flatten() supports Float/Int/Categorical/Conditional, got {type(p).__name__}")
+                raise TypeError(f"{name}: flatten() supports Float/Int/Categorical/Conditional, got {type(p).__name__}")
 
     def build(fc: dict[str, Any], sp: SearchSpace = space, prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -232,6 +235,56 @@ class SkoptDriver(Driver):
         self.buffer.extend(zip(xs, (float(v) for v in losses)))
 
 
+class BayesOptDriver(Driver):
+    """bayesian-optimization's ``BayesianOptimization`` (its GP and default acquisition) through
+    ``suggest`` / ``register`` (it maximises: the target is ``-loss``). It takes only
+    continuous boxes: log parameters are searched in log10, integers are rounded, a categorical
+    is an index interval ``[0, k)`` floored, quantised values are rounded to their ``q``."""
+
+    def __init__(self, space: SearchSpace, seed: int) -> None:
+        from bayes_opt import BayesianOptimization
+
+        self.flat, self.build = flatten(space)
+        bounds: dict[str, tuple[float, float]] = {}
+        for name, p in self.flat.items():
+            if isinstance(p, Categorical):
+                bounds[name] = (0.0, float(len(p.choices)))
+            elif p.log:
+                bounds[name] = (math.log10(p.low), math.log10(p.high))
+            else:
+                bounds[name] = (float(p.low), float(p.high))
+        self.opt = BayesianOptimization(f=None, pbounds=bounds, random_state=seed, verbose=0,
+                                        allow_duplicate_points=True)
+
+    def _value(self, p: Any, x: float) -> Any:
+        if isinstance(p, Categorical):
+            return p.choices[min(math.floor(x), len(p.choices) - 1)]
+        v = 10.0 ** x if p.log else x
+        if p.q:
+            v = round(v / p.q) * p.q
+        v = min(max(v, p.low), p.high)
+        return round(v) if isinstance(p, Int) else float(v)
+
+    def _encode(self, p: Any, v: Any) -> float:
+        if isinstance(p, Categorical):
+            return p.choices.index(v) + 0.5
+        return math.log10(v) if p.log else float(v)
+
+    def ask(self) -> tuple[Any, dict[str, Any]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = self.opt.suggest()
+        return x, self.build({n: self._value(p, float(x[n])) for n, p in self.flat.items()})
+
+    def tell(self, token: Any, loss: float) -> None:
+        self.opt.register(params=token, target=-float(loss))
+
+    def inject(self, configs: list[dict[str, Any]], losses: list[float]) -> None:
+        for c, v in zip(configs, losses):
+            vals = _flat_values(c, self.flat)
+            self.tell({n: self._encode(p, vals[n]) for n, p in self.flat.items()}, v)
+
+
 class RandomDriver(Driver):
     def __init__(self, space: SearchSpace, seed: int) -> None:
         self.space, self.rng = space, np.random.default_rng(seed)
@@ -316,5 +369,7 @@ def available_methods() -> dict[str, Method]:
     out["optuna-GP"] = Method("optuna-GP", _optuna_gp)
     out["ray-HyperOpt"] = Method("ray-HyperOpt", _hyperopt)
     out["skopt-gp_minimize"] = Method("skopt-gp_minimize", lambda sp, seed: SkoptDriver(sp, seed), async_ok=False)
+    out["bayes_opt-GP"] = Method("bayes_opt-GP", lambda sp, seed: BayesOptDriver(sp, seed),
+                                 parallel_ok=False, async_ok=False)
     out["random"] = Method("random", lambda sp, seed: RandomDriver(sp, seed))
     return out

@@ -90,7 +90,7 @@ def synthetic_problems(budget: int = 50) -> list[Synthetic]:
     for k in (1227, 1228, 227, 228, 247, 248):
         grid = np.linspace(-5.0, 10.0, 30001)
         i = int(np.argmin([branin(x, k / 100.0) for x in grid[::100]])) * 100
-        r = minimize_scalar(lambda x: branin(x, k / 100.0), bounds=(grid[max(i - 100, 0)], grid[min(i + 100, 30000)]), method="bounded", options={"xatol": 1e-10})
+        r = minimize_scalar(lambda x, k=k: branin(x, k / 100.0), bounds=(grid[max(i - 100, 0)], grid[min(i + 100, 30000)]), method="bounded", options={"xatol": 1e-10})
         best_grid = min(best_grid, float(r.fun))
     return [
         Synthetic(

@@ -1,7 +1,7 @@
 """Multi-fidelity schedulers side by side on a recorded learning-curve table (simulated clock).
 
-    python benchmarks/multi_fidelity.py            # full: W = 4 and 16, 20 seeds, RESULTS.md
-    python benchmarks/multi_fidelity.py --quick    # smoke test: seconds, writes nothing
+    python benchmarks/multi_fidelity.py --jobs 2   # full: W = 4 and 16, 60 seeds, RESULTS.md
+    python benchmarks/multi_fidelity.py --quick    # smoke test: seconds (RESULTS.md: --write)
 
 Every method is a REAL scheduler object (Ray's or ours) driven through Tune's scheduler
 interface by ``benchmarks/_simulator.py`` over the table of ``benchmarks/lc_table/`` (500 MLPs
@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,11 +36,11 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._machine import cpu_model
+from benchmarks._report import RESULTS, Report, pyplot
 from benchmarks._simulator import DEFAULT_TABLE, LCTable, simulate
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 SECTION = "multi_fidelity"
+FULL_COMMAND = "python benchmarks/multi_fidelity.py --seeds 60 --jobs 2"
 #: Reduction factor of every successive-halving method, ours and Ray's (``--eta``).
 ETA = 3
 
@@ -347,71 +347,45 @@ def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[st
     return lines
 
 
-#: Reading of the results, written after the runs of 2026-11-23 (numbers are in the
-#: tables above; re-read them after a re-run). Facts about the table come from the table itself.
-NOTES = """**Notes** (written after reading the runs of 2026-11-23 17:16 and 17:40 UTC on the re-recorded
-table, whose simulated numbers are identical, and the 60-seed run of 22:39 UTC):
-
-- The table's epoch times are CPU time of the 1-thread training (`--clock thread`). The table
-  was re-recorded with it on 2026-11-23: all 500 curves (val_acc, val_loss, train_loss) are
-  bit-identical to the first recording, whose wall-clock epoch times, measured at a load of
-  20-50, summed to 22,200 s and spread from 1 s to 174 s per configuration (5-95 %); now 1,074 s
-  in all and 0.5-5.0 s per configuration. CPU time is not entirely load-free (shared caches):
-  10 rows timed at a load of about 3 and again at about 17 differed by a median factor of 1.27
-  (0.97-1.67); this recording ran at a 1-min load of 7-23. The earlier 1.78x came from the old
-  timing: row 230's 30 epochs counted 294.6 s of loaded wall clock (now 4.4 s), 77 % and 91 %
-  of ASHA's time to target in seeds 0 and 1 at W = 16 (381.3 s and 322.1 s).
-- Seeds: 60 since 2026-11-23 22:39 UTC (20 before). The simulation is deterministic per seed,
-  so seeds 0-19 of this run repeat the 20-seed run exactly; the 20-seed medians are quoted below
-  where they differ in direction.
-- ASHA vs FIFO at W = 16, 3.01x (target 4x; 3.21x on seeds 0-19): only 2 of the 500
-  configurations reach the target (rows 230 and 305, final 0.729 and 0.732), and a race ends
-  once one of them has been sampled and trained for 30 epochs (4.4 s and 4.1 s). The oracle
-  bound, which knows the table, stops every other trial after one epoch and trains the target
-  rows straight through, needs a median 4.9 s, 4.07x FIFO (4.22x on seeds 0-19): no scheduler
-  that gives each configuration at least one epoch gets much beyond that on this table.
-  `--trace 16 SEED` shows where ASHA's extra 1.7 s go: its target row never waits paused (0.0 s
-  in seeds 0 and 1); it is sampled later than by the oracle because ASHA spends rung epochs on
-  the configurations before it (seed 0: row 230 is trial #298 and starts at 4.9 s, 1.4 s for
-  the oracle). Row 305 is a late bloomer (142nd of 500 at epoch 1, 71st at epoch 3), so top-1/3
-  rungs usually drop it and the race waits for row 230.
-- ASHA vs Ray's ASHAScheduler (same rungs 1, 3, 9, 27, eta 3, grace period 1): over 60 seeds
-  the medians are 6.6 s and 6.9 s at W = 16 (ASHA sooner in 44, as soon in 4, later in 12) and
-  16.5 s and 17.4 s at W = 4 (ASHA reaches the target in 60/60 seeds, Ray's in 59/60). On seeds
-  0-19 alone the W = 16 medians were 6.5 s and 6.4 s (ASHA sooner in 16, as soon in 1, later in
-  3 of 20, two of those by 3-5 ms): the medians fall between seeds. Where row 305 is sampled
-  early (trial #3 in seed 2), Ray's stop rule compares it with the quantile of the few scores
-  recorded so far and lets it run to epoch 30 (4.1 s), while ASHA (Algorithm 2) pauses it until
-  it is in the top floor(n/3) of a rung, which at rung 3 it never is, and waits for row 230
-  (9.9 s); seeds 2 and 18 at W = 4: 29.9 s vs 4.1 s and 40.7 s vs 11.2 s.
-- An ASHA change tried in this round (a free worker with no pending trial promotes with the
-  relaxed ceil(n/3) rule at once, instead of once no trial runs) left the race medians unchanged
-  and cut the savings-setting median time at W = 16 from 6.0 s to 5.0 s, but was reverted
-  (c3cd17e): in real Tune runs "no trial pending" also happens while a searcher is held by a
-  concurrency limit, so it promoted far too early (two slow Tune tests failed with it).
-- Hyperband + TPESearch is measured with `rafiki_ray/searchers/tpe.py` as it stood at the run
-  (work of the searchers issue).
-- ASHA + TPESearch (row added 2026-11-24; TPESearch's multi-fidelity model on the highest rung
-  with enough results, BOHB-like but asynchronous; both with their defaults): 3.41x FIFO at
-  W = 16 (5.8 s) and 3.93x at W = 4 (17.9 s), against 3.01x and 4.27x for ASHA with random
-  sampling (60 seeds, a run with only these methods at 04:04 UTC). A searcher does not sample in
-  the table's random order, so the oracle bound does not apply to it; it still stays under 4x
-  at W = 16. The issue's 4x target is about ASHA against random search, so it is judged on the
-  ASHA row, not on this one.
-- Reduction factor (`--eta`, added 2026-11-24): `python benchmarks/multi_fidelity.py --seeds
-  60 --jobs 2 --no-write --eta E --methods ASHA "Ray ASHAScheduler" "ASHA + TPESearch" Hyperband
-  "Hyperband + TPESearch"` with E = 2 and 4 (2026-11-24 07:20 UTC, same machine; FIFO and the
-  oracle bound do not depend on eta). ASHA vs FIFO at
-  W = 16: 3.07x with eta 2, 3.01x with eta 3, 2.79x with eta 4 (Ray's ASHAScheduler 2.75x,
-  2.86x, 2.77x; ASHA + TPESearch 3.16x, 3.41x, 3.40x), so the 4x miss does not come from the
-  choice of eta. At W = 16 with eta 4 ASHA and Ray's tie at 7.1 s (ASHA sooner in 50 of 60
-  seeds); at W = 4 with eta 4 Ray's is sooner (17.5 s vs 18.1 s; with eta 2 ASHA is, 15.8 s vs
-  19.3 s)."""
+def page_table(table: LCTable, race: Race, rcells: dict[str, Cell], savings: Savings | None,
+               scells: dict[str, Cell] | None) -> list[str]:
+    """The race and the savings of one number of workers in one table (the results page)."""
+    fifo = _med(rcells["FIFO random"].values["time"])
+    head = (f"**W = {race.workers}.** Race ({race.seeds} seeds): time until a fully trained "
+            f"trial reaches final {table.metric} >= {table.target(race.rel):.4f} (1 % below the "
+            f"table's best, {table.best_final():.4f}); best final at a budget of "
+            f"{race.budget(table):.0f} simulated s.")
+    cols = ("| method | median time to target (s) | speed-up vs FIFO | seeds reaching it "
+            "| best final at budget")
+    if scells is not None and savings is not None:
+        head += (f" Savings ({savings.seeds} seeds x the same {savings.n_trials} configurations "
+                 "for every method, run to the end): epochs and best final metric vs FIFO.")
+        cols += " | epochs saved | loss in best final (median / worst seed)"
+    lines = [head, "", cols + " | CPU ms per result |", "|---" * cols.count("|") + "|---|"]
+    sign = 1.0 if table.mode == "max" else -1.0
+    for name, c in rcells.items():
+        times = np.asarray(c.values["time"], dtype=float)
+        med = float(np.median(times))
+        row = (f"| {name} | {_fmt(med)} | {_fmt(fifo / med, 2) if math.isfinite(med) else 'n/a'} "
+               f"| {int(np.isfinite(times).sum())}/{len(times)} "
+               f"| {_fmt(_med(c.values['best_at_budget']), 4)}")
+        if scells is not None:
+            if name in scells:
+                v, f = scells[name].values, scells["FIFO random"].values
+                saved = _med([1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])])
+                loss = [sign * (fb - b) / abs(fb) if not math.isnan(b) else math.inf
+                        for b, fb in zip(v["best_final"], f["best_final"])]
+                row += (f" | {100 * saved:.1f} % | {100 * _med(loss):.2f} % / "
+                        f"{100 * max(loss):.2f} %")
+            else:
+                row += " | - | -"
+        lines.append(row + f" | {_fmt(1e3 * c.cpu_s / max(c.decisions, 1), 3)} |")
+    return lines
 
 
 def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: int) -> list[str]:
     """The issue's targets, checked against the measured medians (PASS / MISS with numbers)."""
-    out = ["**Targets** (issue 5), measured:", ""]
+    out = ["**Targets**, measured:", ""]
     race = results.get(("race", w), {})
 
     def t(name: str) -> float:
@@ -467,8 +441,7 @@ def _clock_text(meta: dict[str, Any]) -> str:
     if meta.get("clock", "wall") == "wall":
         return f"wall time as measured while recording on {nproc} shared cores"
     return (f"CPU time of the 1-thread training process (`time.{meta['clock']}_time()`, "
-            f"recorded on {nproc} shared cores; far less sensitive to the other processes' "
-            "load than wall time, not immune: see the notes)")
+            f"recorded on {nproc} cores)")
 
 
 def trace(table: LCTable, workers: int, seed: int, methods: dict[str, Factory],
@@ -504,23 +477,27 @@ def trace(table: LCTable, workers: int, seed: int, methods: dict[str, Factory],
     return out
 
 
-def machine() -> str:
-    cpu = cpu_model("unknown CPU")
-    return f"{os.cpu_count()} cores (`nproc`), {cpu}, {platform.platform()}"
-
-
-def write_section(text: str) -> None:
-    begin, end = f"<!-- BEGIN {SECTION} -->", f"<!-- END {SECTION} -->"
-    with open(RESULTS) as fh:
-        doc = fh.read()
-    if begin not in doc or end not in doc:
-        doc = doc.rstrip("\n") + f"\n\n{begin}\n{end}\n"
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(head + begin + "\n" + text.rstrip("\n") + "\n" + end + tail)
-    os.replace(tmp, RESULTS)
+def speedup_plot(results: dict[tuple[str, int], dict[str, Cell]], path: Path) -> str:
+    """Bars: each method's median time to target relative to FIFO's, per number of workers."""
+    plt = pyplot()
+    races = sorted((w, cells) for (kind, w), cells in results.items() if kind == "race")
+    fig, axes = plt.subplots(1, len(races), figsize=(4.2 * len(races), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, (w, cells) in zip(axes[0], races):
+        fifo = _med(cells["FIFO random"].values["time"])
+        names = list(cells)
+        speed = [fifo / float(np.median(cells[n].values["time"])) for n in names]
+        ax.barh(range(len(names)), speed, color=["#888" if n in ("FIFO random", ORACLE) else
+                                                 "#37a" for n in names])
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("speed-up vs FIFO (median time to target)", fontsize=8)
+        ax.set_title(f"W = {w}", fontsize=9)
+    fig.tight_layout()
+    text = Report.save_plot(fig, path)
+    plt.close(fig)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -530,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", default=DEFAULT_TABLE)
     p.add_argument("--methods", nargs="*", default=None, help="subset of method names")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick")
+    p.add_argument("--results", default=str(RESULTS), help="the results page to write")
     p.add_argument("--jobs", type=int, default=1, help="worker processes for the simulations")
     p.add_argument("--eta", type=int, default=3,
                    help="reduction factor of every successive-halving method (default 3)")
@@ -553,16 +532,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         settings = [Race(workers=w, seeds=args.seeds) for w in (4, 16)]
         settings += [Savings(workers=w, seeds=args.seeds) for w in (4, 16)]
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    wall0 = time.perf_counter()
-    loads = [os.getloadavg()[0]]
+    report = Report(SECTION, argv, quick=args.quick, full_command=FULL_COMMAND)
     pool = None
     if args.jobs > 1:
         import multiprocessing
 
         pool = multiprocessing.get_context("spawn").Pool(
             args.jobs, initializer=_init_worker, initargs=(args.table, ETA))
-    blocks: list[str] = []
     results: dict[tuple[str, int], dict[str, Cell]] = {}
     for s in settings:
         t0 = time.perf_counter()
@@ -571,50 +547,37 @@ def main(argv: list[str] | None = None) -> int:
             lines = race_table(table, s, cells)
         else:
             lines = savings_table(table, s, cells)
-        loads.append(os.getloadavg()[0])
+        report.sample_load()
         print("\n".join(lines), f"\n({time.perf_counter() - t0:.1f} s wall)\n", flush=True)
-        blocks.append("\n".join(lines))
     if pool is not None:
         pool.close()
         pool.join()
-    wall = time.perf_counter() - wall0
+    blocks = []
+    for s in settings:
+        if isinstance(s, Race):
+            sv = next((x for x in settings if isinstance(x, Savings) and x.workers == s.workers),
+                      None)
+            blocks.append("\n".join(page_table(
+                table, s, results[(s.name, s.workers)], sv,
+                None if sv is None else results[(sv.name, sv.workers)])))
     verdicts = targets(results, table, max(s.workers for s in settings))
     print("\n".join(verdicts))
     blocks.append("\n".join(verdicts))
-    if not args.quick:
-        blocks.append(NOTES)
-    if args.quick or args.no_write:
+    results_path = Path(args.results)
+    if args.no_write or (args.quick and not args.write) or not report.can_write(results_path):
         return 0
+    blocks.append(speedup_plot(results, report.plot_path(results_path)))
     meta = table.meta
-    header = [
-        "### Multi-fidelity schedulers on a recorded learning-curve table",
-        "",
-        (f"- Command: `python benchmarks/multi_fidelity.py --seeds {args.seeds} --jobs "
-         f"{args.jobs}{'' if ETA == 3 else f' --eta {ETA}'}`; run {started}, "
-         f"{wall:.0f} s wall; machine: {machine()}; 1-min load average while it ran "
-         f"{min(loads):.1f}-{max(loads):.1f} (a shared machine: the simulated times below do "
-         "not depend on it; 'CPU ms per result' is the CPU time of simulator + scheduler per "
-         "reported epoch)."),
-        (f"- Table: `{os.path.relpath(args.table, os.path.dirname(RESULTS))}`, {table.n} "
-         f"configurations x {table.epochs} epochs, really trained by `{meta.get('command')}` "
-         f"(seed {meta.get('seed')}, {meta.get('model')}); metric `{table.metric}` ({table.mode}); "
-         f"per-epoch times: {_clock_text(meta)}. {meta.get('note', '')}"),
-        ("- Simulator: `benchmarks/_simulator.py` (real scheduler objects, Tune's scheduler "
-         "interface, real `Trial`s; paused trials resume where they stopped; no pause/resume "
-         f"overhead). Settings: rungs {_rungs(table.epochs)}, eta {ETA} for every successive-halving "
-         "method; Ray's MedianStoppingRule with grace_period 1 iteration, min_samples 3; NNI "
-         "defaults for MedianStopping (start_step 0; also shown with start_step 3, a value "
-         "picked after a look at a partial table: NNI's 0 judges trials on their first epoch) "
-         "and CurveFitting (start_step 6, threshold "
-         "0.95, gap 1, epoch_num 30); SuccessiveHalving brackets of 81; Hyperband max_iter 30, "
-         f"eta {ETA}, resume=True. The race's last row is not a method but a bound: a scheduler that "
-         "knows the table stops every trial that will miss the target after one epoch and "
-         "trains the target rows straight through (`--trace W SEED` prints where a target "
-         "row's time goes)."),
+    header = report.header() + [
+        (f"Table `{os.path.relpath(args.table, results_path.resolve().parent)}`: {table.n} "
+         f"configurations x {table.epochs} epochs, really trained by `{meta.get('command')}`; "
+         f"metric `{table.metric}` ({table.mode}); per-epoch times: {_clock_text(meta)}. "
+         f"Simulated clock (`benchmarks/_simulator.py`: real scheduler objects through Tune's "
+         f"scheduler interface); rungs {_rungs(table.epochs)}, eta {ETA} for every "
+         "successive-halving method; the oracle row is a bound, not a method."),
         "",
     ]
-    write_section("\n".join(header) + "\n" + "\n\n".join(blocks) + "\n")
-    print(f"wrote the {SECTION} section of {RESULTS}")
+    report.write("\n".join(header) + "\n" + "\n".join(f"{b}\n" for b in blocks), results_path)
     return 0
 
 

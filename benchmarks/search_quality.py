@@ -14,20 +14,19 @@ All methods run side by side through the same ask/tell loop (``_methods.py``) on
    best loss any method found (opt) and the median loss of a random evaluation (clip).
 
     python benchmarks/search_quality.py --quick        # smoke test, seconds
-    python benchmarks/search_quality.py                # the default run (see RESULTS.md)
+    python benchmarks/search_quality.py --jobs 2       # the default run (writes RESULTS.md)
     python benchmarks/search_quality.py --full-bayesmark   # all 9 models x 5 data sets
 
-The table is printed and written between the ``search_quality`` markers of RESULTS.md.
+The tables are printed and written between the ``search_quality`` markers of RESULTS.md
+(a ``--quick`` run only with ``--write``, marked as quick-mode figures).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import heapq
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -39,16 +38,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._machine import cpu_model  # noqa: E402
-from benchmarks._methods import available_methods  # noqa: E402
-from benchmarks._problems import DATASETS, MODELS, sklearn_problems, synthetic_problems  # noqa: E402
+from benchmarks._methods import available_methods
+from benchmarks._problems import DATASETS, MODELS, sklearn_problems, synthetic_problems
+from benchmarks._report import RESULTS, Report, write_section
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "search_quality"
+FULL_COMMAND = ("python benchmarks/search_quality.py --jobs 2 "
+                "--method-seeds skopt-gp_minimize=3,optuna-GP=5,bayes_opt-GP=5")
 
 
 # ----------------------------------------------------------------------------- one run
@@ -130,7 +130,7 @@ def _problem(name: str, kind: str, seed: int) -> Any:
 
 
 #: Methods whose jobs take longest: started first, so the pool does not end on one of them.
-_SLOW_METHODS = ("skopt-gp_minimize", "optuna-GP")
+_SLOW_METHODS = ("skopt-gp_minimize", "bayes_opt-GP", "optuna-GP")
 
 
 def run_jobs(jobs: list[tuple[Any, ...]], n_jobs: int) -> list[tuple[Any, ...]]:
@@ -217,28 +217,10 @@ def bayesmark_scores(results: dict[tuple[str, str, int], list[float]], random_na
 # ----------------------------------------------------------------------------- report
 
 
-def machine() -> str:
-    cpu = cpu_model()
-    return f"{os.cpu_count()} cores (nproc), {cpu}, Python {platform.python_version()}"
-
-
 def fmt(x: float) -> str:
     if not np.isfinite(x):
         return "n/a"
     return f"{x:.2g}" if abs(x) < 0.01 and x != 0 else f"{x:.3g}"
-
-
-def write_section(text: str) -> None:
-    src = RESULTS.read_text() if RESULTS.exists() else ""
-    begin, end = f"<!-- BEGIN {SECTION} -->", f"<!-- END {SECTION} -->"
-    block = f"{begin}\n{text.rstrip()}\n{end}"
-    if begin in src and end in src:
-        head, rest = src.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        src = head + block + tail
-    else:
-        src = src.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(src)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--full-bayesmark", action="store_true", help="all 9 models x 5 data sets x 2 metrics")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: synthetic,parallel,timing,bayesmark")
     ap.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
+    ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick")
+    ap.add_argument("--results", default=str(RESULTS), help="the results page to write")
     ap.add_argument("--save-text", default="", help="also save this run's text to a file")
     ap.add_argument(
         "--write-from", nargs="+", default=None,
@@ -270,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.write_from:
         text = "\n\n".join(Path(f).read_text().rstrip() for f in args.write_from)
-        write_section(text)
+        write_section(SECTION, text, Path(args.results))
         print(text)
         return 0
 
@@ -285,8 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget = 12
         if not args.methods:
             methods = [m for m in methods if m != "skopt-gp_minimize"]
-    load0 = os.getloadavg()
-    t_start = time.time()
+    report = Report(SECTION, argv, quick=args.quick, full_command=FULL_COMMAND)
     lines: list[str] = []
     out = lines.append
 
@@ -307,8 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out(
             f"### Synthetic: median simple regret after {budget} evaluations, {len(seeds)} seeds "
             + "".join(f"({n} for {m}) " for m, n in n_seeds.items() if n != len(seeds))
-            + "(IQR in brackets)\n"
+            + "(IQR in brackets)"
+            + ("" if "timing" in skip else
+               "; CPU milliseconds per suggestion (tell + ask, Hartmann6, median of 3)")
+            + "\n"
         )
+        synth_table = len(lines)  # the timing part adds its columns to this table
         out("| method | " + " | ".join(synth) + " | CPU ms per trial (loop, median) |")
         out("|---|" + "---|" * (len(synth) + 1))
         for m in methods:
@@ -369,9 +356,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 3. timing ------------------------------------------------------------------------
     if "timing" not in skip:
         sizes = (20, 50) if args.quick else (50, 200)
-        out(f"### CPU milliseconds per suggestion (tell + ask, Hartmann6, median of 3) at {sizes[0]} and {sizes[1]} observations\n")
-        out(f"| method | {sizes[0]} obs | {sizes[1]} obs |")
-        out("|---|---|---|")
         tjobs = [(m, n) for m in methods for n in sizes]
         if args.jobs > 1:
             with ProcessPoolExecutor(args.jobs) as ex:
@@ -379,9 +363,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             tres = [_time_job(j) for j in tjobs]
         tt = dict(zip(tjobs, tres))
-        for m in methods:
-            out(f"| {m} | {tt[(m, sizes[0])]:.1f} | {tt[(m, sizes[1])]:.1f} |")
-        out("")
+        cols = [f"ms per suggestion at {n} obs" for n in sizes]
+        if "synthetic" not in skip:  # two more columns of the synthetic table
+            lines[synth_table] += f" {cols[0]} | {cols[1]} |"
+            lines[synth_table + 1] += "---|---|"
+            for i, m in enumerate(methods):
+                lines[synth_table + 2 + i] += f" {tt[(m, sizes[0])]:.1f} | {tt[(m, sizes[1])]:.1f} |"
+        else:
+            out("### CPU milliseconds per suggestion\n")
+            out(f"| method | {cols[0]} | {cols[1]} |")
+            out("|---|---|---|")
+            for m in methods:
+                out(f"| {m} | {tt[(m, sizes[0])]:.1f} | {tt[(m, sizes[1])]:.1f} |")
+            out("")
 
     # 4. bayesmark-style ---------------------------------------------------------------
     if "bayesmark" not in skip:
@@ -409,33 +403,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"### bayesmark-style score ({len(probs)} problems: models {', '.join(models)} x data sets "
             f"{', '.join(datasets)} x their 2 metrics; {iters} iterations x batch {bsz}; {len(reps)} repeats)\n"
         )
-        out("| method | score (100 = best seen, 0 = median random draw) |")
-        out("|---|---|")
-        for m in sorted(scores, key=lambda k: -scores[k]):
-            out(f"| {m} | {scores[m]:.1f} |")
+        out("Score (100 = best seen, 0 = median random draw): " + ", ".join(
+            f"{m} {scores[m]:.1f}" for m in sorted(scores, key=lambda k: -scores[k])) + ".")
         out("")
 
-    load1 = os.getloadavg()
-    took = time.time() - t_start
-    cmd = "python benchmarks/search_quality.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    header = [
-        f"Command: `{cmd.strip()}`  ",
-        f"Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC; wall time {took / 60:.1f} min  ",
-        f"Machine: {machine()}  ",
-        f"Load average (1/5/15 min) at start {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at end "
-        f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}: the 2 cores were shared with other engineers' jobs, "
-        "so wall and CPU times are inflated (CPU times less so than wall times).  ",
-        "Regret = best loss - known optimum. Methods: ours = rafiki_ray searchers with defaults; "
-        "optuna 5 TPESampler / GPSampler defaults; Ray's HyperOptSearch (hyperopt TPE); "
-        "skopt Optimizer with gp_minimize's defaults; random = the space's prior.",
+    header = report.header() + [
+        ("Regret = best loss - known optimum. Methods: ours = rafiki_ray searchers with defaults; "
+        "optuna TPESampler / GPSampler defaults; Ray's HyperOptSearch (hyperopt TPE); "
+        "skopt Optimizer with gp_minimize's defaults; bayes_opt-GP = bayesian-optimization's "
+        "BayesianOptimization with its defaults; random = the space's prior."),
         "",
     ]
     text = "\n".join(header + lines)
     print(text)
     if args.save_text:
         Path(args.save_text).write_text(text)
-    if not args.no_write and not args.quick:
-        write_section(text)
+    if not args.no_write and (not args.quick or args.write):
+        report.write(text, Path(args.results))
     return 0
 
 

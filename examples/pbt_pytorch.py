@@ -4,9 +4,11 @@ Eight members train an MLP; every 2 epochs the bottom quarter copies a top membe
 through the ParamStore (Ray's object store, no checkpoint files), adds Gaussian noise of 2%
 of each tensor's standard deviation, and perturbs the copied learning rate and momentum with
 NNI's rules. Prints the lineage of the best member and saves a plot of every member's
-hyperparameter schedule.
+hyperparameter schedule into the experiment directory (or ``--out``), whose path it prints.
 
-    python examples/pbt_pytorch.py [--out pbt_schedule.png] [--epochs 12]
+    python examples/pbt_pytorch.py [--epochs 12] [--storage DIR] [--out schedule.png]
+
+Needs ``pip install -e ".[torch]"`` (torch, scikit-learn, matplotlib).
 
 Run time on 2 shared cores: 60-80 s at load averages of 8-20 (measured 2026-11-23), of which the
 12 epochs of training take about 2 s per member: the rest is Ray starting, and 8 trial
@@ -104,8 +106,10 @@ def plot(sched, path: str, epochs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="pbt_schedule.png")
+    ap.add_argument("--out", default=None,
+                    help="plot file (default: pbt_schedule.png in the experiment directory)")
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--storage", default=None, help="Tune storage_path (default: a temp dir)")
     args = ap.parse_args()
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
@@ -118,18 +122,20 @@ def main() -> None:
     space = {"lr": tune.loguniform(1e-4, 1.0), "momentum": tune.uniform(0.0, 0.99)}
     sched = PBT(space, perturbation_interval=2, fraction=0.25, weight_noise=0.02, seed=0,
                 store="pbt_example")
-    with tempfile.TemporaryDirectory() as storage:
-        grid = tune.Tuner(
-            tune.with_resources(tune.with_parameters(train, data=load_data(), epochs=args.epochs),
-                                {"cpu": 0.25}),
-            param_space={**space, "store": "pbt_example"},
-            # seeded initial configurations (Tune's own sampling is unseeded): the same 8
-            # members every run; which member exploits which still follows the timing
-            tune_config=tune.TuneConfig(metric="acc", mode="max", num_samples=8, scheduler=sched,
-                                        search_alg=BasicVariantGenerator(random_state=0),
-                                        reuse_actors=True),
-            run_config=tune.RunConfig(storage_path=storage, verbose=0),
-        ).fit()
+    storage = args.storage or tempfile.mkdtemp(prefix="rafiki_ray_pbt_")
+    grid = tune.Tuner(
+        # the 8 members train at once on 2 CPUs (Ray logs, in its own gcs_server.out, that it
+        # started 4x more worker processes than CPUs: expected here, nothing to act on)
+        tune.with_resources(tune.with_parameters(train, data=load_data(), epochs=args.epochs),
+                            {"cpu": 0.25}),
+        param_space={**space, "store": "pbt_example"},
+        # seeded initial configurations (Tune's own sampling is unseeded): the same 8
+        # members every run; which member exploits which still follows the timing
+        tune_config=tune.TuneConfig(metric="acc", mode="max", num_samples=8, scheduler=sched,
+                                    search_alg=BasicVariantGenerator(random_state=0),
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(name="pbt_pytorch", storage_path=storage, verbose=0),
+    ).fit()
     best = grid.get_best_result()
     tid = best.metrics["trial_id"]
     print(f"best member {tid}: validation accuracy {best.metrics['acc']:.4f}, "
@@ -142,8 +148,9 @@ def main() -> None:
     for e in sched.schedule(tid):
         print(f"  from epoch {e['step']:>4}: lr={e['config']['lr']:.5f} "
               f"momentum={e['config']['momentum']:.3f}  (set in member {e['trial_id']})")
-    plot(sched, args.out, args.epochs)
-    print(f"\nschedule plot saved to {args.out}")
+    out = args.out or os.path.join(grid.experiment_path, "pbt_schedule.png")
+    plot(sched, out, args.epochs)
+    print(f"\nschedule plot saved to {out}; results in {grid.experiment_path}")
     sched.store.shutdown()
     ray.shutdown()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rafiki_ray import _log_notes
 from rafiki_ray._lazy import lazy_exports
 from rafiki_ray.knobs import (
     ArchKnob,
@@ -21,6 +22,8 @@ from rafiki_ray.knobs import (
 from rafiki_ray.spaces import SearchSpace, from_knobs
 
 __version__ = "0.1.0"
+
+_log_notes.install()  # Ray log lines that are harmless here: explained once
 
 _LAZY = {
     "from_nni": "rafiki_ray.spaces",

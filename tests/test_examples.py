@@ -26,7 +26,9 @@ def _run(args: list[str], tmp_path: Path, timeout: float = 420) -> str:
     # Tune's default storage (~/ray_results) and any cache land in the test's directory
     env["HOME"] = str(tmp_path)
     env.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    env.pop("RAY_ADDRESS", None)  # the script starts its own Ray, as on a user's laptop
+    # the script starts its own Ray, as on a user's laptop, even where another process on this
+    # machine runs a cluster that ray.init() would join (/tmp/ray/ray_current_cluster)
+    env["RAY_ADDRESS"] = "local"
     proc = subprocess.run(
         [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=timeout, check=False,
@@ -103,12 +105,16 @@ def test_asha_pytorch_full_settings_within_two_minutes(tmp_path: Path) -> None:
 
 
 def test_pbt_pytorch(tmp_path: Path) -> None:
-    plot = tmp_path / "schedule.png"
-    out = _run([str(EXAMPLES / "pbt_pytorch.py"), "--epochs", "6", "--out", str(plot)],
-               tmp_path)
+    """The plot goes into the experiment directory, whose path the example prints; nothing is
+    written into the current directory."""
+    out = _run([str(EXAMPLES / "pbt_pytorch.py"), "--epochs", "6",
+                "--storage", str(tmp_path / "results")], tmp_path)
     assert _number_after("validation accuracy", out) > 0.8
     assert "its full hyperparameter schedule" in out
+    plot = tmp_path / "results" / "pbt_pytorch" / "pbt_schedule.png"
+    assert f"schedule plot saved to {plot}" in out
     assert plot.stat().st_size > 0
+    assert not list(tmp_path.glob("*.png"))
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))

@@ -39,7 +39,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from benchmarks._machine import cpu_model  # noqa: E402
+from benchmarks._machine import cpu_model
 
 log = logging.getLogger("lc_table.record")
 

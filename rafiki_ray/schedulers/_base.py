@@ -400,7 +400,8 @@ class RafikiScheduler(FIFOScheduler):
             f"{type(self).__name__}: trial {trial.trial_id} would be paused but has never "
             f"reported a checkpoint, so Ray would restart it from scratch (ray issue 27170). "
             f"Report one with tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d)) "
-            f"and resume from tune.get_checkpoint(), or use the scheduler's stopping variant."
+            f"and resume from tune.get_checkpoint(), or stop instead of pausing: "
+            f"ASHA(promotion=\"stop\") behaves as Ray's ASHAScheduler and needs no checkpoint."
         )
 
     # ------------------------------------------------------------------ concurrency slots

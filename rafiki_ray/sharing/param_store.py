@@ -27,6 +27,7 @@ import enum
 import logging
 import math
 import numbers
+import uuid
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,16 @@ logger = logging.getLogger(__name__)
 __all__ = ["ParamStore", "SharePolicy", "check_params", "params_nbytes"]
 
 DEFAULT_NAME = "rafiki_param_store"
+#: Prefix of the namespace a store gets when its job runs in an anonymous namespace.
+ANONYMOUS_PREFIX = "rafiki_ray-"
+
+
+def _is_anonymous(namespace: str) -> bool:
+    """Whether ``namespace`` is one ``ray.init()`` made up (``str(uuid.uuid4())``)."""
+    try:
+        return str(uuid.UUID(namespace, version=4)) == namespace
+    except ValueError:
+        return False
 
 
 class SharePolicy(str, enum.Enum):
@@ -165,7 +176,9 @@ class ParamStore:
     Args:
         name: actor name (one store per name and namespace).
         namespace: Ray namespace; ``None`` means the caller's namespace (recorded at creation,
-            so that trial workers find the actor).
+            so that trial workers find the actor), or, when the job has none of its own,
+            ``rafiki_ray-<the job's anonymous namespace>`` (a detached actor in an anonymous
+            namespace makes Ray warn).
         mode: ``"max"`` or ``"min"``: which scores are better.
         max_bytes: memory cap on the stored parameter bytes; ``None`` for no cap.
         keep_top_k: records never evicted by the cap because they rank in the top k by score
@@ -198,11 +211,18 @@ class ParamStore:
 
     @staticmethod
     def _resolve_namespace(namespace: str | None) -> str:
+        """``namespace``, else the caller's; a job without a namespace of its own runs in an
+        anonymous one (a uuid4 that ``ray.init`` made up), where Ray warns about every
+        detached actor: the store then lives in ``rafiki_ray-<that uuid>``, which every
+        process of the job derives alike and no other job shares."""
         import ray
 
         if not ray.is_initialized():
             raise RuntimeError("ParamStore: Ray is not initialised; call ray.init() first")
-        return namespace if namespace is not None else ray.get_runtime_context().namespace
+        if namespace is not None:
+            return namespace
+        current = ray.get_runtime_context().namespace
+        return f"{ANONYMOUS_PREFIX}{current}" if _is_anonymous(current) else current
 
     @classmethod
     def create(

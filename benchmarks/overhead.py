@@ -1,0 +1,249 @@
+"""Per-trial overhead of rafiki_ray's searchers and schedulers against vanilla Ray Tune.
+
+The same short trials (a function trainable that computes a cheap score and reports it
+``--iters`` times, each report with a tiny checkpoint, so that pausing schedulers can resume
+it) run, one configuration after the other in one Ray instance, under:
+
+* vanilla Tune: ``FIFOScheduler`` + Tune's random search (``BasicVariantGenerator``);
+* each of our searchers (``GPSearch``, ``TPESearch``, ``EvolutionSearch``) with FIFO;
+* each of our schedulers (``ASHA``, ``SuccessiveHalving``, ``Hyperband``, ``MedianStopping``,
+  ``CurveFitting``, ``PBT``) with Tune's random search; every one with its defaults
+  (``ASHA`` pauses and resumes; ``persist=True`` writes its crash state).
+
+All use the same space, ``reuse_actors=True``, 1 CPU per trial; a short unrecorded vanilla
+run first starts Ray's worker processes, so that no configuration pays for that. The costs are
+compared with vanilla Tune's per trial (the issue's unit; schedulers that stop trials early
+also report fewer results) and per reported result: wall time, and the driver's CPU time (where
+Tune's controller, the searcher and the scheduler run). With ``--repeats R`` the
+configurations run R times in turn and the medians are reported.
+
+    python benchmarks/overhead.py --quick     # smoke test: 16 trials each, about 3 minutes
+    python benchmarks/overhead.py             # 200 trials each, writes RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._report import RESULTS, Report
+
+NAME = "overhead"
+FULL_COMMAND = "python benchmarks/overhead.py --trials 200 --repeats 3"
+VANILLA = "vanilla Tune (FIFO + random)"
+#: The issue's target: our cost per result within 10 % of vanilla Tune's.
+TARGET = 0.10
+
+
+def space() -> Any:
+    """The space every configuration searches (a rafiki_ray ``SearchSpace``)."""
+    from rafiki_ray import CategoricalKnob, FloatKnob, IntegerKnob, from_knobs
+
+    return from_knobs({
+        "x": FloatKnob(-5.0, 5.0),
+        "lr": FloatKnob(1e-4, 1.0, is_exp=True),
+        "width": IntegerKnob(8, 64),
+        "act": CategoricalKnob(["relu", "tanh", "gelu"]),
+    })
+
+
+def trainable(config: dict[str, Any], iters: int = 9) -> None:
+    """A short trial: a cheap deterministic score, reported ``iters`` times with a checkpoint;
+    resumes from its checkpoint (pausing schedulers, PBT)."""
+    import math
+
+    from ray import tune
+
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "it")) as f:
+            start = int(f.read())
+    quality = (1.0 - (config["x"] - 1.0) ** 2 / 36.0 - abs(math.log10(config["lr"]) + 2) / 8
+               + config["width"] / 640 + (0.05 if config["act"] == "gelu" else 0.0))
+    for it in range(start + 1, iters + 1):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "it"), "w") as f:
+                f.write(str(it))
+            tune.report({"score": quality * (1 - 0.5 ** it)},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+
+Factory = Callable[[int, int], tuple[Any, Any]]  # (iters, seed) -> (searcher, scheduler)
+
+
+def _searcher(cls_name: str) -> Factory:
+    def make(iters: int, seed: int) -> tuple[Any, Any]:
+        import rafiki_ray.searchers as S
+
+        return getattr(S, cls_name)(seed=seed), None
+
+    return make
+
+
+def _scheduler(cls_name: str, **kw: Any) -> Factory:
+    def make(iters: int, seed: int) -> tuple[Any, Any]:
+        import rafiki_ray.schedulers as S
+
+        sub = {"ITERS": iters, "SPACE": space()}
+        args = {k: sub.get(v, v) if isinstance(v, str) else v for k, v in kw.items()}
+        return None, getattr(S, cls_name)(seed=seed, **args)
+
+    return make
+
+
+CONFIGS: dict[str, Factory] = {
+    VANILLA: lambda iters, seed: (None, None),
+    "GPSearch": _searcher("GPSearch"),
+    "TPESearch": _searcher("TPESearch"),
+    "EvolutionSearch": _searcher("EvolutionSearch"),
+    "ASHA": _scheduler("ASHA", max_t="ITERS", grace_period=1, reduction_factor=3),
+    "SuccessiveHalving": _scheduler("SuccessiveHalving", min_resource=1, max_resource="ITERS",
+                                    reduction_factor=3),
+    "Hyperband": _scheduler("Hyperband", max_iter="ITERS", eta=3),
+    "MedianStopping": _scheduler("MedianStopping"),
+    "CurveFitting": _scheduler("CurveFitting", epoch_num="ITERS"),
+    "PBT": _scheduler("PBT", space="SPACE", perturbation_interval=3),
+}
+
+
+def run_one(name: str, trials: int, iters: int, seed: int, storage: str) -> dict[str, Any]:
+    """One configuration: ``trials`` trials; wall and driver CPU seconds, results, errors."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    searcher, scheduler = CONFIGS[name](iters, seed)
+    if searcher is None:
+        searcher = BasicVariantGenerator(random_state=seed)
+    param_space = space().to_tune()
+    run_dir = tempfile.mkdtemp(prefix="overhead_", dir=storage)
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, iters=iters), {"cpu": 1}),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=trials,
+                                    search_alg=searcher, scheduler=scheduler,
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=run_dir, name="run", verbose=0),
+    )
+    c0, t0 = time.process_time(), time.perf_counter()
+    grid = tuner.fit()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    results = sum(int(r.metrics.get("training_iteration", 0)) for r in grid if r.metrics)
+    store = getattr(scheduler, "store", None)
+    if store is not None:  # PBT's ParamStore: one per run, not left behind
+        store.shutdown()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return {"name": name, "trials": len(grid), "results": results, "wall": wall, "cpu": cpu,
+            "errors": sum(1 for r in grid if r.error)}
+
+
+def _median(runs: list[dict[str, Any]], key: str, per: str) -> float:
+    return statistics.median(r[key] / max(r[per], 1) for r in runs)
+
+
+def _rel(x: float, base: float, vanilla: bool) -> str:
+    return "-" if vanilla else f"{100 * (x / base - 1):+.0f} %"
+
+
+def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> list[str]:
+    """The Markdown table and the target check, from the runs of every configuration."""
+    base = runs[VANILLA]
+    bt, br = _median(base, "wall", "trials"), _median(base, "wall", "results")
+    bc = _median(base, "cpu", "results")
+    out = [
+        (f"{trials} trials x up to {iters} results each (1 CPU per trial, reuse_actors=True), "
+         f"{len(base)} repeat(s), medians; relative to vanilla Tune:"),
+        "",
+        ("| configuration | trials | results | errors | wall s | wall ms per trial | vs vanilla "
+         "| wall ms per result | vs vanilla | driver CPU ms per result | vs vanilla |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for name, rs in runs.items():
+        v = name == VANILLA
+        t, r, c = (_median(rs, "wall", "trials"), _median(rs, "wall", "results"),
+                   _median(rs, "cpu", "results"))
+        out.append(
+            f"| {name} | {rs[0]['trials']} | {statistics.median(x['results'] for x in rs):.0f} "
+            f"| {sum(x['errors'] for x in rs)} | {statistics.median(x['wall'] for x in rs):.1f} "
+            f"| {1e3 * t:.0f} | {_rel(t, bt, v)} | {1e3 * r:.0f} | {_rel(r, br, v)} "
+            f"| {1e3 * c:.1f} | {_rel(c, bc, v)} |")
+        if not v:
+            verdicts.append((name, t / bt - 1))
+    ok = [n for n, x in verdicts if x <= TARGET]
+    miss = [f"{n} ({100 * x:+.0f} %)" for n, x in verdicts if x > TARGET]
+    out += ["", (f"Within {100 * TARGET:.0f} % of vanilla Tune's wall time per trial: "
+                 f"{', '.join(ok) or 'none'}; beyond it: {', '.join(miss) or 'none'}.")]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 16 trials each, 1 repeat; writes only with --write")
+    ap.add_argument("--trials", type=int, default=None, help="trials per configuration (200)")
+    ap.add_argument("--iters", type=int, default=9, help="results per trial at most (9)")
+    ap.add_argument("--repeats", type=int, default=None, help="runs of each configuration (1)")
+    ap.add_argument("--only", default="",
+                    help=f"comma-separated configurations (vanilla always runs): {', '.join(CONFIGS)}")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", default=str(RESULTS), help="the results page to write")
+    ap.add_argument("--write", action="store_true", help="write the results page even with --quick")
+    ap.add_argument("--no-write", action="store_true", help="do not write the results page")
+    args = ap.parse_args(argv)
+    trials = args.trials or (16 if args.quick else 200)
+    repeats = args.repeats or 1
+    names = list(CONFIGS)
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in CONFIGS and n != "vanilla"]
+        if unknown:
+            ap.error(f"--only: unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+        names = [VANILLA] + [n for n in CONFIGS if n in wanted and n != VANILLA]
+    if trials < 2 or args.iters < 1 or repeats < 1:
+        ap.error(f"--trials must be >= 2, --iters and --repeats >= 1, got {trials}, "
+                 f"{args.iters}, {repeats}")
+    report = Report(NAME, argv, quick=args.quick, full_command=FULL_COMMAND)
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import ray
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    storage = tempfile.mkdtemp(prefix="rafiki_overhead_")
+    runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    try:
+        run_one(VANILLA, min(trials, 4), args.iters, args.seed, storage)  # warm-up, not recorded
+        for rep in range(repeats):
+            for name in names:
+                r = run_one(name, trials, args.iters, args.seed + rep, storage)
+                runs[name].append(r)
+                report.sample_load()
+                print(f"{name}: {r['trials']} trials, {r['results']} results, {r['wall']:.1f} s "
+                      f"wall, {r['cpu']:.1f} s driver CPU, {r['errors']} errors", file=sys.stderr,
+                      flush=True)
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+        if started_ray:
+            ray.shutdown()
+    text = "\n".join(report.header() + table(runs, trials, args.iters))
+    print(text)
+    if not args.no_write and (not args.quick or args.write):
+        report.write(text, Path(args.results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
