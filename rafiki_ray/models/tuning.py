@@ -261,7 +261,10 @@ def tune_model(
 
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise invalid("k", "must be an int >= 1", k)
-    _check_model_class(model_class)
+    knob_config = _check_model_class(model_class)
+    parse_budget(budget)  # fail on a bad budget or advisor before Ray starts
+    if advisor is not None:
+        check_advisor(advisor, knob_config)
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     if name is None:
