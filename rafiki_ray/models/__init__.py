@@ -34,9 +34,10 @@ _LAZY = {
     "tune_model": "rafiki_ray.models.tuning",
     "TuneModelResult": "rafiki_ray.models.tuning",
     "BestTrial": "rafiki_ray.models.tuning",
-    "deploy": "rafiki_ray.models.deploy",
-    "Predictor": "rafiki_ray.models.deploy",
-    "serve": "rafiki_ray.models.serve",
+    "deploy": "rafiki_ray.models.deployment",
+    "Predictor": "rafiki_ray.models.deployment",
+    "serve": "rafiki_ray.models.serving",
+    "shutdown_serve": "rafiki_ray.models.serving",
 }
 
 __all__ = list(_LAZY)

@@ -36,7 +36,8 @@ def test_sksvm_on_digits_exact_count_table_and_best_files(ray_session, storage, 
     assert result.table["score"].is_monotonic_decreasing
     assert result.best_score == result.table["score"].max() > 0.5
     assert [b.rank for b in result.best] == [0, 1]
-    index = json.load(open(os.path.join(result.experiment_path, "rafiki_best", "index.json")))
+    with open(os.path.join(result.experiment_path, "rafiki_best", "index.json")) as f:
+        index = json.load(f)
     assert index["advisor"]["name"] == "BAYES_OPT" and len(index["best"]) == 2
     assert index["best"][0]["knobs"] == result.best_knobs
     assert "clf_base64" in load_parameters(result.best[0].params_path)
