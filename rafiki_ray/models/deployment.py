@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import numbers
+import os
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 
-__all__ = ["deploy", "Predictor", "ENSEMBLES"]
+__all__ = ["ENSEMBLES", "Predictor", "deploy"]
 
 ENSEMBLES = ("auto", "mean", "vote")
 

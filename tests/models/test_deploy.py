@@ -8,7 +8,7 @@ import pickle
 import socket
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ from tests.models.conftest import example_model
 class Answer(BaseModel):
     """Answers every query with its ``answer`` knob; records the batch sizes it saw."""
 
-    calls: list[int] = []
+    calls: ClassVar[list[int]] = []
 
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
@@ -114,7 +114,7 @@ def test_tune_deploy_serve_on_digits(ray_session, storage, small_digits):
     serve_mod = pytest.importorskip("ray.serve")
     from rafiki_ray.models import serve, shutdown_serve
 
-    train, val, (Xt, yt) = small_digits
+    train, val, (Xt, _) = small_digits
     result = tune_model(example_model("SkDt"), train, val, {"MODEL_TRIAL_COUNT": 4}, seed=0,
                         storage_path=storage, name="serve", max_concurrent_trials=2,
                         progress=False)
