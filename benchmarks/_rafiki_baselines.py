@@ -17,7 +17,7 @@ from ray.tune.search import Searcher
 
 from rafiki_ray.knobs import CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
 
-__all__ = ["RafikiSkoptSearch", "RafikiRandomSearch"]
+__all__ = ["RafikiRandomSearch", "RafikiSkoptSearch"]
 
 
 class _OwnSpace(Searcher):

@@ -33,7 +33,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._machine import cpu_model  # noqa: E402
+from benchmarks._machine import cpu_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ("auto", "random", "rafiki-skopt", "rafiki-random", "optuna")
@@ -86,8 +86,8 @@ def run_one(model: str, method: str, seed: int, trials: int, storage: str) -> di
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| model | method (advisor) | val acc | test acc, best trial | "
-             "test acc, top-3 ensemble | wall s |", "|---|---|---|---|---|---|"]
+    lines = [("| model | method (advisor) | val acc | test acc, best trial | "
+             "test acc, top-3 ensemble | wall s |"), "|---|---|---|---|---|---|"]
     keys = sorted({(r["model"], r["method"]) for r in rows},
                   key=lambda k: (k[0], METHODS.index(k[1])))
     for model, method in keys:
