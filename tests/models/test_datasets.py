@@ -21,7 +21,7 @@ from rafiki_ray.models import (
     write_tabular_dataset,
 )
 
-SETTINGS = settings(max_examples=30, deadline=None,
+SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

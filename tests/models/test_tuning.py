@@ -98,6 +98,7 @@ def test_time_budget_stops_new_trials_then_running_ones(ray_session, storage):
     assert result.best == []  # stopped before it reported: nothing to deploy
 
 
+@pytest.mark.slow  # Optuna's import and its own trials: ~35 s on the shared 2 cores
 def test_any_tune_searcher_and_scheduler(ray_session, storage, small_digits):
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
