@@ -62,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     trials = 3 if args.quick else args.trials
     storage = args.storage or tempfile.mkdtemp(prefix="rafiki_digits_")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     train, val, (Xt, yt) = digits()
 
     deployed = {}

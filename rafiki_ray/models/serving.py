@@ -80,7 +80,7 @@ def serve(predictor: Any, *, host: str = "127.0.0.1", port: int = 8000,
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise invalid("port", "must be an int in 1..65535", port)
     if not ray.is_initialized():
-        ray.init(log_to_driver=False, configure_logging=False)
+        ray.init(address="local", log_to_driver=False, configure_logging=False)
     serve_mod.start(http_options={"host": host, "port": port})
     app = serve_mod.deployment(
         _Endpoint, name=name, num_replicas=num_replicas,

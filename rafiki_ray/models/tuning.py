@@ -240,7 +240,8 @@ def tune_model(
             to ``model.train`` / ``model.evaluate`` (large arrays travel through Ray's object
             store once, via ``tune.with_parameters``).
         budget: ``{"TIME_HOURS": 0.1, "MODEL_TRIAL_COUNT": -1, "GPU_COUNT": 0}`` (defaults).
-        address: a Ray cluster to connect to when Ray is not running yet (``None``: embedded).
+        address: a Ray cluster to connect to when Ray is not running yet (``None``: start
+            an embedded one; ``"auto"``: the cluster this machine belongs to).
         advisor: force one of ``ADVISORS`` instead of Rafiki's choice.
         search_alg, scheduler: any Tune ``Searcher`` (instead of the advisor) / scheduler.
         seed: seeds the advisor's searcher and its sharing coin.
@@ -266,14 +267,17 @@ def tune_model(
     if advisor is not None:
         check_advisor(advisor, knob_config)
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        # None: an embedded Ray of our own, never another process's cluster on this machine
+        ray.init(address=address or "local", log_to_driver=False, configure_logging=False)
     if name is None:
         import uuid
 
         name = f"rafiki_{model_class.__name__}_{uuid.uuid4().hex[:8]}"
     from rafiki_ray.sharing import ParamStore
 
-    store = ParamStore.get_or_create(f"rafiki_params_{name}", mode="max")
+    # a named namespace: Ray warns about detached actors in the driver's anonymous one
+    store = ParamStore.get_or_create(f"rafiki_params_{name}", namespace="rafiki_ray",
+                                     mode="max")
     try:
         exp = build_experiment(model_class, train, val, budget, advisor=advisor,
                                search_alg=search_alg, scheduler=scheduler, seed=seed,

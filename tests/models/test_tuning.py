@@ -53,6 +53,11 @@ def test_fixed_model_runs_one_trial_with_boolean_policies(ray_session, storage):
     assert len(result.result_grid) == 1  # one trial although the budget allowed five
     assert result.best_knobs == {"depth": 3, "name": "tree", "early": False}
     assert result.best_score == 0.5
+    # resume=True restores the finished experiment (Tuner.restore) instead of starting again
+    again = tune_model(FixedProbe, DUMMY, DUMMY, {"MODEL_TRIAL_COUNT": 5},
+                       storage_path=storage, name="fixed", progress=False, resume=True)
+    assert [r.metrics["trial_id"] for r in again.result_grid] == [
+        r.metrics["trial_id"] for r in result.result_grid]
 
 
 def test_global_best_sharing_hands_a_better_trials_parameters_on(ray_session, storage):
