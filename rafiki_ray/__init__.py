@@ -30,6 +30,10 @@ _LAZY = {
     "from_polyaxon": "rafiki_ray.spaces",
     "from_rapidfire": "rafiki_ray.spaces",
     "load_space": "rafiki_ray.spaces",
+    "tune_model": "rafiki_ray.models",
+    "deploy": "rafiki_ray.models",
+    "check_model": "rafiki_ray.models",
+    "BaseModel": "rafiki_ray.models",
 }
 
 __all__ = [

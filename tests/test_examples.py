@@ -117,7 +117,20 @@ def test_pbt_pytorch(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.png"))
 
 
+def test_rafiki_digits(tmp_path: Path) -> None:
+    out = _run([str(EXAMPLES / "rafiki_digits.py"), "--quick", "--no-serve",
+                "--storage", str(tmp_path / "results")], tmp_path)
+    assert "PyFeedForward: advisor BAYES_OPT_WITH_PARAM_SHARING" in out
+    assert "SkSvm: advisor BAYES_OPT" in out
+    assert _number_after("SkSvm: test accuracy of the best trial", out) > 0.8
+    assert _number_after("of the top-3 ensemble", out) > 0.5
+    labels = re.search(r"predicted \[([\d, ]+)\], true \[([\d, ]+)\]", out)
+    assert labels is not None, out[-2000:]
+    predicted, true = (list(map(int, g.split(","))) for g in labels.groups())
+    assert len(predicted) == 5 and sum(p == t for p, t in zip(predicted, true)) >= 3
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_is_tested(script: str) -> None:
-    tested = {"quickstart.py", "asha_pytorch.py", "pbt_pytorch.py"}
+    tested = {"quickstart.py", "asha_pytorch.py", "pbt_pytorch.py", "rafiki_digits.py"}
     assert script in tested, f"examples/{script} has no test in tests/test_examples.py"

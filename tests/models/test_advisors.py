@@ -1,0 +1,197 @@
+"""Advisor choice in Rafiki's order, the original's advisor bugs fixed, and the directives the
+advisors emit (driven directly through Tune's Searcher protocol, no Ray cluster)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from ray.tune.search import Searcher
+
+from rafiki_ray.knobs import (
+    ArchKnob,
+    CategoricalKnob,
+    FixedKnob,
+    FloatKnob,
+    IntegerKnob,
+    PolicyKnob,
+)
+from rafiki_ray.models import AdvisorSearch, choose_advisor, parse_budget
+from rafiki_ray.models.advisors import DIRECTIVE_KEY, build_inner, check_advisor
+from rafiki_ray.spaces import from_knobs
+
+ALL_POLICIES = {p.lower(): PolicyKnob(p) for p in
+                ("SHARE_PARAMS", "EARLY_STOP", "SKIP_TRAIN", "QUICK_EVAL", "DOWNSCALE")}
+ARCH = ArchKnob([[0, 1], ["conv", "pool"]])
+
+
+@pytest.mark.parametrize("knobs,hours,expected", [
+    ({"a": FixedKnob(1), "e": PolicyKnob("EARLY_STOP")}, 1, "FIXED"),
+    ({"lr": FloatKnob(1e-3, 1, is_exp=True), "s": PolicyKnob("SHARE_PARAMS")}, 1,
+     "BAYES_OPT_WITH_PARAM_SHARING"),
+    ({"lr": FloatKnob(1e-3, 1), "n": IntegerKnob(1, 3), "c": CategoricalKnob(["a", "b"]),
+      "e": PolicyKnob("EARLY_STOP")}, 1, "BAYES_OPT"),
+    ({"arch": ARCH, **ALL_POLICIES}, 12, "ENAS"),
+    ({"arch": ARCH, **ALL_POLICIES}, 11.9, "RANDOM"),  # the budget is too small for ENAS
+    ({"arch": ARCH, "e": PolicyKnob("EARLY_STOP")}, 24, "RANDOM"),  # policies missing
+    ({"arch": ARCH, "lr": FloatKnob(0.1, 1), **ALL_POLICIES}, 24, "RANDOM"),  # mixed kinds
+    # Fixed + SHARE_PARAMS only: FIXED comes first in the original's order
+    ({"a": FixedKnob(1), "s": PolicyKnob("SHARE_PARAMS")}, 1, "FIXED"),
+])
+def test_advisor_choice_follows_the_original_order(knobs, hours, expected):
+    choice = choose_advisor(knobs, parse_budget({"TIME_HOURS": hours}))
+    assert choice.name == expected
+    assert choice.reason  # the why is given
+
+
+def test_advisor_override_is_checked_against_the_knobs():
+    knobs = {"lr": FloatKnob(0.1, 1)}
+    assert check_advisor("random", knobs) == "RANDOM"
+    with pytest.raises(ValueError, match="FIXED needs only Fixed/Policy knobs"):
+        check_advisor("FIXED", knobs)
+    with pytest.raises(ValueError, match="needs a SHARE_PARAMS policy"):
+        check_advisor("BAYES_OPT_WITH_PARAM_SHARING", knobs)
+    with pytest.raises(ValueError, match="ENAS needs an ArchKnob"):
+        check_advisor("ENAS", knobs)
+    with pytest.raises(ValueError, match="advisor: must be one of"):
+        check_advisor("GRID", knobs)
+
+
+def _search(knobs, advisor, *, count=None, seed=0, inner_advisor=None, **kw):
+    budget = parse_budget({"MODEL_TRIAL_COUNT": count or -1})
+    inner = build_inner(inner_advisor or advisor, from_knobs(knobs), seed=seed, budget=budget,
+                        n_initial=kw.pop("n_initial", None))
+    policies = {k: v.policy for k, v in knobs.items() if isinstance(v, PolicyKnob)}
+    return AdvisorSearch(inner, advisor=advisor, policies=policies, trial_count=count,
+                         seed=seed, **kw)
+
+
+def test_fixed_proposes_one_trial_with_plain_policy_booleans():
+    """The original's FIXED advisor read ``knob.value.value`` on PolicyKnobs, which have no
+    value: it crashed. Here the one trial gets the fixed values and False policies."""
+    knobs = {"a": FixedKnob(3), "b": FixedKnob("x"), "e": PolicyKnob("EARLY_STOP")}
+    s = _search(knobs, "FIXED")
+    config = s.suggest("t1")
+    assert {k: v for k, v in config.items() if k != DIRECTIVE_KEY} == {"a": 3, "b": "x",
+                                                                       "e": False}
+    assert config[DIRECTIVE_KEY]["phase"] == "SEARCH"
+    assert s.suggest("t2") == Searcher.FINISHED
+
+
+@pytest.mark.parametrize("advisor", ["RANDOM", "BAYES_OPT"])
+def test_log_scaled_knobs_are_sampled_in_log_space(advisor):
+    """The original's RANDOM advisor ignored is_exp for floats and integers, and its skopt BO
+    ignored it for integers: uniform over [1, 1024] puts 3% of the draws below 32. In log
+    space half of them are below 32 (sqrt(1 * 1024))."""
+    knobs = {"n": IntegerKnob(1, 1024, is_exp=True), "lr": FloatKnob(1e-5, 1e-1, is_exp=True)}
+    s = _search(knobs, advisor, n_initial=64)
+    configs = []
+    for i in range(64):
+        c = s.suggest(f"t{i}")
+        configs.append(c)
+        if advisor == "BAYES_OPT":
+            s.on_trial_complete(f"t{i}", {"score": 0.0})
+    ns = np.array([c["n"] for c in configs])
+    lrs = np.array([c["lr"] for c in configs])
+    assert 0.3 < np.mean(ns < 32) < 0.7
+    assert 0.3 < np.mean(lrs < 1e-3) < 0.7
+
+
+def test_bayes_opt_early_stop_searches_then_final_trains_the_best():
+    knobs = {"x": FloatKnob(0.0, 1.0), "early": PolicyKnob("EARLY_STOP"),
+             "quick": PolicyKnob("QUICK_EVAL")}
+    s = _search(knobs, "BAYES_OPT", count=8, final_fraction=0.25, n_initial=3)
+    search = []
+    for i in range(6):
+        c = s.suggest(f"s{i}")
+        assert c[DIRECTIVE_KEY]["phase"] == "SEARCH" and c["early"] is True
+        assert c["quick"] is False
+        search.append(c)
+        s.on_trial_complete(f"s{i}", {"score": c["x"]})
+    best_first = sorted(search, key=lambda c: -c["x"])
+    finals = [s.suggest(f"f{i}") for i in range(2)]
+    for f, want in zip(finals, best_first):
+        assert f[DIRECTIVE_KEY]["phase"] == "FINAL_TRAIN"
+        assert f["x"] == want["x"]  # the best SEARCH configurations, best first
+        assert f["early"] is False and f["quick"] is False  # every policy off
+    assert s.suggest("f2") == Searcher.FINISHED  # MODEL_TRIAL_COUNT reached
+
+
+def test_param_sharing_is_epsilon_greedy_and_always_publishes():
+    knobs = {"x": FloatKnob(0.0, 1.0), "share": PolicyKnob("SHARE_PARAMS"),
+             "early": PolicyKnob("EARLY_STOP")}
+    # the coin is the wrapper's; a random inner searcher keeps 200 suggestions cheap
+    s = _search(knobs, "BAYES_OPT_WITH_PARAM_SHARING", count=200, inner_advisor="RANDOM")
+    kinds = []
+    for i in range(200):
+        c = s.suggest(f"t{i}")
+        d = c[DIRECTIVE_KEY]
+        assert c["share"] is True and c["early"] is True
+        assert d["to_cache_params"] is True  # the fix: the GLOBAL_BEST cache fills
+        kinds.append(d["params_type"])
+        s.on_trial_complete(f"t{i}", {"score": c["x"]})
+    # P(no sharing) = exp(-4 * used): ~0.8 of the first 20 trials, ~0.03 of the last 50
+    assert kinds[0] is None
+    assert sum(k is None for k in kinds[:20]) >= 12
+    assert sum(k == "GLOBAL_BEST" for k in kinds[150:]) >= 45
+
+
+def test_advisor_search_state_round_trips():
+    knobs = {"x": FloatKnob(0.0, 1.0), "n": IntegerKnob(1, 64, is_exp=True),
+             "early": PolicyKnob("EARLY_STOP")}
+    a = _search(knobs, "BAYES_OPT", count=10, n_initial=3)
+    for i in range(5):
+        c = a.suggest(f"t{i}")
+        a.on_trial_complete(f"t{i}", {"score": -abs(c["x"] - 0.3)})
+    b = _search(knobs, "BAYES_OPT", count=10, seed=123, n_initial=3)
+    b.set_state(a.get_state())
+    assert a.suggest("t5") == b.suggest("t5")
+
+
+def test_enas_is_chosen_and_needs_the_nas_searcher(monkeypatch):
+    """The ENAS branch imports rafiki_ray.nas.ENASSearch only when chosen, passes the
+    arguments its constructor takes, and keeps the directive it emits."""
+    from rafiki_ray import nas
+
+    knobs = {"arch": ARCH, **ALL_POLICIES}
+    budget = parse_budget({"TIME_HOURS": 24})
+    assert choose_advisor(knobs, budget).name == "ENAS"
+    if not hasattr(nas, "ENASSearch"):
+        with pytest.raises(ImportError, match="ENASSearch"):
+            build_inner("ENAS", from_knobs(knobs), seed=0, budget=budget)
+
+    class StandIn(Searcher):  # what the ENAS contract promises: configs with a directive
+        def __init__(self, space=None, *, metric=None, mode=None, seed=None, time_hours=None):
+            super().__init__(metric=metric, mode=mode)
+            self.kw = {"space": space, "seed": seed, "time_hours": time_hours}
+
+        def suggest(self, trial_id):
+            return {"arch": [1, "pool"], "share_params": True, "early_stop": True,
+                    "skip_train": False, "quick_eval": False, "downscale": True,
+                    DIRECTIVE_KEY: {"phase": "TRAIN", "params_type": "LOCAL_RECENT",
+                                    "to_eval": False, "to_cache_params": True}}
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            pass
+
+    monkeypatch.setattr(nas, "ENASSearch", StandIn, raising=False)
+    inner = build_inner("ENAS", from_knobs(knobs), seed=7, budget=budget)
+    assert inner.kw["seed"] == 7 and inner.kw["time_hours"] == 24
+    s = AdvisorSearch(inner, advisor="ENAS", policies={k: v.policy for k, v in
+                                                       ALL_POLICIES.items()})
+    c = s.suggest("t1")
+    assert c[DIRECTIVE_KEY]["phase"] == "TRAIN" and c["downscale"] is True
+
+
+def test_time_budget_ends_suggestions():
+    from rafiki_ray.models import BudgetClock
+
+    clock = BudgetClock(budget_s=100.0, grace_s=5.0)
+    s = _search({"x": FloatKnob(0.0, 1.0)}, "RANDOM", clock=clock)
+    assert isinstance(s.suggest("t0"), dict)
+    clock.set_state({"elapsed_s": 100.5})  # as Tune hands it back after a restore
+    assert s.suggest("t1") == Searcher.FINISHED
+    assert not clock.grace_over()
+    clock.set_state({"elapsed_s": 105.0})
+    assert clock.grace_over() and math.isclose(clock.fraction_used(), 1.0)

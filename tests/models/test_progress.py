@@ -1,0 +1,65 @@
+"""ProgressCallback: throttled plain lines with trials done, best score and time left; its
+counters survive a restore as Tune callback state."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from types import SimpleNamespace
+
+import pytest
+
+from rafiki_ray.progress import ProgressCallback, format_duration
+
+
+def _trial(tid, status="RUNNING", result=None):
+    return SimpleNamespace(trial_id=tid, status=status, last_result=result or {})
+
+
+def test_lines_report_done_best_and_time_left():
+    lines: list[str] = []
+    cb = ProgressCallback(metric="score", mode="max", total_trials=4, time_budget_s=600,
+                          interval_s=0.0, write=lines.append)
+    a, b = _trial("a"), _trial("b")
+    cb.on_trial_result(1, [a, b], a, {"score": 0.5})
+    cb.on_trial_result(2, [a, b], b, {"score": 0.7})
+    cb.on_trial_result(3, [a, b], a, {"score": float("nan")})  # ignored
+    a.status = "TERMINATED"
+    cb.on_trial_complete(4, [a, b], a)
+    assert lines[-1].startswith("[rafiki] trials 1/4 done, 1 running | best score 0.7 (trial b)")
+    assert lines[-1].endswith("left") and ("10m00s" in lines[-1] or "9m5" in lines[-1])
+    cb.on_trial_error(5, [a, b], b)
+    assert "2/4 done, 0 running, 1 failed" in cb.line()
+
+
+def test_min_mode_throttle_and_stream():
+    out = io.StringIO()
+    cb = ProgressCallback(metric="loss", mode="min", interval_s=3600.0, file=out)
+    t = _trial("x")
+    cb.on_trial_result(1, [t], t, {"loss": 2.0})  # first line: written
+    cb.on_trial_result(2, [t], t, {"loss": 1.0})  # within the interval: not written
+    assert len(out.getvalue().splitlines()) == 1
+    cb.on_experiment_end([t])  # the final line always
+    last = out.getvalue().splitlines()[-1]
+    assert "best loss 1 (trial x)" in last and "elapsed" in last
+
+
+def test_state_survives_a_restore_and_pickling():
+    cb = ProgressCallback(metric="score", total_trials=10, interval_s=0.0, write=lambda s: None)
+    t = _trial("t1", "TERMINATED", {"score": 0.9})
+    cb.on_trial_complete(1, [t], t)
+    state = cb.get_state()
+    fresh = pickle.loads(pickle.dumps(ProgressCallback(metric="score", total_trials=10)))
+    fresh.set_state(state)
+    assert fresh.line().startswith("[rafiki] trials 1/10 done, 0 running | best score 0.9")
+    assert fresh.elapsed() >= state["elapsed_s"]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        ProgressCallback(mode="up")
+    with pytest.raises(ValueError, match="total_trials"):
+        ProgressCallback(total_trials=0)
+    with pytest.raises(TypeError, match="write"):
+        ProgressCallback(write="stderr")
+    assert [format_duration(s) for s in (4.2, 65, 3725)] == ["4s", "1m05s", "1h02m05s"]
