@@ -72,18 +72,28 @@ def _parse(path: str | os.PathLike[str], trial: Any, storage_path: str | None,
         fields["seed"] = seed
     fields["spec_path"] = str(file.resolve())
     fields["storage_path"] = storage_path
+    _check_components(fields, errors)
     experiment = None
     if not errors.items:
         fields["notes"] = tuple(fields.get("notes", ()))
         experiment = errors.run(Experiment, **fields)
-    if experiment is not None:
-        errors.run(_check_components, experiment)
     return experiment, [_with_file(e, file) for e in errors.items]
 
 
-def _check_components(experiment: Experiment) -> None:
+def _check_components(fields: dict[str, Any], errors: Errors) -> None:
     """Build the searcher and scheduler once, so that bad class arguments fail now."""
-    experiment.build_components()
+    space = fields.get("space")
+    metric = fields.get("metric")
+    for role in ("searcher", "scheduler"):
+        component = fields.get(role)
+        if component is None:
+            continue
+        extra: dict[str, Any] = {}
+        if metric is not None and "metric" not in component.kwargs:
+            extra["metric"] = metric
+        if role == "searcher" and space is not None:
+            extra["space"] = space
+        errors.run(component.build, **extra)
 
 
 def _with_file(exc: BaseException, file: Path) -> BaseException:

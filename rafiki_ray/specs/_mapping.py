@@ -165,6 +165,8 @@ def _evolution(args: dict[str, Any], space: SearchSpace, path: str, seed: int | 
 def _grid(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) -> Plan:
     mode = _pop_mode(args, path, "maximize")
     _only(args, set(), path, "GridSearch")
+    if space is None:  # the space had errors of its own
+        return Plan(mode=mode)
     try:
         configs = tuple(space.grid())
     except ValueError as exc:
@@ -176,6 +178,8 @@ def _grid(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None)
 def _batch(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) -> Plan:
     mode = _pop_mode(args, path, "maximize")
     _only(args, set(), path, "Batch (it takes no classArgs)")
+    if space is None:
+        return Plan(mode=mode)
     if len(space) != 1:
         raise invalid(path, "Batch needs a search space of exactly one choice", list(space))
     (key, param), = space.items()
@@ -248,7 +252,7 @@ def _ppo(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) 
         _number(args, key, path)
     for key in ("trials_per_update", "epochs_per_update", "minibatch_size"):
         _number(args, key, path, 1, integer=True)
-    plain = [k for k, p in space.items()
+    plain = [k for k, p in (space or {}).items()
              if not (isinstance(p, Subset) or getattr(p, "emit", None) == "nni")]
     if plain:
         raise invalid(path, "PPOTuner searches architecture spaces only (layer_choice, "

@@ -87,7 +87,7 @@ def _component(section: Any, path: str, name_keys: tuple[str, ...], errors: Erro
     return section[names[0]], args
 
 
-def assemble(space: SearchSpace, tuner: tuple[str | None, dict[str, Any]],
+def assemble(space: SearchSpace | None, tuner: tuple[str | None, dict[str, Any]],
              assessor: tuple[str | None, dict[str, Any]],
              advisor: tuple[str | None, dict[str, Any]], *, rules: str, paths: dict[str, str],
              seed: int | None, errors: Errors) -> tuple[Plan | None, Any, list[str]]:
@@ -185,9 +185,8 @@ def parse_nni(data: Mapping[str, Any], spec_file: Path, errors: Errors) -> dict[
         _component(data.get("assessor"), "assessor", ("name", "builtinAssessorName"), errors),
         _component(data.get("advisor"), "advisor", ("name", "builtinAdvisorName"), errors),
     )
-    if space is not None:
-        _apply_plan(out, space, plan_parts, "nni",
-                    {"tuner": "tuner", "assessor": "assessor", "advisor": "advisor"}, errors)
+    _apply_plan(out, space, plan_parts, "nni",
+                {"tuner": "tuner", "assessor": "assessor", "advisor": "advisor"}, errors)
     return out
 
 
@@ -215,7 +214,7 @@ def _command_trial(command: Any, code_dir: Any, spec_file: Path, path: str, erro
                         experiment_id=name)
 
 
-def _apply_plan(out: dict[str, Any], space: SearchSpace, parts: tuple, rules: str,
+def _apply_plan(out: dict[str, Any], space: SearchSpace | None, parts: tuple, rules: str,
                 paths: dict[str, str], errors: Errors) -> None:
     plan, assessor, notes = assemble(space, *parts, rules=rules, paths=paths, seed=None,
                                      errors=errors)
@@ -280,10 +279,9 @@ def parse_t9k(data: Mapping[str, Any], spec_file: Path, errors: Errors) -> dict[
         _component(spec.get("assessor"), "spec.assessor", ("builtinAssessorName",), errors),
         _component(spec.get("advisor"), "spec.advisor", ("builtinAdvisorName",), errors),
     )
-    if out["space"] is not None:
-        _apply_plan(out, out["space"], parts, "t9k",
-                    {"tuner": "spec.tuner", "assessor": "spec.assessor",
-                     "advisor": "spec.advisor"}, errors)
+    _apply_plan(out, out["space"], parts, "t9k",
+                {"tuner": "spec.tuner", "assessor": "spec.assessor", "advisor": "spec.advisor"},
+                errors)
     return out
 
 
