@@ -137,9 +137,20 @@ def _prepare_workdir(trial_dir: Path, code_dir: Path) -> Path:
     return work
 
 
+def _unlink_code(work: Path) -> None:
+    """Drop the links to the code directory, so that syncing the trial's directory copies the
+    trial's own outputs and not the code (or data) it links to."""
+    for entry in work.iterdir():
+        if entry.is_symlink():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
 def _plain_params(config: Mapping[str, Any]) -> dict[str, Any]:
     from rafiki_ray.spaces.adapters._configlist import INDEX_KEY
 
+    if isinstance(config.get("__parameters__"), Mapping):  # configurations of several shapes
+        return dict(config["__parameters__"])
     return {k: v for k, v in config.items() if k != INDEX_KEY}
 
 
@@ -152,11 +163,22 @@ def _tail(path: Path, start: int = 0) -> str:
     return data[-_STDERR_TAIL:].decode("utf-8", "replace")
 
 
+#: A shell that runs the command in the background, in its own process group, and passes a
+#: TERM / HUP (also the parent-death signal) on to the whole group, so that a command's
+#: children never outlive the trial's process (dash does not exec a ``-c`` command).
+_SUPERVISOR = 'trap \'trap - TERM HUP; kill -TERM 0\' TERM HUP; "$@" & wait $!'
+
+
+def _supervised(command: str | list[str]) -> list[str]:
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+    return ["/bin/sh", "-c", _SUPERVISOR, "rafiki-trial", *argv]
+
+
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001, S110 - not Linux: the finally block kills the group
         pass
 
@@ -249,7 +271,7 @@ def _run_once(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_d
     problem: str | None = None
     with open(work / "stdout.log", "ab") as stdout, open(stderr_path, "ab") as stderr:
         proc = subprocess.Popen(
-            command, shell=isinstance(command, str), cwd=work, env=env, stdout=stdout,
+            _supervised(command), cwd=work, env=env, stdout=stdout,
             stderr=stderr, stdin=subprocess.DEVNULL, start_new_session=True,
             # the child dies with this process (a Tune actor killed while the command runs)
             preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - only calls prctl
@@ -276,6 +298,7 @@ def _run_once(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_d
                 time.sleep(_POLL_S)
         finally:
             _kill_group(proc)
+            _unlink_code(work)
     tail = _tail(stderr_path, stderr_start)
     where = f"(working directory {work})"
     if problem is not None:

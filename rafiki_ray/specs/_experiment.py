@@ -63,8 +63,8 @@ class Experiment:
             random / grid variant generation, FIFO).
         configs: a fixed list of trial parameters (GridSearch, Batch, Polyaxon grid / random),
             run in order instead of sampling the space.
-        num_samples: the number of trials (``-1``: until the time limit); ignored with
-            ``configs`` except as a cap.
+        num_samples: the number of trials (``-1``: until the time limit; ``None``: 1, or
+            every configuration of ``configs``); with ``configs`` a cap.
         max_concurrent: trials at a time.
         time_budget_s: the experiment's time limit.
         early_stopping: Polyaxon rules ``{metric, value, optimization}``.
@@ -83,7 +83,7 @@ class Experiment:
     searcher: Component | None = None
     scheduler: Component | None = None
     configs: tuple[Mapping[str, Any], ...] | None = None
-    num_samples: int = 1
+    num_samples: int | None = None
     max_concurrent: int = 1
     time_budget_s: float | None = None
     early_stopping: tuple[Mapping[str, Any], ...] = ()
@@ -106,9 +106,11 @@ class Experiment:
                                "a callable", self.trial)
         if self.mode not in ("max", "min"):
             raise invalid("Experiment.mode", "must be 'max' or 'min'", self.mode)
-        if isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int) \
-                or (self.num_samples < 1 and self.num_samples != -1):
-            raise invalid("Experiment.num_samples", "must be an int >= 1 or -1", self.num_samples)
+        if self.num_samples is not None and (
+                isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int)
+                or (self.num_samples < 1 and self.num_samples != -1)):
+            raise invalid("Experiment.num_samples", "must be None, an int >= 1 or -1",
+                          self.num_samples)
         if isinstance(self.max_concurrent, bool) or not isinstance(self.max_concurrent, int) \
                 or self.max_concurrent < 1:
             raise invalid("Experiment.max_concurrent", "must be an int >= 1",
@@ -134,8 +136,8 @@ class Experiment:
         """How many trials the experiment plans (None: until the time limit)."""
         if self.configs is not None:
             n = len(self.configs)
-            return n if self.num_samples < 1 else min(n, self.num_samples)
-        return None if self.num_samples == -1 else self.num_samples
+            return n if not self.num_samples or self.num_samples < 1 else min(n, self.num_samples)
+        return None if self.num_samples == -1 else (self.num_samples or 1)
 
     def replace(self, **changes: Any) -> Experiment:
         """A copy with ``changes`` (validated again)."""
@@ -193,7 +195,7 @@ class Experiment:
         searcher, scheduler = self.build_components()
         if searcher is not None and self.max_concurrent:
             searcher = ConcurrencyLimiter(searcher, max_concurrent=self.max_concurrent)
-        num_samples = 1 if self.configs is not None else self.num_samples
+        num_samples = 1 if self.configs is not None else (self.num_samples or 1)
         if stop is None and self.early_stopping:
             stop = EarlyStopper(list(self.early_stopping))
         return tune.Tuner(
@@ -235,7 +237,8 @@ class Experiment:
             "name": name or self.name, "source": self.source, "spec_path": self.spec_path,
             "storage_path": str(exp_dir.parent),
         }, indent=1), encoding="utf-8")
-        tracker = StatusTracker(str(exp_dir), metric=self.metric, mode=self.mode, base={
+        tracker = StatusTracker(str(exp_dir), metric=self.metric, mode=self.mode,
+                                final_only=self.trial.final == "explicit", base={
             "phase": "PENDING", "name": name or self.name, "source": self.source,
             "spec_path": self.spec_path, "metric": self.metric, "mode": self.mode,
             "expected_trials": self.expected_trials, "time_budget_s": self.time_budget_s,

@@ -185,9 +185,9 @@ def _batch(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None
     (key, param), = space.items()
     if not isinstance(param, Categorical):
         raise invalid(path, f"Batch needs a choice; {key!r} is not one", param)
-    configs = tuple(dict(v) if isinstance(v, Mapping) else {key: v} for v in param.values)
+    configs = tuple(dict(v) if isinstance(v, Mapping) else {key: v} for v in param.choices)
     return Plan(configs=configs, mode=mode,
-                note=None if all(isinstance(v, Mapping) for v in param.values) else
+                note=None if all(isinstance(v, Mapping) for v in param.choices) else
                 f"Batch: scalar choices of {key!r} are given as {{{key!r}: value}}")
 
 

@@ -61,6 +61,8 @@ class ProgressDisplay(Callback):
         self.interval = interval
         self._stream = stream
         self._last = 0.0
+        self._shown: list[str] = []
+        self._printed = 0.0
 
     @property
     def stream(self) -> TextIO:
@@ -71,7 +73,11 @@ class ProgressDisplay(Callback):
         tty = getattr(self.stream, "isatty", lambda: False)()
         if tty:
             self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
-        else:
+        else:  # a log: a line when something but the clock changed, or every 30 s
+            key = line.split(" | ")[:2]
+            if not final and key == self._shown and time.time() - self._printed < 30:
+                return
+            self._shown, self._printed = key, time.time()
             self.stream.write(line + "\n")
         self.stream.flush()
 

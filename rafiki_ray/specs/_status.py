@@ -53,8 +53,9 @@ class StatusTracker(Callback):
     """Counts trials by state, keeps the best result and writes the status file."""
 
     def __init__(self, exp_dir: str, *, metric: str | None, mode: str,
-                 base: dict[str, Any]) -> None:
+                 base: dict[str, Any], final_only: bool = False) -> None:
         self.exp_dir = str(exp_dir)
+        self.final_only = final_only  # NNI / T9k: a trial's result is its final result
         self.metric = metric
         self.mode = mode
         self.data = dict(base)
@@ -135,7 +136,7 @@ class StatusTracker(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
-        if self.metric is not None:
+        if self.metric is not None and (not self.final_only or result.get("final") is True):
             value = result.get(self.metric)
             if isinstance(value, (int, float)) and not math.isnan(value):
                 best = self.data.get("best")
@@ -191,6 +192,12 @@ class EarlyStopper(Stopper):
 
 
 def _plain(config: Any) -> Any:
+    from rafiki_ray.spaces.adapters._configlist import INDEX_KEY
+
+    if isinstance(config, dict):
+        config = {k: v for k, v in config.items() if k != INDEX_KEY}
+        if isinstance(config.get("__parameters__"), dict):
+            config = config["__parameters__"]
     try:
         return json.loads(json.dumps(config, default=str))
     except (TypeError, ValueError):

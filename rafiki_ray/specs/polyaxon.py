@@ -88,6 +88,14 @@ def parse_polyaxon(data: Mapping[str, Any], spec_file: Path, errors: Errors) -> 
                                                                 settings["eta"]))
     elif algo == "bo":
         args = _drop_none(settings)
+        gp = args.get("utility_function", {}).get("gaussian_process", {})
+        if gp.get("kernel") == "rbf":
+            gp.pop("nu", None)  # sklearn's RBF has no nu
+        elif "nu" in gp and gp["nu"] not in (0.5, 1.5, 2.5):
+            nu = min((0.5, 1.5, 2.5), key=lambda v: abs(v - gp["nu"]))
+            out["notes"].append(f"{at}.utility_function.gaussian_process.nu: {gp['nu']} -> "
+                                f"{nu} (GPSearch's Matern kernels have nu 0.5, 1.5, 2.5)")
+            gp["nu"] = nu
         out["searcher"] = Component("rafiki_ray.searchers.gp:GPSearch", args,
                                     {"seed": matrix.seed}, path=at)
         out["num_samples"] = matrix.num_samples
