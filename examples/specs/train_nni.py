@@ -2,7 +2,6 @@
 result per epoch, the test accuracy as the final result."""
 
 import nni
-
 from digits_model import train
 
 params = nni.get_next_parameter()

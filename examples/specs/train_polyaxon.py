@@ -3,9 +3,8 @@ metrics through ``polyaxon_client.tracking.Experiment().log_metrics``."""
 
 import argparse
 
-from polyaxon_client.tracking import Experiment
-
 from digits_model import train
+from polyaxon_client.tracking import Experiment
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--lr", type=float, default=0.01)

@@ -102,15 +102,15 @@ def test_ppo_maps_to_enas_for_architecture_spaces(workdir: Path, caplog):
     spec = write(workdir, "exp.yaml", seeds.t9k_spec("ppo", working_dir=str(workdir)))
     errors = validate_experiment(spec)
     try:
-        import rafiki_ray.nas as nas
+        from rafiki_ray import nas
 
         has_enas = hasattr(nas, "ENASSearch")
     except ImportError:  # pragma: no cover
         has_enas = False
     if not has_enas:  # another helper builds ENASSearch; here the mapping decision only
         assert len(errors) == 1 and "rafiki_ray.nas.ENASSearch" in errors[0]
-    from rafiki_ray.specs._load import _read
     from rafiki_ray.spaces import load_space
+    from rafiki_ray.specs._load import _read
 
     space = load_space(spec)
     plan = map_tuner("PPOTuner", yaml.safe_load(_read(spec)["spec"]["tuner"]["classArgs"]),
