@@ -263,7 +263,9 @@ class Experiment:
 
         exp_dir = Path(path).resolve()
         status = json.loads((exp_dir / STATUS_FILE).read_text(encoding="utf-8"))
+        # the param_space again: Tune stores tune.sample_from functions as placeholders
         tuner = tune.Tuner.restore(str(exp_dir), trainable=experiment.trainable(),
+                                   param_space=experiment.param_space(),
                                    resume_unfinished=True, resume_errored=False,
                                    restart_errored=False)
         # the restored run's callbacks are the pickled ones; refresh the tracker through them
