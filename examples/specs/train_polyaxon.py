@@ -12,6 +12,7 @@ parser.add_argument("--batch-size", type=int, default=64)
 parser.add_argument("--dropout", type=float, default=0.0)
 parser.add_argument("--activation", default="relu")
 parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--param1", type=float, default=0.0)  # seed 004 passes it; unused
 args = parser.parse_args()
 
 experiment = Experiment()
