@@ -24,7 +24,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -385,7 +384,7 @@ def run_function_trial(config: dict[str, Any], spec: FunctionTrial) -> None:
         session.final_sent = False
         sink({"kind": "final", "metric": trial_api.metric_dict(out), "step": None})
     elif state["final"] is None and spec.final == "last" and state["last"] is not None:
-        _report(state["last"], None, True, {})
+        pass  # Polyaxon: the last reported metrics are the trial's result
     elif state["final"] is None:
         raise TrialCommandError("the trial function reported no final result "
                                 "(report_final_result) and returned None")
@@ -400,6 +399,3 @@ def _takes_argument(fn: Callable[..., Any]) -> bool:
                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return bool(required)
 
-
-def _python() -> str:
-    return sys.executable

@@ -251,14 +251,14 @@ class Experiment:
             cbs.append(progress(tracker))
         tuner = self.tuner(storage_path=str(exp_dir.parent), name=exp_dir.name, callbacks=cbs,
                            verbose=verbose, stop=stopper)
-        return _finish(tuner, tracker, stopper, self.time_budget_s, self.expected_trials,
+        return _finish(tuner, stopper, self.time_budget_s, self.expected_trials,
                        str(exp_dir))
 
     @staticmethod
-    def resume(path: str | os.PathLike[str], experiment: Experiment, *,
-               progress: Any = None) -> RunOutcome:
+    def resume(path: str | os.PathLike[str], experiment: Experiment) -> RunOutcome:
         """Continue the experiment in directory ``path`` (after Ctrl-C or a crash): finished
-        trials are kept, unfinished ones run again, the searcher continues from its state."""
+        trials are kept, unfinished ones run again, the searcher continues from its state.
+        The callbacks (status, progress display) are the run's own, restored by Tune."""
         from ray import tune
 
         exp_dir = Path(path).resolve()
@@ -271,11 +271,11 @@ class Experiment:
         # the restored run's callbacks are the pickled ones; refresh the tracker through them
         status["resumed"] = time.time()
         write_status(exp_dir, status)
-        return _finish(tuner, None, None, experiment.time_budget_s, experiment.expected_trials,
+        return _finish(tuner, None, experiment.time_budget_s, experiment.expected_trials,
                        str(exp_dir))
 
 
-def _finish(tuner: Any, tracker: StatusTracker | None, stopper: EarlyStopper | None,
+def _finish(tuner: Any, stopper: EarlyStopper | None,
             budget: float | None, expected: int | None, exp_dir: str) -> RunOutcome:
     from rafiki_ray.specs._status import read_status
 

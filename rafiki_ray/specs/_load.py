@@ -118,7 +118,8 @@ def load_experiment(path: str | os.PathLike[str], *, trial: Callable[..., Any] |
         raise errors[0]
     if errors:
         raise SpecError([str(e) for e in errors])
-    assert experiment is not None  # no error means it was built
+    if experiment is None:  # pragma: no cover - no error means it was built
+        raise invalid(str(path), "could not be built")
     return experiment
 
 

@@ -131,3 +131,30 @@ spec:
     assert out.phase == "DONE"
     assert sorted(r.metrics["default"] for r in out.results) == [0.1, 0.2, 0.3]
     assert out.best["value"] == 0.3 and out.best["config"] == {"x": 3}
+
+
+def test_t9k_max_exec_seconds_ends_in_timeout(tmp_path: Path, storage: str):
+    import time
+
+    from rafiki_ray import trial
+
+    spec = write(tmp_path, "t9k.yaml", """
+apiVersion: tensorstack.dev/v1beta1
+kind: AutoTuneExperiment
+metadata: {name: slow}
+spec:
+  maxExecSeconds: 6
+  maxTrialNum: 20
+  trialConcurrency: 1
+  searchSpace: '{"x": {"_type": "randint", "_value": [0, 100]}}'
+  tuner: {builtinTunerName: Random}
+""")
+
+    def objective(params):
+        time.sleep(2)
+        trial.report_final_result(params["x"])
+
+    out = load_experiment(spec, trial=objective).run(storage_path=storage)
+    assert out.phase == "TIMEOUT"
+    status = read_status(out.path)
+    assert status["phase"] == "TIMEOUT" and len(status["trials"]) < 20
