@@ -307,28 +307,43 @@ def _t9k_trial(config: Any, spec_file: Path, errors: Errors, name: str
                            "trial is one process on Ray)", tasks))
         return None, resources
     tpath = f"{path}.tasks[0].template.spec.containers"
-    containers = (((tasks[0].get("template") or {}).get("spec") or {}).get("containers")
-                  if isinstance(tasks[0].get("template"), Mapping) else None)
+    template = tasks[0].get("template")
+    pod = template.get("spec") if isinstance(template, Mapping) else None
+    containers = pod.get("containers") if isinstance(pod, Mapping) else None
     if not isinstance(containers, list) or not containers or not isinstance(containers[0],
                                                                              Mapping):
         errors.add(invalid(tpath, "must be a non-empty list of containers", containers))
         return None, resources
     c = containers[0]
     cpath = f"{tpath}[0]"
-    argv = list(c.get("command") or []) + list(c.get("args") or [])
+    command, args = c.get("command") or [], c.get("args") or []
+    if not isinstance(command, list) or not isinstance(args, list):
+        errors.add(invalid(f"{cpath}.command", "command and args must be lists of strings",
+                           [command, args]))
+        return None, resources
+    argv = [*command, *args]
     if not argv or not all(isinstance(a, str) for a in argv):
         errors.add(invalid(f"{cpath}.command", "must be a non-empty list of strings",
                            c.get("command")))
         return None, resources
     env = {}
-    for i, item in enumerate(c.get("env") or []):
+    env_list = c.get("env") or []
+    if not isinstance(env_list, list):
+        errors.add(invalid_type(f"{cpath}.env", "must be a list of {name, value}", env_list))
+        env_list = []
+    for i, item in enumerate(env_list):
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             errors.add(invalid(f"{cpath}.env[{i}]", "must be {name, value}", item))
             continue
         env[item["name"]] = str(item.get("value", ""))
-    limits = {**((c.get("resources") or {}).get("requests") or {}),
-              **((c.get("resources") or {}).get("limits") or {})} \
-        if isinstance(c.get("resources"), Mapping) else {}
+    res = c.get("resources")
+    limits: dict[str, Any] = {}
+    for part in ("requests", "limits"):
+        section = res.get(part) if isinstance(res, Mapping) else None
+        if section is not None and not isinstance(section, Mapping):
+            errors.add(invalid_type(f"{cpath}.resources.{part}", "must be a mapping", section))
+        elif section:
+            limits.update(section)
     if "cpu" in limits:
         resources["cpu"] = _cpu(limits["cpu"], f"{cpath}.resources.cpu", errors)
     if "nvidia.com/gpu" in limits:

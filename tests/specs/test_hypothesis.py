@@ -169,9 +169,8 @@ def broken(draw):
     data = draw(polyaxon_files()) if kind == "polyaxon" else draw(nni_configs())
     if kind == "t9k":
         data = _t9k(data)
-    paths = list(_paths(data))
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(paths))
+        path = draw(st.sampled_from(list(_paths(data))))  # again: a parent may be junk now
         node = data
         for key in path[:-1]:
             node = node[key]
@@ -179,7 +178,7 @@ def broken(draw):
     return data
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(broken())
 def test_bad_specs_raise_only_value_or_type_errors(data):
     with tempfile.TemporaryDirectory() as tmp:
