@@ -1,0 +1,160 @@
+"""Experiments run end to end on the session's Ray: command trials that fail in every way a
+command can (the experiment goes on), Polyaxon early stopping, Python function trials."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rafiki_ray.specs import load_experiment, read_status
+from tests.specs.conftest import write
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie left to an init that does not reap, as in containers, is dead)."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _trial_dirs(path: str) -> dict[str, Path]:
+    out = {}
+    for d in Path(path).iterdir():
+        if (d / "params.json").is_file():
+            params = json.loads((d / "params.json").read_text())
+            params.pop("__config_index__", None)
+            out[json.dumps(params.get("__parameters__", params), sort_keys=True)] = d
+    return out
+
+
+def test_failed_commands_fail_their_trials_not_the_experiment(workdir: Path, storage: str):
+    # Batch tuner: each listed dict is one trial's whole parameter set (NNI's BatchTuner)
+    modes = ["ok", "exit", "silent", "api_bad", "raw_bad"]
+    spec = write(workdir, "nni.yaml", f"""
+experimentName: failures
+searchSpace:
+  combos: {{_type: choice, _value: {json.dumps([{"mode": m} for m in modes])}}}
+trialCommand: python behave.py
+trialConcurrency: 2
+tuner: {{name: Batch}}
+""")
+    exp = load_experiment(spec)
+    assert exp.configs == tuple({"mode": m} for m in modes)
+    out = exp.run(storage_path=storage)
+    assert out.phase == "DONE"
+    errors = {r.config["mode"]: str(r.error or "") for r in out.results}
+    metrics = {r.config["mode"]: r.metrics for r in out.results}
+    assert errors["ok"] == "" and metrics["ok"]["default"] == 0.75
+    assert metrics["ok"]["loss"] == 0.5 and metrics["ok"]["final"] is True
+    assert "exited with status 3" in errors["exit"]
+    assert "boom: the data file is missing" in errors["exit"]  # the stderr tail is kept
+    assert "no final result" in errors["silent"]
+    assert "must be a number" in errors["api_bad"]  # the API refused it in the script
+    assert "bad result" in errors["raw_bad"]  # the reader refused a raw bad line
+    status = read_status(out.path)
+    assert sorted(status["trials"].values()) == ["ERROR"] * 4 + ["TERMINATED"]
+    # a refused trial's command is killed, not left running
+    dirs = _trial_dirs(out.path)
+    pid = int((dirs[json.dumps({"mode": "raw_bad"})] / "work" / "pid").read_text())
+    assert not _alive(pid)
+    err = (dirs[json.dumps({"mode": "exit"})] / "work" / "stderr.log").read_text()
+    assert "boom" in err
+
+
+def test_polyaxon_early_stopping_stops_the_experiment(workdir: Path, storage: str):
+    spec = write(workdir, "polyaxonfile.yml", """
+version: 1
+kind: group
+declarations:
+  batch_size: 16
+hptuning:
+  concurrency: 2
+  matrix:
+    value:
+      values: [0.1, 0.9, 0.2, 0.3, 0.4]
+  early_stopping:
+    - metric: accuracy
+      value: 0.8
+      optimization: maximize
+run:
+  cmd: python threshold.py --value={{ value }} --batch-size={{ batch_size }}
+""")
+    exp = load_experiment(spec)
+    assert exp.metric == "accuracy" and exp.mode == "max"
+    out = exp.run(storage_path=storage)
+    assert out.phase == "DONE"
+    assert out.early_stopped["metric"] == "accuracy" and out.early_stopped["reached"] == 0.9
+    # 0.1 was running (training for a minute) when 0.9 reached the value: it was stopped,
+    # its process killed; 0.2, 0.3 and 0.4 never started
+    values = sorted(r.config["value"] for r in out.results)
+    assert values == [0.1, 0.9]
+    dirs = _trial_dirs(out.path)
+    slow = next(d for k, d in dirs.items() if json.loads(k)["value"] == 0.1)
+    assert not _alive(int((slow / "work" / "pid").read_text()))
+    rendered = next(d for k, d in dirs.items() if json.loads(k)["value"] == 0.9)
+    # the command was rendered with the parameter and the declaration
+    assert (rendered / "work" / "command.txt").read_text() == \
+        "python threshold.py --value=0.9 --batch-size=16"
+    assert read_status(out.path)["early_stopped"]["trial_id"]
+
+
+def test_python_function_trial_with_the_trial_api(tmp_path: Path, storage: str):
+    from rafiki_ray import trial
+
+    spec = write(tmp_path, "t9k.yaml", """
+apiVersion: tensorstack.dev/v1beta1
+kind: AutoTuneExperiment
+metadata: {name: fn}
+spec:
+  maxTrialNum: 3
+  trialConcurrency: 1
+  searchSpace: '{"x": {"_type": "choice", "_value": [1, 2, 3]}}'
+  tuner: {builtinTunerName: GridSearch}
+""")
+
+    def objective():
+        params = trial.get_next_parameter()
+        for step in (1, 2):
+            trial.report_intermediate_result(params["x"] * step / 10, step=step)
+        trial.report_final_result({"default": params["x"] / 10, "id": 7})
+
+    exp = load_experiment(spec, trial=objective)
+    out = exp.run(storage_path=storage)
+    assert out.phase == "DONE"
+    assert sorted(r.metrics["default"] for r in out.results) == [0.1, 0.2, 0.3]
+    assert out.best["value"] == 0.3 and out.best["config"] == {"x": 3}
+
+
+def test_t9k_max_exec_seconds_ends_in_timeout(tmp_path: Path, storage: str):
+    import time
+
+    from rafiki_ray import trial
+
+    spec = write(tmp_path, "t9k.yaml", """
+apiVersion: tensorstack.dev/v1beta1
+kind: AutoTuneExperiment
+metadata: {name: slow}
+spec:
+  maxExecSeconds: 6
+  maxTrialNum: 20
+  trialConcurrency: 1
+  searchSpace: '{"x": {"_type": "randint", "_value": [0, 100]}}'
+  tuner: {builtinTunerName: Random}
+""")
+
+    def objective(params):
+        time.sleep(2)
+        trial.report_final_result(params["x"])
+
+    out = load_experiment(spec, trial=objective).run(storage_path=storage)
+    assert out.phase == "TIMEOUT"
+    status = read_status(out.path)
+    assert status["phase"] == "TIMEOUT" and len(status["trials"]) < 20

@@ -1,0 +1,160 @@
+"""``rafiki-ray`` as a shell user meets it: --help, exit statuses, validate, status, results;
+``run`` in its own process with its own embedded Ray; Ctrl-C (SIGINT) during ``run``, then
+``resume``, completes the experiment with nothing lost (slow)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rafiki_ray.cli import COMMANDS, build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_help_and_usage_errors(capsys, tmp_path):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("run", "status", "results", "resume", "validate"):
+        assert command in out
+    assert main([]) == 2  # no sub-command: help on stderr
+    assert main(["run"]) == 2  # FILE missing
+    assert main(["results", str(tmp_path), "--format", "xml"]) == 2
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["status", str(tmp_path)]) == 2  # not an experiment directory
+    assert len(COMMANDS) == 5 and build_parser().prog == "rafiki-ray"
+
+
+def test_validate_prints_every_error_with_its_path(capsys, tmp_path):
+    spec = _write(tmp_path / "bad.yml", """
+searchSpace: {lr: {_type: uniform, _value: [1, 0]}}
+trialCommand: python t.py
+trialConcurrency: two
+tuner: {name: TPE, classArgs: {optimize_mode: maximise}}
+advisor: {name: Hyperband}
+""")
+    assert main(["validate", str(spec)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4, out
+    for path in ("searchSpace.lr._value", "trialConcurrency", "advisor",
+                 "tuner.classArgs.optimize_mode"):
+        assert any(f"bad.yml:{path}:" in line for line in out), (path, out)
+    good = _write(tmp_path / "good.yml", "searchSpace: {lr: {_type: uniform, _value: [0, 1]}}\n"
+                  "trialCommand: python t.py\ntuner: {name: Random}\n")
+    assert main(["validate", str(good)]) == 0
+
+
+def test_status_and_results_of_a_finished_experiment(ray_session, storage, capsys, tmp_path):
+    from rafiki_ray import trial
+    from rafiki_ray.specs import load_experiment
+
+    spec = _write(tmp_path / "exp.yml", """
+experimentName: cli
+searchSpace: {x: {_type: choice, _value: [1, 2]}}
+trialCommand: python never_run.py
+tuner: {name: GridSearch, classArgs: {optimize_mode: minimize}}
+""")
+
+    def objective():
+        x = trial.get_next_parameter()["x"]
+        trial.report_final_result({"default": x / 10, "size": x})
+
+    out = load_experiment(spec, trial=objective).run(storage_path=storage)
+    assert out.phase == "DONE"
+    capsys.readouterr()
+    assert main(["status", out.path]) == 0
+    text = capsys.readouterr().out
+    assert "phase: DONE" in text and "trials: 2 of 2" in text and "best default: 0.1" in text
+    assert main(["results", out.path, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["param.x"], r["default"], r["state"]) for r in rows] == [
+        (1, 0.1, "TERMINATED"), (2, 0.2, "TERMINATED")]  # best first (minimize)
+    assert main(["results", out.path, "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["param.x"] for row in table] == ["1", "2"]
+    assert main(["results", out.path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["trial_id", "state", "default"] and len(lines) == 3
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["HOME"] = str(tmp_path)
+    env.pop("RAY_ADDRESS", None)
+    env.setdefault("RAY_worker_niceness", "0")
+    return env
+
+
+@pytest.mark.slow
+def test_sigint_during_run_then_resume_loses_nothing(tmp_path):
+    code = tmp_path / "code"
+    code.mkdir()
+    _write(code / "step.py", """
+import time, nni
+p = nni.get_next_parameter()
+time.sleep(p["t"])
+nni.report_final_result(p["t"])
+""")
+    spec = _write(code / "exp.yml", """
+experimentName: interrupted
+searchSpace: {t: {_type: choice, _value: [1, 2, 3, 4, 5, 6]}}
+trialCommand: python step.py
+trialConcurrency: 1
+tuner: {name: GridSearch}
+""")
+    storage = tmp_path / "results"
+    exp_dir = storage / "interrupted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rafiki_ray.cli", "run", str(spec), "--storage", str(storage),
+         "--num-cpus", "2", "--interval", "0.5"],
+        env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    status_file = exp_dir / "rafiki_status.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until two trials have finished
+        time.sleep(0.5)
+        try:
+            states = json.loads(status_file.read_text()).get("trials", {})
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        if list(states.values()).count("TERMINATED") >= 2:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, (out, err[-3000:])
+    assert "phase: INTERRUPTED" in out and f"rafiki-ray resume {exp_dir}" in out
+    before = json.loads(status_file.read_text())
+    assert before["phase"] == "INTERRUPTED"
+    done_before = {t for t, s in before["trials"].items() if s == "TERMINATED"}
+    assert 2 <= len(done_before) < 6
+
+    res = subprocess.run([sys.executable, "-m", "rafiki_ray.cli", "resume", str(exp_dir),
+                          "--num-cpus", "2"], env=_env(tmp_path), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, (res.stdout, res.stderr[-3000:])
+    after = json.loads(status_file.read_text())
+    assert after["phase"] == "DONE"
+    assert done_before <= {t for t, s in after["trials"].items() if s == "TERMINATED"}
+    rows = json.loads(subprocess.run(
+        [sys.executable, "-m", "rafiki_ray.cli", "results", str(exp_dir), "--format", "json"],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=120, check=True).stdout)
+    # every configuration ran to its final result exactly once
+    assert sorted(r["param.t"] for r in rows) == [1, 2, 3, 4, 5, 6]
+    assert sorted(r["default"] for r in rows) == [1, 2, 3, 4, 5, 6]
+    assert all(r["state"] == "TERMINATED" for r in rows)
