@@ -305,14 +305,27 @@ def _add_validate(sub: Any) -> None:
 # ------------------------------------------------------------------------------ main
 
 #: Sub-command registrars, ``f(subparsers)``; other modules append theirs (one line each).
+def _add_ctl(sub: Any) -> None:
+    from rafiki_ray.control.cli import add_parser
+
+    add_parser(sub)
+
+
+def _add_plot(sub: Any) -> None:
+    from rafiki_ray.plot import add_parser
+
+    add_parser(sub)
+
+
 COMMANDS: list[Callable[[Any], None]] = [_add_run, _add_status, _add_results, _add_resume,
-                                         _add_validate]
+                                         _add_validate, _add_ctl, _add_plot]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rafiki-ray",
-        description="Run T9k AutoTuneExperiment, NNI and Polyaxon experiment files on Ray Tune.",
+        description="Run T9k, NNI and Polyaxon experiment files on Ray Tune; steer and plot "
+                    "experiments.",
         epilog="Exit status: 0 ok, 1 experiment error or invalid file (validate), "
                "2 usage error, 130 interrupted.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

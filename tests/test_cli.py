@@ -37,7 +37,7 @@ def test_help_and_usage_errors(capsys, tmp_path):
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["status", str(tmp_path)]) == 2  # not an experiment directory
-    assert len(COMMANDS) == 5 and build_parser().prog == "rafiki-ray"
+    assert len(COMMANDS) == 7 and build_parser().prog == "rafiki-ray"
 
 
 def test_validate_prints_every_error_with_its_path(capsys, tmp_path):
@@ -158,3 +158,13 @@ tuner: {name: GridSearch}
     assert sorted(r["param.t"] for r in rows) == [1, 2, 3, 4, 5, 6]
     assert sorted(r["default"] for r in rows) == [1, 2, 3, 4, 5, 6]
     assert all(r["state"] == "TERMINATED" for r in rows)
+
+
+def test_ctl_and_plot_are_registered_subcommands():
+    from rafiki_ray.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["ctl", "some/dir", "stop", "run-0001"])
+    assert callable(args.func)
+    args = parser.parse_args(["plot", "some/dir"])
+    assert callable(args.func)
