@@ -1,8 +1,8 @@
 """Documented limits on the size of what a search space may hold.
 
 * :data:`MAX_NESTING` (32): the deepest a :class:`SearchSpace` may nest, counting each
-  sub-space, each option of a conditional (NNI nested choice, RapidFire list of configs) and
-  each list/dict level inside a value. Deeper spaces are refused when built: beyond about 60
+  sub-space (a nested dict, the space of an option of a conditional: NNI nested choice,
+  RapidFire list of configs) and each list/dict level inside a value. Deeper spaces are refused when built: beyond about 60
   levels Python's recursion limit is reached inside Tune's own ``deepcopy`` of the
   ``param_space``, long after the space was accepted.
 * :data:`MAX_DOCUMENT_DEPTH` (200): the deepest nesting of lists and dicts in an input

@@ -299,7 +299,7 @@ def _depth(node: Param | SearchSpace) -> int:
     if isinstance(node, SearchSpace):
         return node._depth
     if isinstance(node, Conditional):
-        return 1 + max(o.space._depth for o in node.options)
+        return max(o.space._depth for o in node.options)  # the option's space counts
     if isinstance(node, Fixed):
         return value_depth(node.value, MAX_NESTING)
     if isinstance(node, Categorical):
@@ -314,7 +314,7 @@ def _depth(node: Param | SearchSpace) -> int:
 def _too_deep(key: str) -> ValueError:
     return invalid(
         f"space.{key}" if key else "space",
-        f"nests deeper than {MAX_NESTING} levels (sub-spaces, conditional options and "
+        f"nests deeper than {MAX_NESTING} levels (sub-spaces, the spaces of conditional options, "
         "lists/dicts in values; rafiki_ray.spaces.MAX_NESTING)",
     )
 
