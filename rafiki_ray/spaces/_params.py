@@ -88,6 +88,13 @@ def _quantize(v: float, q: float, rounding: Rounding) -> float:
     return float(np.round(k * q, 12))
 
 
+def _multiple(v: float, q: float) -> bool:
+    """Whether ``v`` is a multiple of ``q`` up to float precision (beyond about 1e9 multiples
+    a float cannot tell neighbouring multiples apart)."""
+    k = v / q
+    return abs(k - round(k)) <= 1e-6 + abs(k) * 1e-12
+
+
 def _plain(value: Any) -> Any:
     """Convert numpy scalars to Python ones."""
     if isinstance(value, np.generic):
@@ -180,6 +187,9 @@ class Float(Param):
             object.__setattr__(self, "q", q)
         if self.rounding not in ("round", "floor"):
             raise invalid("float.rounding", "must be 'round' or 'floor'", self.rounding)
+        if self.q is None:  # rounding and clip only act on a quantised value: one spelling
+            object.__setattr__(self, "rounding", "round")
+            object.__setattr__(self, "clip", True)
 
     def from_unit(self, u: float) -> float:
         """Map ``u`` in [0, 1] to a value (the inverse of :meth:`to_unit`)."""
@@ -223,8 +233,7 @@ class Float(Param):
         if not (lo - tol <= v <= hi + tol):
             return False
         if self.q is not None and not (self.clip and v in (self.low, self.high)):
-            k = v / self.q
-            return abs(k - round(k)) < 1e-6
+            return _multiple(v, self.q)
         return True
 
     def grid_values(self) -> list[Any] | None:
@@ -375,6 +384,8 @@ class Normal(Param):
             object.__setattr__(self, "q", q)
         if self.rounding not in ("round", "floor"):
             raise invalid("normal.rounding", "must be 'round' or 'floor'", self.rounding)
+        if self.q is None:
+            object.__setattr__(self, "rounding", "round")
 
     def from_unit(self, u: float) -> float:
         from scipy.special import ndtri
@@ -406,8 +417,7 @@ class Normal(Param):
         if self.log and float(value) < 0:
             return False  # exp(N) >= 0 (0.0 when exp underflows)
         if self.q is not None:
-            k = float(value) / self.q
-            return abs(k - round(k)) < 1e-6
+            return _multiple(float(value), self.q)
         return True
 
 

@@ -28,7 +28,13 @@ from rafiki_ray.spaces import (
 )
 from rafiki_ray.spaces.adapters.load import load_space
 from rafiki_ray.spaces.adapters.polyaxon import from_polyaxon
-from rafiki_ray.spaces.adapters.rapidfire import GROUP_KEY, List, RandomSearch, Range, from_rapidfire
+from rafiki_ray.spaces.adapters.rapidfire import (
+    GROUP_KEY,
+    List,
+    RandomSearch,
+    Range,
+    from_rapidfire,
+)
 
 HUGE = 10**400
 
@@ -315,3 +321,20 @@ def test_random_search_templates_to_tune_yields_the_runs():
     rs = RandomSearch([{"a": List([1, 2])}, {"b": Range(0.0, 1.0)}], num_runs=4, seed=0)
     got = [spec for _, spec in generate_variants(rs.to_tune())]  # spec: the trial config
     assert [g[GROUP_KEY] for g in got] == rs.configs()
+
+
+# -- seeding follows Tune's global-seed behaviour -----------------------------------------
+def test_rafiki_domains_repeat_under_np_random_seed_like_tunes():
+    from ray import tune
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = SearchSpace({"ln": Normal(0, 1, log=True), "u": Float(0, 1)})
+    param_space = {**space.to_tune(), "tune_u": tune.uniform(0, 1)}
+
+    def draw():
+        np.random.seed(0)
+        return [spec for _ in range(3) for _, spec in generate_variants(param_space)]
+
+    first, second = draw(), draw()
+    assert first == second
+    assert len({c["ln"] for c in first}) == 3  # and the draws still differ from each other
