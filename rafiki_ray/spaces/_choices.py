@@ -20,6 +20,19 @@ from rafiki_ray.spaces._params import GRID_LIMIT, Emit, Param, _plain, _same, _w
 __all__ = ["Arch", "Categorical", "Fixed", "Policy", "Subset"]
 
 
+def _find(options: tuple[Any, ...], value: Any) -> int | None:
+    """Index of ``value`` among ``options``: an equal option of the same type first (so
+    ``0.0`` finds ``0.0``, not an earlier ``0``), else the first equal one."""
+    fallback = None
+    for i, c in enumerate(options):
+        if _same(c, value):
+            if type(c) is type(value):
+                return i
+            if fallback is None:
+                fallback = i
+    return fallback
+
+
 @dataclass(frozen=True, eq=True)
 class Categorical(Param):
     """One of ``choices`` (any values, dicts and lists included), optionally weighted.
@@ -53,10 +66,10 @@ class Categorical(Param):
         """Index of ``value`` (or of its NNI ``{"_value", "_idx"}`` form) in ``choices``."""
         if self.emit == "nni" and isinstance(value, dict) and "_idx" in value:
             return int(value["_idx"])
-        for i, c in enumerate(self.choices):
-            if _same(c, value):
-                return i
-        raise invalid("categorical", f"value is not one of {list(self.choices)!r}", value)
+        i = _find(self.choices, value)
+        if i is None:
+            raise invalid("categorical", f"value is not one of {list(self.choices)!r}", value)
+        return i
 
     def pick(self, i: int) -> Any:
         v = copy.deepcopy(self.choices[int(i)])
@@ -159,9 +172,9 @@ class Arch(Param):
         return hash((self.type_name, repr(self.items)))
 
     def index(self, pos: int, value: Any) -> int:
-        for i, c in enumerate(self.items[pos]):
-            if _same(c, value):
-                return i
+        i = _find(self.items[pos], value)
+        if i is not None:
+            return i
         raise invalid(f"arch[{pos}]", f"value is not one of {list(self.items[pos])!r}", value)
 
     def sample(self, rng: np.random.Generator) -> list[Any]:

@@ -474,7 +474,9 @@ def _to_tune_domain(p: Param) -> Any:
     if isinstance(p, Int) and p.low < p.high:
         if p.q is None:
             return tune.lograndint(p.low, p.high + 1) if p.log else tune.randint(p.low, p.high + 1)
-        if p.q > 1 and not p.log:
+        if p.q > 1 and not p.log and max(abs(p.low), abs(p.high)) < 10**9:
+            # same law (uniform over the multiples of q); Tune snaps a bound onto its grid
+            # with math.isclose (relative 1e-9), which beyond ~1e9 snaps outwards, past it
             return tune.qrandint(p.low, p.high, p.q)
     if isinstance(p, Normal) and not p.log and p.q is None:
         return tune.randn(p.mu, p.sigma)

@@ -338,3 +338,20 @@ def test_rafiki_domains_repeat_under_np_random_seed_like_tunes():
     first, second = draw(), draw()
     assert first == second
     assert len({c["ln"] for c in first}) == 3  # and the draws still differ from each other
+
+
+# -- found by the property tests ------------------------------------------------------------
+def test_tune_sampling_of_a_quantised_int_far_from_zero_stays_inside():
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = SearchSpace({"k": Int(1073741087, 1073741090, q=3), "small": Int(0, 20, q=5)})
+    rng = np.random.RandomState(0)
+    for _ in range(50):
+        for _, cfg in generate_variants(space.to_tune(), random_state=rng):
+            space.validate(cfg)
+
+
+def test_equal_choices_of_different_types_keep_their_type():
+    p = Categorical((0, 0.0, True))
+    assert [p.index(v) for v in (0, 0.0, True)] == [0, 1, 2]
+    assert p.index(0.0) == 1 and type(p.pick(p.index(0.0))) is float
