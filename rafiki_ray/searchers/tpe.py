@@ -57,6 +57,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
+from rafiki_ray.searchers._near import is_near, near_threshold
 from rafiki_ray.searchers._parzen import ParzenEstimator, active_mask, cat_prior
 from rafiki_ray.searchers._tpe_batch import log_g_with_pending
 from rafiki_ray.searchers._tpe_fidelity import BudgetHistory, budget_of
@@ -142,6 +143,11 @@ class TPESearch(RafikiSearcher):
             0-99 / 100-299 / 300-499): Branin 0.043 / 0.047 / 0.037 -> 0.031 / 0.035 /
             0.037, Hartmann6 0.25 / 0.256 / 0.278 -> 0.236 / 0.269 / 0.26, the mixed problem
             0.552 / 0.512 / 0.589 -> 0.394 / 0.396 / 0.445.
+        min_distance: a proposal within ``min_distance * (n + 1) ** (-1 / d)`` (unit cube,
+            largest coordinate difference, same categories; ``n`` known points, ``d``
+            numeric dimensions) of an observed or pending point is skipped while a farther
+            candidate remains (:mod:`rafiki_ray.searchers._near`); ``None``: only exact
+            repeats are skipped.
         budget_bandwidth: ``bandwidth`` used when modelling one budget (multi-fidelity).
             Wider than the sequential default, as BOHB's KDEs (normal-reference bandwidths):
             the model sees few observations at the top budgets. On the benchmark, 0.15
@@ -207,6 +213,7 @@ class TPESearch(RafikiSearcher):
         incumbent_every: int | None = 2,
         incumbent_scale: float = 1.0,
         incumbent_scale_min: float | None = 0.25,
+        min_distance: float | None = 0.02,
     ) -> None:
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
@@ -263,6 +270,9 @@ class TPESearch(RafikiSearcher):
                 f"must be <= incumbent_scale ({self._incumbent_scale})",
                 incumbent_scale_min,
             )
+        self._min_distance = (
+            None if min_distance is None else _positive_float("min_distance", min_distance)
+        )
         self._n_sequential = 0  # TPE proposals made with no trial pending
         self._parallel = False  # a proposal has been made with trials pending
         # proposals since the last one drawn from l(x) while trials were pending ("local")
@@ -421,13 +431,28 @@ class TPESearch(RafikiSearcher):
     def _new_config(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any] | None:
         """The best-scored candidate whose configuration is neither observed nor pending;
         ``None`` when every candidate repeats a known configuration."""
-        pending = {_key(self.encoder.encode(c)[0]) for c in self._pending.values()}
+        encoded = [self.encoder.encode(c) for c in self._pending.values()]
+        pending = {_key(x) for x, _ in encoded}
+        known_x = np.array(self._obs_x + [x for x, _ in encoded], dtype=float)
+        known_a = np.array(self._obs_active + [a for _, a in encoded], dtype=bool)
+        n_numeric = sum(d.kind != "cat" for d in self.encoder.dims)
+        thr = (
+            0.0
+            if self._min_distance is None
+            else near_threshold(self._min_distance, len(known_x), n_numeric)
+        )
+        near_only = None  # the best new candidate that is near a known point
         for i in order:
             config = self.encoder.decode(cands[i])
-            k = _key(self.encoder.encode(config)[0])
-            if k not in self._seen_keys and k not in pending:
+            x, active = self.encoder.encode(config)
+            k = _key(x)
+            if k in self._seen_keys or k in pending:
+                continue
+            if not is_near(x, active, known_x, known_a, thr):
                 return config
-        return None
+            if near_only is None:
+                near_only = config
+        return near_only
 
     def _record(self, config: dict[str, Any], loss: float | None, trial_id: str | None) -> None:
         super()._record(config, loss, trial_id)
