@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["near_threshold", "is_near"]
+__all__ = ["is_near", "near_threshold"]
 
 
 def near_threshold(scale: float, n_known: int, n_numeric: int) -> float:
