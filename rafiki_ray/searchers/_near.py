@@ -16,9 +16,12 @@ ones may refine the incumbent more and more finely.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import numpy as np
 
-__all__ = ["is_near", "near_threshold"]
+__all__ = ["is_near", "near_threshold", "pick_new"]
 
 
 def near_threshold(scale: float, n_known: int, n_numeric: int) -> float:
@@ -38,3 +41,36 @@ def is_near(
         return False
     diff = np.abs(X[same] - x) * active  # inactive coordinates do not count
     return bool((diff.max(axis=1, initial=0.0) < threshold).any())
+
+
+def pick_new(
+    encoder: Any,
+    candidates: Iterable[np.ndarray],
+    seen_keys: set[bytes],
+    pending: list[dict[str, Any]],
+    obs_x: list[np.ndarray],
+    obs_active: list[np.ndarray],
+    scale: float | None,
+    key: Callable[[np.ndarray], bytes],
+) -> dict[str, Any] | None:
+    """The first candidate (best first) that neither repeats (``key`` of its encoding in
+    ``seen_keys`` or among ``pending``) nor lies near a known point; else the first one that
+    is new but near; ``None`` when all repeat."""
+    encoded = [encoder.encode(c) for c in pending]
+    pending_keys = {key(x) for x, _ in encoded}
+    known_x = np.array(list(obs_x) + [x for x, _ in encoded], dtype=float)
+    known_a = np.array(list(obs_active) + [a for _, a in encoded], dtype=bool)
+    n_numeric = sum(d.kind != "cat" for d in encoder.dims)
+    thr = 0.0 if scale is None else near_threshold(scale, len(known_x), n_numeric)
+    near_only = None
+    for cand in candidates:
+        config = encoder.decode(cand)
+        x, active = encoder.encode(config)
+        k = key(x)
+        if k in seen_keys or k in pending_keys:
+            continue
+        if not is_near(x, active, known_x, known_a, thr):
+            return config
+        if near_only is None:
+            near_only = config
+    return near_only

@@ -57,7 +57,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
-from rafiki_ray.searchers._near import is_near, near_threshold
+from rafiki_ray.searchers._near import pick_new
 from rafiki_ray.searchers._parzen import ParzenEstimator, active_mask, cat_prior
 from rafiki_ray.searchers._tpe_batch import log_g_with_pending
 from rafiki_ray.searchers._tpe_fidelity import BudgetHistory, budget_of
@@ -429,30 +429,13 @@ class TPESearch(RafikiSearcher):
         return np.exp(self.rng.uniform(lo, hi, size=(self._n_candidates, 1)))
 
     def _new_config(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any] | None:
-        """The best-scored candidate whose configuration is neither observed nor pending;
-        ``None`` when every candidate repeats a known configuration."""
-        encoded = [self.encoder.encode(c) for c in self._pending.values()]
-        pending = {_key(x) for x, _ in encoded}
-        known_x = np.array(self._obs_x + [x for x, _ in encoded], dtype=float)
-        known_a = np.array(self._obs_active + [a for _, a in encoded], dtype=bool)
-        n_numeric = sum(d.kind != "cat" for d in self.encoder.dims)
-        thr = (
-            0.0
-            if self._min_distance is None
-            else near_threshold(self._min_distance, len(known_x), n_numeric)
+        """The best-scored candidate that neither repeats nor lies near (``min_distance``)
+        an observed or pending configuration; else the best new one that is near; ``None``
+        when every candidate repeats a known configuration."""
+        return pick_new(
+            self.encoder, (cands[i] for i in order), self._seen_keys, list(self._pending.values()),
+            self._obs_x, self._obs_active, self._min_distance, _key,
         )
-        near_only = None  # the best new candidate that is near a known point
-        for i in order:
-            config = self.encoder.decode(cands[i])
-            x, active = self.encoder.encode(config)
-            k = _key(x)
-            if k in self._seen_keys or k in pending:
-                continue
-            if not is_near(x, active, known_x, known_a, thr):
-                return config
-            if near_only is None:
-                near_only = config
-        return near_only
 
     def _record(self, config: dict[str, Any], loss: float | None, trial_id: str | None) -> None:
         super()._record(config, loss, trial_id)
