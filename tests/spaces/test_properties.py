@@ -52,7 +52,7 @@ def _both(*strategies: Any) -> Any:
     return wrap
 
 
-def _only_clear_errors(build: Any, root: str) -> Any:
+def _only_clear_errors(build: Any, root: str | tuple[str, ...]) -> Any:
     """Run ``build``: it returns, or raises a ValueError/TypeError whose message starts
     with ``root`` (the path of the input)."""
     try:
@@ -139,7 +139,8 @@ def _rapidfire_extreme(start: Any, end: Any, dtype: Any, log: Any, step: Any) ->
     def build() -> Any:
         return from_rapidfire({"k": Range(start, end, dtype=dtype, log=log, step=step), "l": List([start])})
 
-    built = _only_clear_errors(build, "Range")
+    # the Range itself ("Range.start: ...") or the config holding it ("config.k: ...")
+    built = _only_clear_errors(build, ("Range", "config.k", "config.l"))
     if built is not None:
         check_space(built, tune=False)
 
