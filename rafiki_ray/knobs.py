@@ -12,6 +12,7 @@ Differences from the original, on purpose:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from rafiki_ray._errors import invalid, invalid_type
@@ -108,6 +109,8 @@ class IntegerKnob(_RangeKnob):
         for name, v in (("value_min", value_min), ("value_max", value_max)):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise invalid_type(f"IntegerKnob.{name}", "must be an int", v)
+            if not -(2**63) <= v <= 2**63 - 2:
+                raise invalid(f"IntegerKnob.{name}", "must lie in [-2**63, 2**63 - 2] (int64)", v)
         if value_min > value_max:
             raise invalid("IntegerKnob", "needs value_min <= value_max", [value_min, value_max])
         if not isinstance(is_exp, bool):
@@ -121,10 +124,20 @@ class FloatKnob(_RangeKnob):
     """A float in ``[value_min, value_max]``; log-uniform if ``is_exp`` (needs min > 0)."""
 
     def __init__(self, value_min: float, value_max: float, is_exp: bool = False) -> None:
+        bounds = []
         for name, v in (("value_min", value_min), ("value_max", value_max)):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise invalid_type(f"FloatKnob.{name}", "must be an int or float", v)
-        value_min, value_max = float(value_min), float(value_max)
+            try:
+                f = float(v)
+            except OverflowError:  # an int beyond float range
+                f = math.inf
+            if not math.isfinite(f):
+                raise invalid(f"FloatKnob.{name}", "must be finite (within float range)", v)
+            bounds.append(f)
+        value_min, value_max = bounds
+        if not math.isfinite(value_max - value_min):
+            raise invalid("FloatKnob", "needs value_max - value_min within float range", bounds)
         if value_min > value_max:
             raise invalid("FloatKnob", "needs value_min <= value_max", [value_min, value_max])
         if not isinstance(is_exp, bool):

@@ -170,6 +170,11 @@ class RafikiSearcher(Searcher, abc.ABC):
         if self._space is not None and config:
             return False
         mode = _check_mode(mode)
+        if metric is not None and not isinstance(metric, str):
+            raise invalid_type("metric", "must be a str", metric)
+        # Tune calls this in the driver before any trial starts: the earliest point where a
+        # missing metric or mode is known to stay missing
+        self._require_metric_mode(metric or self._metric, mode or self._mode)
         if config:
             self._set_space(as_space(config, "param_space"))
         if metric is not None:
@@ -177,6 +182,21 @@ class RafikiSearcher(Searcher, abc.ABC):
         if mode is not None:
             self._mode = mode
         return True
+
+    def _require_metric_mode(self, metric: str | None, mode: str | None) -> None:
+        name = type(self).__name__
+        if metric is None:
+            raise invalid(
+                "metric",
+                f"is not set: pass {name}(metric=...) or tune.TuneConfig(metric=...)",
+                None,
+            )
+        if mode is None:
+            raise invalid(
+                "mode",
+                f"is not set: pass {name}(mode='min'|'max') or tune.TuneConfig(mode=...)",
+                None,
+            )
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         self._max_concurrent = max_concurrent
@@ -187,10 +207,7 @@ class RafikiSearcher(Searcher, abc.ABC):
             raise RuntimeError(
                 f"{type(self).__name__}: no search space: pass `space=` or a Tuner `param_space`"
             )
-        if self._metric is None or self._mode is None:
-            raise RuntimeError(
-                f"{type(self).__name__}: metric and mode must be set (constructor or TuneConfig)"
-            )
+        self._require_metric_mode(self._metric, self._mode)
         if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
             return None
         if self._queued:

@@ -57,6 +57,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
+from rafiki_ray.searchers._near import pick_new
 from rafiki_ray.searchers._parzen import ParzenEstimator, active_mask, cat_prior
 from rafiki_ray.searchers._tpe_batch import log_g_with_pending
 from rafiki_ray.searchers._tpe_fidelity import BudgetHistory, budget_of
@@ -142,6 +143,11 @@ class TPESearch(RafikiSearcher):
             0-99 / 100-299 / 300-499): Branin 0.043 / 0.047 / 0.037 -> 0.031 / 0.035 /
             0.037, Hartmann6 0.25 / 0.256 / 0.278 -> 0.236 / 0.269 / 0.26, the mixed problem
             0.552 / 0.512 / 0.589 -> 0.394 / 0.396 / 0.445.
+        min_distance: a proposal within ``min_distance * (n + 1) ** (-1 / d)`` (unit cube,
+            largest coordinate difference, same categories; ``n`` known points, ``d``
+            numeric dimensions) of an observed or pending point is skipped while a farther
+            candidate remains (:mod:`rafiki_ray.searchers._near`); ``None``: only exact
+            repeats are skipped.
         budget_bandwidth: ``bandwidth`` used when modelling one budget (multi-fidelity).
             Wider than the sequential default, as BOHB's KDEs (normal-reference bandwidths):
             the model sees few observations at the top budgets. On the benchmark, 0.15
@@ -207,6 +213,7 @@ class TPESearch(RafikiSearcher):
         incumbent_every: int | None = 2,
         incumbent_scale: float = 1.0,
         incumbent_scale_min: float | None = 0.25,
+        min_distance: float | None = 0.02,
     ) -> None:
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
@@ -263,6 +270,9 @@ class TPESearch(RafikiSearcher):
                 f"must be <= incumbent_scale ({self._incumbent_scale})",
                 incumbent_scale_min,
             )
+        self._min_distance = (
+            None if min_distance is None else _positive_float("min_distance", min_distance)
+        )
         self._n_sequential = 0  # TPE proposals made with no trial pending
         self._parallel = False  # a proposal has been made with trials pending
         # proposals since the last one drawn from l(x) while trials were pending ("local")
@@ -419,15 +429,13 @@ class TPESearch(RafikiSearcher):
         return np.exp(self.rng.uniform(lo, hi, size=(self._n_candidates, 1)))
 
     def _new_config(self, cands: np.ndarray, order: np.ndarray) -> dict[str, Any] | None:
-        """The best-scored candidate whose configuration is neither observed nor pending;
-        ``None`` when every candidate repeats a known configuration."""
-        pending = {_key(self.encoder.encode(c)[0]) for c in self._pending.values()}
-        for i in order:
-            config = self.encoder.decode(cands[i])
-            k = _key(self.encoder.encode(config)[0])
-            if k not in self._seen_keys and k not in pending:
-                return config
-        return None
+        """The best-scored candidate that neither repeats nor lies near (``min_distance``)
+        an observed or pending configuration; else the best new one that is near; ``None``
+        when every candidate repeats a known configuration."""
+        return pick_new(
+            self.encoder, (cands[i] for i in order), self._seen_keys, list(self._pending.values()),
+            self._obs_x, self._obs_active, self._min_distance, _key,
+        )
 
     def _record(self, config: dict[str, Any], loss: float | None, trial_id: str | None) -> None:
         super()._record(config, loss, trial_id)

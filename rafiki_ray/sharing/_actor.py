@@ -37,6 +37,13 @@ __all__ = ["ParamStoreActor"]
 _COPY_TASK: Any = None
 
 
+def _dead_nodes() -> set[str]:
+    """Ids of the nodes Ray reports dead (``ray.nodes()``, public API)."""
+    import ray
+
+    return {n["NodeID"] for n in ray.nodes() if not n.get("Alive", True)}
+
+
 def _own_copy(boxed: list[Any]) -> tuple[Any, bool]:
     """Task body: materialise the publisher's set; the return is owned by the caller (actor)."""
     import ray
@@ -80,6 +87,7 @@ class ParamStoreActor:
         self._evicted = 0
         self._evicted_bytes = 0
         self._released = 0
+        self._lost = 0  # records dropped because their objects died with a node
         self._warned_over_cap = False
 
     # ------------------------------------------------------------------ helpers
@@ -272,6 +280,55 @@ class ParamStoreActor:
             return found, value, None
         return found, value, self.lookup_trial(str(value[source_field]), which)
 
+    # ------------------------------------------------------------------ lost objects
+    def forget_lost(self, record_ids: list[int]) -> int:
+        """Drop records whose objects are lost (a reader's ``ray.get`` raised
+        ``ObjectLostError``: the node holding them died), and every other record held on a
+        node Ray reports dead; then refill the slots from what is left, so readers get the
+        next valid set (the best remaining for ``*_BEST``, the newest for ``*_RECENT``).
+        Returns how many records were dropped."""
+        dead = {int(r) for r in record_ids if int(r) in self._records}
+        dead_nodes = _dead_nodes()
+        dead |= {r for r, m in self._records.items() if m.get("node_id") in dead_nodes}
+        for rid in [r for r, (m, _, _) in self._pending.items() if m.get("node_id") in dead_nodes]:
+            del self._pending[rid]
+        for rid in dead:
+            self._drop(rid, evicted=False)
+            self._lost += 1
+        if dead:
+            logger.warning(
+                "ParamStore: dropped %d parameter sets whose objects were lost with their node",
+                len(dead),
+            )
+            self._refill()
+        return len(dead)
+
+    def _refill(self) -> None:
+        """Point every empty slot at the best (or newest) record still held."""
+        by_trial: dict[str, list[int]] = {}
+        for rid, meta in self._records.items():
+            by_trial.setdefault(meta["trial_id"], []).append(rid)
+        for tid, rids in by_trial.items():
+            if tid not in self._recent:
+                self._recent[tid] = max(rids)
+            if tid not in self._best:
+                ranked = sorted((r for r in rids if self._records[r]["score"] is not None),
+                                key=self._rank_key)
+                if ranked:
+                    self._best[tid] = ranked[0]
+                    self._best_score[tid] = self._records[ranked[0]]["score"]
+                else:
+                    self._best_score.pop(tid, None)
+        for tid in [t for t in self._best_score if t not in by_trial]:
+            del self._best_score[tid]
+        if self._global_recent is None and self._records:
+            self._global_recent = max(self._records)
+        if self._global_best is None:
+            ranked = sorted((r for r in self._records if self._records[r]["score"] is not None),
+                            key=self._rank_key)
+            self._global_best = ranked[0] if ranked else None
+            self._global_best_score = self._records[ranked[0]]["score"] if ranked else None
+
     # ------------------------------------------------------------------ housekeeping
     def drop_trial(self, trial_id: str) -> int:
         """Forget one trial's slots; returns how many records were released."""
@@ -327,6 +384,7 @@ class ParamStoreActor:
             "evicted": self._evicted,
             "evicted_bytes": self._evicted_bytes,
             "released": self._released,
+            "lost": self._lost,
             "pending": len(self._pending),
             "global_recent": self._global_recent,
             "global_best": self._global_best,

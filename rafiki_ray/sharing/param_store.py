@@ -57,6 +57,10 @@ def _is_anonymous(namespace: str) -> bool:
         return False
 
 
+#: Lost sets skipped by one read before it gives up (returns None).
+_MAX_LOST_RETRIES = 16
+
+
 class SharePolicy(str, enum.Enum):
     """Rafiki's parameter-sharing policies (``rafiki/constants.py`` ``ParamsType``)."""
 
@@ -238,9 +242,11 @@ class ParamStore:
         """Start the store actor (detached, 0 CPUs); ``ValueError`` if ``name`` is taken.
 
         Safe to call inside a Tune trial: the actor is placed outside the trial's placement
-        group, so it outlives the trial.
+        group, so it outlives the trial. It is placed (softly) on the caller's node: a store
+        created by the driver lives on the head and survives the loss of worker nodes.
         """
         import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         cls._check_options(mode, max_bytes, keep_top_k)
         if not isinstance(name, str) or not name:
@@ -256,8 +262,11 @@ class ParamStore:
                 num_cpus=0,
                 max_restarts=0,
                 # never inside the caller's placement group (Tune trials capture child tasks
-                # in theirs): the store must not die with the trial that created it
-                scheduling_strategy="DEFAULT",
+                # in theirs): the store must not die with the trial that created it; on the
+                # caller's node (soft), so a driver's store stays on the head
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    ray.get_runtime_context().get_node_id(), soft=True
+                ),
             ).remote(mode, None if max_bytes is None else int(max_bytes), int(keep_top_k))
         except ValueError as exc:
             raise invalid("name", f"a ParamStore actor already exists in namespace {ns!r}",
@@ -416,10 +425,7 @@ class ParamStore:
         ``LOCAL_*`` look at the calling trial's own sets (``trial_id`` defaults to the current
         Tune trial). Arrays are read-only views into the object store (zero-copy on a node).
         """
-        import ray
-
-        found = self._lookup(policy, trial_id)
-        return None if found is None else ray.get(found[0])
+        return self._read(lambda: self._lookup(policy, trial_id))
 
     def fetch_ref(self, policy: SharePolicy | str, *, trial_id: str | None = None
                   ) -> ObjectRef | None:
@@ -429,10 +435,27 @@ class ParamStore:
 
     def fetch_trial(self, trial_id: str, which: str = "recent") -> dict[str, Any] | None:
         """A given trial's most recent (or best) parameter set, or ``None`` (PBT exploit)."""
-        import ray
+        return self._read(lambda: self._lookup_trial(trial_id, which))
 
-        found = self._lookup_trial(trial_id, which)
-        return None if found is None else ray.get(found[0])
+    def _read(self, lookup: Any) -> dict[str, Any] | None:
+        """``ray.get`` the set ``lookup()`` finds. A set whose object was lost with its node
+        (``ObjectLostError``: the node that held it died) is dropped from the store, with every
+        other set of a dead node, and the lookup repeats: the reader gets the next valid set
+        (or ``None``), never the error and never a hang."""
+        import ray
+        from ray.exceptions import ObjectLostError
+
+        for _ in range(_MAX_LOST_RETRIES):
+            found = lookup()
+            if found is None:
+                return None
+            try:
+                return ray.get(found[0])
+            except ObjectLostError:
+                record_id = found[1].get("record_id")
+                logger.warning("ParamStore %s: set %s was lost with its node", self._name, record_id)
+                ray.get(self.actor.forget_lost.remote([record_id]))
+        return None
 
     def fetch_trial_ref(self, trial_id: str, which: str = "recent") -> ObjectRef | None:
         """Like :meth:`fetch_trial` but returns the ``ObjectRef`` (or ``None``)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from rafiki_ray._lazy import lazy_exports
 from rafiki_ray.spaces._encoding import Dim, Encoder
+from rafiki_ray.spaces._limits import MAX_DOCUMENT_DEPTH, MAX_NESTING
 from rafiki_ray.spaces._params import (
     POLICIES,
     Arch,
@@ -52,6 +53,8 @@ __all__ = [
     "Option",
     "Conditional",
     "POLICIES",
+    "MAX_NESTING",
+    "MAX_DOCUMENT_DEPTH",
     "Dim",
     "Encoder",
     "from_knobs",

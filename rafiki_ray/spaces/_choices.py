@@ -14,9 +14,23 @@ import numpy as np
 
 from rafiki_ray._constants import POLICIES
 from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray.spaces._params import GRID_LIMIT, Emit, Param, _plain, _same
+from rafiki_ray.spaces._limits import check_value
+from rafiki_ray.spaces._params import GRID_LIMIT, Emit, Param, _plain, _same, _weights
 
 __all__ = ["Arch", "Categorical", "Fixed", "Policy", "Subset"]
+
+
+def _find(options: tuple[Any, ...], value: Any) -> int | None:
+    """Index of ``value`` among ``options``: an equal option of the same type first (so
+    ``0.0`` finds ``0.0``, not an earlier ``0``), else the first equal one."""
+    fallback = None
+    for i, c in enumerate(options):
+        if _same(c, value):
+            if type(c) is type(value):
+                return i
+            if fallback is None:
+                fallback = i
+    return fallback
 
 
 @dataclass(frozen=True, eq=True)
@@ -32,22 +46,15 @@ class Categorical(Param):
     type_name: ClassVar[str] = "categorical"
 
     def __post_init__(self) -> None:
-        if isinstance(self.choices, (str, bytes)) or not hasattr(self.choices, "__iter__"):
+        if isinstance(self.choices, (str, bytes, dict)) or not hasattr(self.choices, "__iter__"):
             raise invalid_type("categorical.choices", "must be a list of values", self.choices)
         choices = tuple(_plain(c) for c in self.choices)
         if not choices:
             raise invalid("categorical.choices", "must not be empty", list(choices))
+        check_value(list(choices), "categorical.choices")
         object.__setattr__(self, "choices", choices)
         if self.weights is not None:
-            w = tuple(float(x) for x in self.weights)
-            if len(w) != len(choices):
-                raise invalid(
-                    "categorical.weights", f"needs one weight per choice ({len(choices)})", list(w)
-                )
-            if any(not math.isfinite(x) or x < 0 for x in w):
-                raise invalid("categorical.weights", "must be finite and >= 0", list(w))
-            if abs(sum(w) - 1.0) > 1e-6:
-                raise invalid("categorical.weights", "must sum to 1", list(w))
+            w = _weights(self.weights, len(choices), "categorical.weights")
             object.__setattr__(self, "weights", w)
         if self.emit not in ("value", "nni"):
             raise invalid("categorical.emit", "must be 'value' or 'nni'", self.emit)
@@ -59,10 +66,10 @@ class Categorical(Param):
         """Index of ``value`` (or of its NNI ``{"_value", "_idx"}`` form) in ``choices``."""
         if self.emit == "nni" and isinstance(value, dict) and "_idx" in value:
             return int(value["_idx"])
-        for i, c in enumerate(self.choices):
-            if _same(c, value):
-                return i
-        raise invalid("categorical", f"value is not one of {list(self.choices)!r}", value)
+        i = _find(self.choices, value)
+        if i is None:
+            raise invalid("categorical", f"value is not one of {list(self.choices)!r}", value)
+        return i
 
     def pick(self, i: int) -> Any:
         v = copy.deepcopy(self.choices[int(i)])
@@ -94,6 +101,9 @@ class Fixed(Param):
 
     value: Any
     type_name: ClassVar[str] = "fixed"
+
+    def __post_init__(self) -> None:
+        check_value(self.value, "fixed.value")
 
     def __hash__(self) -> int:
         return hash((self.type_name, repr(self.value)))
@@ -143,11 +153,11 @@ class Arch(Param):
     type_name: ClassVar[str] = "arch"
 
     def __post_init__(self) -> None:
-        if isinstance(self.items, (str, bytes)) or not hasattr(self.items, "__iter__"):
+        if isinstance(self.items, (str, bytes, dict)) or not hasattr(self.items, "__iter__"):
             raise invalid_type("arch.items", "must be a list of candidate lists", self.items)
         items = []
         for i, cands in enumerate(self.items):
-            if isinstance(cands, (str, bytes)) or not hasattr(cands, "__iter__"):
+            if isinstance(cands, (str, bytes, dict)) or not hasattr(cands, "__iter__"):
                 raise invalid_type(f"arch.items[{i}]", "must be a list of candidates", cands)
             cands = tuple(_plain(c) for c in cands)
             if not cands:
@@ -155,15 +165,16 @@ class Arch(Param):
             items.append(cands)
         if not items:
             raise invalid("arch.items", "must not be empty", [])
+        check_value(items, "arch.items")
         object.__setattr__(self, "items", tuple(items))
 
     def __hash__(self) -> int:
         return hash((self.type_name, repr(self.items)))
 
     def index(self, pos: int, value: Any) -> int:
-        for i, c in enumerate(self.items[pos]):
-            if _same(c, value):
-                return i
+        i = _find(self.items[pos], value)
+        if i is not None:
+            return i
         raise invalid(f"arch[{pos}]", f"value is not one of {list(self.items[pos])!r}", value)
 
     def sample(self, rng: np.random.Generator) -> list[Any]:
@@ -201,10 +212,13 @@ class Subset(Param):
     type_name: ClassVar[str] = "subset"
 
     def __post_init__(self) -> None:
+        if isinstance(self.candidates, (str, bytes, dict)) or not hasattr(self.candidates, "__iter__"):
+            raise invalid_type("subset.candidates", "must be a list of values", self.candidates)
         cands = tuple(_plain(c) for c in self.candidates)
         object.__setattr__(self, "candidates", cands)
         if not cands:
             raise invalid("subset.candidates", "must not be empty", [])
+        check_value(list(cands), "subset.candidates")
         n = self.n_chosen
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= len(cands):
             raise invalid("subset.n_chosen", f"must be an int in [0, {len(cands)}]", n)

@@ -12,12 +12,15 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray.spaces._jsonvalue import encode_value
+from rafiki_ray.spaces._limits import INT_MAX, INT_MIN
 
 if TYPE_CHECKING:
     from rafiki_ray.spaces._space import SearchSpace
@@ -53,9 +56,28 @@ def _is_number(x: Any) -> bool:
 def _finite(x: Any, name: str, kind: str) -> float:
     if not _is_number(x):
         raise invalid_type(f"{kind}.{name}", "must be a number", x)
-    if not math.isfinite(float(x)):
+    try:
+        f = float(x)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        raise invalid(f"{kind}.{name}", "must be finite (within float range, about 1.8e308)", x) from None
+    if not math.isfinite(f):
         raise invalid(f"{kind}.{name}", "must be finite", x)
-    return float(x)
+    return f
+
+
+def _flag(x: Any, path: str) -> bool:
+    """A bool flag: refuse strings such as ``"false"`` (truthy) and numbers."""
+    if not isinstance(x, (bool, np.bool_)):
+        raise invalid_type(path, "must be a bool (true/false)", x)
+    return bool(x)
+
+
+def _check_q_reach(reach: float, q: float, path: str) -> None:
+    """Quantising ``v`` computes ``v / q``: refuse a ``q`` so small that it overflows."""
+    if not math.isfinite(reach / q) or reach / q > 2.0**1000:
+        raise invalid(
+            path, f"is too small for the values it quantises (up to {reach:.6g} in magnitude)", q
+        )
 
 
 def _quantize(v: float, q: float, rounding: Rounding) -> float:
@@ -64,6 +86,13 @@ def _quantize(v: float, q: float, rounding: Rounding) -> float:
     k = math.floor(v / q + 1e-9) if rounding == "floor" else round(v / q)
     # Multiply in a way that keeps 0.1 * 3 close to 0.3 (trim binary noise).
     return float(np.round(k * q, 12))
+
+
+def _multiple(v: float, q: float) -> bool:
+    """Whether ``v`` is a multiple of ``q`` up to float precision (beyond about 1e9 multiples
+    a float cannot tell neighbouring multiples apart)."""
+    k = v / q
+    return abs(k - round(k)) <= 1e-6 + abs(k) * 1e-12
 
 
 def _plain(value: Any) -> Any:
@@ -89,10 +118,24 @@ class Param:
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data; values are written with :mod:`rafiki_ray.spaces._jsonvalue`."""
         out: dict[str, Any] = {"type": self.type_name}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            out[f.name] = _to_plain(getattr(self, f.name))
+            value = getattr(self, f.name)
+            level = VALUE_FIELDS.get(f.name)
+            if level == 0:
+                out[f.name] = encode_value(value)
+            elif level == 1:
+                out[f.name] = [encode_value(v) for v in value]
+            elif level == 2:
+                out[f.name] = [[encode_value(v) for v in vs] for vs in value]
+            else:
+                out[f.name] = _to_plain(value)
         return out
+
+
+#: Fields holding user values (0: a value, 1: a list of values, 2: a list of lists of values).
+VALUE_FIELDS = {"value": 0, "choices": 1, "candidates": 1, "items": 2}
 
 
 def _to_plain(value: Any) -> Any:
@@ -101,7 +144,7 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, SearchSpace):
         return {"type": "space", "params": value.to_dict()}
     if isinstance(value, Option):
-        return {"label": _to_plain(value.label), "space": value.space.to_dict()}
+        return {"label": encode_value(value.label), "space": value.space.to_dict()}
     if isinstance(value, tuple):
         return [_to_plain(v) for v in value]
     return value
@@ -128,17 +171,25 @@ class Float(Param):
         hi = _finite(self.high, "high", "float")
         object.__setattr__(self, "low", lo)
         object.__setattr__(self, "high", hi)
+        object.__setattr__(self, "log", _flag(self.log, "float.log"))
+        object.__setattr__(self, "clip", _flag(self.clip, "float.clip"))
         if lo > hi:
             raise invalid("float", "needs low <= high", [lo, hi])
+        if not math.isfinite(hi - lo):
+            raise invalid("float", "needs high - low within float range", [lo, hi])
         if self.log and lo <= 0:
             raise invalid("float", "log scale needs 0 < low <= high", [lo, hi])
         if self.q is not None:
             q = _finite(self.q, "q", "float")
             if q <= 0:
                 raise invalid("float.q", "must be > 0", self.q)
+            _check_q_reach(max(abs(lo), abs(hi), 1.0), q, "float.q")
             object.__setattr__(self, "q", q)
         if self.rounding not in ("round", "floor"):
             raise invalid("float.rounding", "must be 'round' or 'floor'", self.rounding)
+        if self.q is None:  # rounding and clip only act on a quantised value: one spelling
+            object.__setattr__(self, "rounding", "round")
+            object.__setattr__(self, "clip", True)
 
     def from_unit(self, u: float) -> float:
         """Map ``u`` in [0, 1] to a value (the inverse of :meth:`to_unit`)."""
@@ -174,11 +225,15 @@ class Float(Param):
         if not _is_number(value) or not math.isfinite(float(value)):
             return False
         v = float(value)
-        if self.clip and not (self.low - 1e-12 <= v <= self.high + 1e-12):
+        lo, hi = self.low, self.high
+        if self.q is not None and not self.clip:
+            # unclipped quantisation maps [low, high] onto [Q(low), Q(high)] (monotone Q)
+            lo, hi = _quantize(lo, self.q, self.rounding), _quantize(hi, self.q, self.rounding)
+        tol = 1e-12 + 1e-9 * max(abs(lo), abs(hi))
+        if not (lo - tol <= v <= hi + tol):
             return False
         if self.q is not None and not (self.clip and v in (self.low, self.high)):
-            k = v / self.q
-            return abs(k - round(k)) < 1e-6
+            return _multiple(v, self.q)
         return True
 
     def grid_values(self) -> list[Any] | None:
@@ -216,7 +271,10 @@ class Int(Param):
                     v = int(v)
                 else:
                     raise invalid_type(f"int.{name}", "must be an integer", v)
+            if not INT_MIN <= int(v) <= INT_MAX:
+                raise invalid(f"int.{name}", "must lie in [-2**63, 2**63 - 2] (int64)", v)
             object.__setattr__(self, name, int(v))
+        object.__setattr__(self, "log", _flag(self.log, "int.log"))
         if self.low > self.high:
             raise invalid("int", "needs low <= high", [self.low, self.high])
         if self.log and self.low <= 0:
@@ -298,18 +356,36 @@ class Normal(Param):
     type_name: ClassVar[str] = "normal"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mu", _finite(self.mu, "mu", "normal"))
+        mu = _finite(self.mu, "mu", "normal")
+        object.__setattr__(self, "mu", mu)
         sigma = _finite(self.sigma, "sigma", "normal")
         if sigma <= 0:
             raise invalid("normal.sigma", "must be > 0", self.sigma)
         object.__setattr__(self, "sigma", sigma)
+        log = _flag(self.log, "normal.log")
+        object.__setattr__(self, "log", log)
+        # decide at build time: a draw within 10 sigma of mu must be a finite float
+        if log and mu + _SIGMAS * sigma > _LOG_MAX:
+            raise invalid(
+                "normal",
+                f"lognormal needs mu + {_SIGMAS:g} sigma <= {_LOG_MAX:g} (exp overflows beyond)",
+                [mu, sigma],
+            )
+        if not log and not math.isfinite(abs(mu) + _SIGMAS * sigma):
+            raise invalid(
+                "normal", f"needs |mu| + {_SIGMAS:g} sigma within float range", [mu, sigma]
+            )
         if self.q is not None:
             q = _finite(self.q, "q", "normal")
             if q <= 0:
                 raise invalid("normal.q", "must be > 0", self.q)
+            reach = math.exp(mu + _SIGMAS * sigma) if log else abs(mu) + _SIGMAS * sigma
+            _check_q_reach(max(reach, 1.0), q, "normal.q")
             object.__setattr__(self, "q", q)
         if self.rounding not in ("round", "floor"):
             raise invalid("normal.rounding", "must be 'round' or 'floor'", self.rounding)
+        if self.q is None:
+            object.__setattr__(self, "rounding", "round")
 
     def from_unit(self, u: float) -> float:
         from scipy.special import ndtri
@@ -338,18 +414,51 @@ class Normal(Param):
     def contains(self, value: Any) -> bool:
         if not _is_number(value) or not math.isfinite(float(value)):
             return False
-        if self.log and (float(value) < 0 or (self.q is None and float(value) == 0)):
-            return False  # exp(N) > 0; only its quantisation can reach 0
+        if self.log and float(value) < 0:
+            return False  # exp(N) >= 0 (0.0 when exp underflows)
         if self.q is not None:
-            k = float(value) / self.q
-            return abs(k - round(k)) < 1e-6
+            return _multiple(float(value), self.q)
         return True
 
 
+def _weights(weights: Any, n: int, path: str) -> tuple[float, ...]:
+    """Validated sampling weights: one finite number >= 0 per choice, summing to 1."""
+    if isinstance(weights, (str, bytes, Mapping)) or not hasattr(weights, "__iter__"):
+        raise invalid_type(path, "must be a list of numbers", weights)
+    w = []
+    for x in weights:
+        if not _is_number(x):
+            raise invalid_type(path, "must be a list of numbers", weights)
+        try:
+            w.append(float(x))
+        except OverflowError:
+            raise invalid(path, "must be finite and >= 0", weights) from None
+    if len(w) != n:
+        raise invalid(path, f"needs one weight per choice ({n})", w)
+    if any(not math.isfinite(x) or x < 0 for x in w):
+        raise invalid(path, "must be finite and >= 0", w)
+    if abs(sum(w) - 1.0) > 1e-6:
+        raise invalid(path, "must sum to 1", w)
+    return tuple(w)
+
+
+#: Normal draws beyond this many sigmas are treated as impossible (probability < 1e-22).
+_SIGMAS = 10.0
+#: Largest z with a finite exp(z).
+_LOG_MAX = 709.0
+
+
 def _same(a: Any, b: Any) -> bool:
-    """Equality that does not equate ``True`` with ``1``."""
+    """Equality that does not equate ``True`` with ``1``, and equates NaN with NaN (a NaN
+    choice must contain its own samples)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
         return bool(a == b)
     except Exception:  # pragma: no cover - exotic values
@@ -384,6 +493,10 @@ class Conditional(Param):
     def __post_init__(self) -> None:
         from rafiki_ray.spaces._space import SearchSpace
 
+        if self.label_key is not None and not isinstance(self.label_key, str):
+            raise invalid_type("conditional.label_key", "must be a str or None", self.label_key)
+        if isinstance(self.options, (str, bytes, Mapping)) or not hasattr(self.options, "__iter__"):
+            raise invalid_type("conditional.options", "must be a list of options", self.options)
         opts = tuple(self.options)
         if not opts:
             raise invalid("conditional.options", "must not be empty", [])
@@ -396,10 +509,7 @@ class Conditional(Param):
                 )
         object.__setattr__(self, "options", opts)
         if self.weights is not None:
-            w = tuple(float(x) for x in self.weights)
-            if len(w) != len(opts) or any(x < 0 for x in w) or abs(sum(w) - 1) > 1e-6:
-                raise invalid("conditional.weights", "needs one weight >= 0 per option, summing to 1", list(w))
-            object.__setattr__(self, "weights", w)
+            object.__setattr__(self, "weights", _weights(self.weights, len(opts), "conditional.weights"))
 
     def __hash__(self) -> int:
         return hash((self.type_name, tuple(repr(o.label) for o in self.options)))

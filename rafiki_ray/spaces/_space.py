@@ -8,6 +8,7 @@ and enumerates itself for grid search when finite.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray.spaces._jsonvalue import decode_value
+from rafiki_ray.spaces._limits import MAX_NESTING, check_document, value_depth
 from rafiki_ray.spaces._params import (
     Arch,
     Categorical,
@@ -52,21 +55,30 @@ class SearchSpace(Mapping[str, Any]):
     nested sub-spaces, so a Ray-style nested config maps one to one.
     """
 
-    __slots__ = ("_params",)
+    __slots__ = ("_depth", "_params")
 
     def __init__(self, params: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        if params is not None and not isinstance(params, Mapping):
+            raise invalid_type("space", "must be a dict of parameters", params)
         merged: dict[str, Any] = dict(params or {})
         merged.update(kwargs)
         out: dict[str, Param | SearchSpace] = {}
+        depth = 0
         for key, value in merged.items():
             if not isinstance(key, str):
                 raise invalid_type("space", "keys must be strings", key)
             if isinstance(value, (Param, SearchSpace)):
                 out[key] = value
             elif isinstance(value, Mapping):
+                if value_depth(dict(value), MAX_NESTING) >= MAX_NESTING:
+                    raise _too_deep(key)
                 out[key] = SearchSpace(value)
             else:
                 out[key] = Fixed(value)
+            depth = max(depth, _depth(out[key]))
+        if depth + 1 > MAX_NESTING:
+            raise _too_deep(next(iter(out)) if out else "")
+        self._depth = depth + 1
         self._params = MappingProxyType(out)
 
     # Mapping protocol -------------------------------------------------------------------
@@ -194,19 +206,48 @@ class SearchSpace(Mapping[str, Any]):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str = "space") -> SearchSpace:
+        """The inverse of :meth:`to_dict`: every field is checked, errors name its path."""
         if not isinstance(data, Mapping):
             raise invalid_type(path, "must be a dict", data)
+        check_document(data, path)
         params: dict[str, Any] = {}
         for key, spec in data.items():
+            if not isinstance(key, str):
+                raise invalid_type(path, "keys must be strings", key)
             params[key] = _param_from_dict(spec, f"{path}.{key}")
-        return cls(params)
+        try:
+            return cls(params)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{path}: {exc}") from None
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=False)
+        """Standard JSON (no bare ``NaN``/``Infinity``): values that JSON lacks (NaN, inf,
+        tuples, sets, dicts with non-string keys) use the encoding documented in
+        :mod:`rafiki_ray.spaces._jsonvalue`, which :meth:`from_json` reverses exactly."""
+        try:
+            return json.dumps(self.to_dict(), sort_keys=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise invalid_type(
+                "space", f"holds a value that JSON cannot represent ({exc})", self
+            ) from None
 
     @classmethod
-    def from_json(cls, text: str) -> SearchSpace:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes, path: str = "space") -> SearchSpace:
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise invalid(path, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        if not isinstance(text, str):
+            raise invalid_type(path, "must be a JSON string", text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno} column {exc.colno}"
+            raise invalid(path, f"is not valid JSON ({exc.msg} at {where})", text) from None
+        except RecursionError:
+            raise invalid(path, "nests too deeply to parse (see rafiki_ray.spaces.MAX_DOCUMENT_DEPTH)") from None
+        return cls.from_dict(data, path)
 
     # Ray Tune --------------------------------------------------------------------------
     def to_tune(self, *, grid: bool = False) -> dict[str, Any]:
@@ -253,29 +294,88 @@ def _set_path(cfg: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
+def _depth(node: Param | SearchSpace) -> int:
+    """Nesting levels below a space entry (see :data:`MAX_NESTING`)."""
+    if isinstance(node, SearchSpace):
+        return node._depth
+    if isinstance(node, Conditional):
+        return max(o.space._depth for o in node.options)  # the option's space counts
+    if isinstance(node, Fixed):
+        return value_depth(node.value, MAX_NESTING)
+    if isinstance(node, Categorical):
+        return value_depth(list(node.choices), MAX_NESTING)
+    if isinstance(node, Subset):
+        return value_depth(list(node.candidates), MAX_NESTING)
+    if isinstance(node, Arch):
+        return value_depth([list(c) for c in node.items], MAX_NESTING)
+    return 0
+
+
+def _too_deep(key: str) -> ValueError:
+    return invalid(
+        f"space.{key}" if key else "space",
+        f"nests deeper than {MAX_NESTING} levels (sub-spaces, the spaces of conditional options, "
+        "lists/dicts in values; rafiki_ray.spaces.MAX_NESTING)",
+    )
+
+
+def _list_field(spec: Mapping[str, Any], name: str, path: str) -> list[Any]:
+    value = spec[name]
+    if not isinstance(value, (list, tuple)):
+        raise invalid_type(f"{path}.{name}", "must be a list", value)
+    return list(value)
+
+
 def _param_from_dict(spec: Any, path: str) -> Any:
     if not isinstance(spec, Mapping) or "type" not in spec:
         raise invalid(path, "must be a dict with a 'type'", spec)
     kind = spec["type"]
     if kind == "space":
+        extra = sorted(str(k) for k in spec if k not in ("type", "params"))
+        if extra:
+            raise invalid(path, f"has unknown fields {extra}; a space has 'params'", extra)
+        if "params" not in spec:
+            raise invalid(f"{path}.params", "is missing")
         return SearchSpace.from_dict(spec["params"], path)
-    cls = _PARAM_TYPES.get(kind)
+    cls = _PARAM_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise invalid(f"{path}.type", f"must be one of {sorted(_PARAM_TYPES) + ['space']}", kind)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    extra = sorted(str(k) for k in spec if k != "type" and k not in fields)
+    if extra:
+        raise invalid(path, f"has unknown fields {extra}; {kind} has {sorted(fields)}", extra)
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in spec:
+            raise invalid(f"{path}.{name}", f"is missing (a {kind} needs {name})")
     kwargs = {k: v for k, v in spec.items() if k != "type"}
     try:
+        for name in ("choices", "candidates"):
+            if name in kwargs:
+                kwargs[name] = tuple(decode_value(v) for v in _list_field(spec, name, path))
+        if "weights" in kwargs and kwargs["weights"] is not None:
+            kwargs["weights"] = tuple(_list_field(spec, "weights", path))
+        if "value" in kwargs:
+            kwargs["value"] = decode_value(kwargs["value"])
         if cls is Conditional:
-            kwargs["options"] = tuple(
-                Option(o["label"], SearchSpace.from_dict(o["space"], f"{path}.options[{i}]"))
-                for i, o in enumerate(kwargs["options"])
-            )
+            options = []
+            for i, o in enumerate(_list_field(spec, "options", path)):
+                where = f"{path}.options[{i}]"
+                if not isinstance(o, Mapping) or set(o) != {"label", "space"}:
+                    raise invalid(where, "must be a dict with 'label' and 'space'", o)
+                options.append(Option(decode_value(o["label"]), SearchSpace.from_dict(o["space"], where)))
+            kwargs["options"] = tuple(options)
         elif cls is Arch:
-            kwargs["items"] = tuple(tuple(c) for c in kwargs["items"])
-        for name in ("choices", "candidates", "weights"):
-            if kwargs.get(name) is not None:
-                kwargs[name] = tuple(kwargs[name])
+            items = []
+            for i, c in enumerate(_list_field(spec, "items", path)):
+                if not isinstance(c, (list, tuple)):
+                    raise invalid_type(f"{path}.items[{i}]", "must be a list of candidates", c)
+                items.append(tuple(decode_value(v) for v in c))
+            kwargs["items"] = tuple(items)
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
+        if str(exc).startswith(path):
+            raise
         raise type(exc)(f"{path}: {exc}") from None
 
 
@@ -302,10 +402,18 @@ class _RafikiSampler:
 
 
 def _generator_from_tune(random_state: Any) -> np.random.Generator:
-    """Turn whatever Tune passes as ``random_state`` into a ``numpy.random.Generator``."""
-    rng = getattr(random_state, "_rng", random_state)
+    """Turn whatever Tune passes as ``random_state`` into a ``numpy.random.Generator``.
+
+    Tune's own domains draw from ``np.random`` when ``random_state`` is ``None`` (its wrapper's
+    public ``rng`` property is then the ``np.random`` module), so that ``np.random.seed(0)``
+    repeats a run; ours follow: the generator is seeded from the global ``np.random`` state
+    (one draw, advancing it as Tune's domains do). A ``RandomState`` seeds it the same way.
+    """
+    rng = random_state.rng if hasattr(random_state, "legacy_rng") else random_state
     if isinstance(rng, np.random.Generator):
         return rng
+    if rng is None or rng is np.random:
+        return np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
     if isinstance(rng, np.random.RandomState):
         return np.random.default_rng(int(rng.randint(0, 2**31 - 1)))
     if isinstance(rng, (int, np.integer)):
@@ -366,7 +474,9 @@ def _to_tune_domain(p: Param) -> Any:
     if isinstance(p, Int) and p.low < p.high:
         if p.q is None:
             return tune.lograndint(p.low, p.high + 1) if p.log else tune.randint(p.low, p.high + 1)
-        if p.q > 1 and not p.log:
+        if p.q > 1 and not p.log and max(abs(p.low), abs(p.high)) < 10**9:
+            # same law (uniform over the multiples of q); Tune snaps a bound onto its grid
+            # with math.isclose (relative 1e-9), which beyond ~1e9 snaps outwards, past it
             return tune.qrandint(p.low, p.high, p.q)
     if isinstance(p, Normal) and not p.log and p.q is None:
         return tune.randn(p.mu, p.sigma)

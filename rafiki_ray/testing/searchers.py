@@ -149,8 +149,10 @@ class SearcherContract:
     ) -> None:
         with pytest.raises(RuntimeError, match="search space"):
             searcher_factory(metric="loss", mode="min").suggest("t0")
-        with pytest.raises(RuntimeError, match="metric and mode"):
+        with pytest.raises(ValueError, match="metric: is not set"):
             searcher_factory(space=SPACES["float"]()).suggest("t0")
+        with pytest.raises(ValueError, match="mode: is not set"):  # as soon as Tune asks
+            searcher_factory(space=SPACES["float"]()).set_search_properties("loss", None, {})
         with pytest.raises(ValueError, match="mode"):
             searcher_factory(space=SPACES["float"](), metric="loss", mode="maximize")
 

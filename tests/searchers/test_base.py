@@ -164,8 +164,10 @@ def test_same_seed_same_sequence_different_seed_differs():
 def test_suggest_without_space_or_metric_is_a_clear_error():
     with pytest.raises(RuntimeError, match="no search space"):
         _Random(metric="y", mode="min").suggest("a")
-    with pytest.raises(RuntimeError, match="metric and mode must be set"):
+    with pytest.raises(ValueError, match="metric: is not set"):
         _Random(SPACE).suggest("a")
+    with pytest.raises(ValueError, match="mode: is not set"):
+        _Random(SPACE, metric="y").suggest("a")
 
 
 def test_set_search_properties_from_a_tune_param_space():

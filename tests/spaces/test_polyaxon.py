@@ -327,13 +327,17 @@ def test_random_search_raises_instead_of_looping_forever():
         m.configs()
 
 
-def test_docs_file_with_declarations_and_early_stopping():
+def test_docs_file_with_declarations_and_early_stopping(caplog):
     doc = yaml.safe_load(DOCS_RANDOM + "declarations:\n  batch_size: 128\n  dropout: 0.0\n")
-    m = from_polyaxon(doc)
+    with caplog.at_level("WARNING"):
+        m = from_polyaxon(doc)
     assert isinstance(m, PolyaxonMatrix)
     assert (m.algorithm, m.n_experiments, m.concurrency) == ("random_search", 40, 2)
     assert m.declarations == {"batch_size": 128, "dropout": 0.0}
-    assert m.space["batch_size"] == Fixed(128) and isinstance(m.space["dropout"], Categorical)
+    # as in Polyaxon's parser (matrix values deep-updated with the declarations), the
+    # declared dropout wins over the matrix's, with a warning naming it
+    assert m.space["batch_size"] == Fixed(128) and m.space["dropout"] == Fixed(0.0)
+    assert "['dropout'] are also declarations" in caplog.text
     assert m.early_stopping == [
         {"metric": "accuracy", "value": 0.9, "optimization": "maximize", "policy": None},
         {"metric": "loss", "value": 0.05, "optimization": "minimize", "policy": None},

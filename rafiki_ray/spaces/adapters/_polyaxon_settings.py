@@ -27,18 +27,30 @@ def parse_declarations(value: Any, at: str) -> dict[str, Any]:
     return dict(value)
 
 
+#: Largest count (n_experiments, max_iter, concurrency, ...) accepted: a run launches each.
+MAX_COUNT = 10**6
+
+
 def parse_int(value: Any, at: str, minimum: int, *, default: int | None = None) -> int:
     if value is None and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise invalid(at, f"must be an integer >= {minimum}", value)
+    if value > MAX_COUNT:
+        raise invalid(at, f"must be at most {MAX_COUNT}", value)
     return int(value)
 
 
 def _float(value: Any, at: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid(at, "must be a finite number", value)
-    return float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an int beyond float range
+        f = math.inf
+    if not math.isfinite(f):
+        raise invalid(at, "must be a finite number (within float range)", value)
+    return f
 
 
 def _choice(value: Any, at: str, allowed: tuple[str, ...], default: str | None = None) -> str:

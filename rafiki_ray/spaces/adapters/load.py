@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rafiki_ray._errors import invalid
+from rafiki_ray.spaces._limits import MAX_DOCUMENT_DEPTH, check_document
 from rafiki_ray.spaces._space import _PARAM_TYPES, SearchSpace
 from rafiki_ray.spaces.adapters.nni import from_nni
 from rafiki_ray.spaces.adapters.rafiki import from_knobs
@@ -61,8 +62,14 @@ _LOOKED_FOR = (
 
 def load_space(path: str | os.PathLike[str]) -> SearchSpace:
     """Read the search space in ``path`` (JSON, YAML or Python), whatever its format."""
+    if isinstance(path, str) and not path.strip():
+        raise invalid("path", "must name a file, not an empty string", path)
     file = Path(path)
-    if not file.is_file():
+    try:
+        is_file = file.is_file()
+    except (OSError, ValueError) as exc:  # e.g. a name too long, a NUL byte
+        raise invalid("path", f"is not a usable file name ({exc.__class__.__name__})", str(path)) from None
+    if not is_file:
         raise FileNotFoundError(f"{file}: no such file")
     if file.suffix.lower() in _PY_SUFFIXES:
         return _from_python(file)
@@ -98,16 +105,32 @@ _SPACE_TYPES = frozenset(_PARAM_TYPES) | {"space"}
 
 
 def _read_data(file: Path) -> Any:
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise invalid(
+            str(file), f"is not UTF-8 text ({exc.reason} at byte {exc.start}); is it a binary file?"
+        ) from None
     suffix = file.suffix.lower()
     if suffix in _JSON_SUFFIXES:
-        return _parse_json(text, file)
-    if suffix in _YAML_SUFFIXES:
-        return _parse_yaml(text, file)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return _parse_yaml(text, file)
+        data = _parse_json(text, file)
+    elif suffix in _YAML_SUFFIXES:
+        data = _parse_yaml(text, file)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = _parse_yaml(text, file)
+        except RecursionError:
+            raise _too_deep(file) from None
+    check_document(data, str(file))
+    return data
+
+
+def _too_deep(file: Path) -> ValueError:
+    return invalid(
+        str(file), f"nests deeper than {MAX_DOCUMENT_DEPTH} levels (rafiki_ray.spaces.MAX_DOCUMENT_DEPTH)"
+    )
 
 
 def _parse_json(text: str, file: Path) -> Any:
@@ -116,6 +139,8 @@ def _parse_json(text: str, file: Path) -> Any:
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise invalid(str(file), f"is not valid JSON ({exc.msg} at {where})") from None
+    except RecursionError:
+        raise _too_deep(file) from None
 
 
 def _parse_yaml(text: str, file: Path) -> Any:
@@ -125,6 +150,8 @@ def _parse_yaml(text: str, file: Path) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise invalid(str(file), f"is not valid YAML or JSON ({exc})") from None
+    except RecursionError:
+        raise _too_deep(file) from None
 
 
 def _from_data(data: Any, file: Path) -> SearchSpace:
@@ -155,11 +182,25 @@ def _nni_experiment(data: Mapping[str, Any], file: Path) -> SearchSpace:
     for key in _NNI_FILE_KEYS:
         if data.get(key) is not None:
             ref = data[key]
+            where = f"{file}:{key}"
             if not isinstance(ref, str):
-                raise invalid(f"{file}:{key}", "must be a file path", ref)
-            target = (file.parent / ref).resolve()
-            if not target.is_file():
-                raise invalid(f"{file}:{key}", f"names no file ({target})", ref)
+                raise invalid(where, "must be a file path", ref)
+            if not ref.strip():
+                raise invalid(where, "must name a file, not an empty string", ref)
+            if ref.lstrip().startswith(("{", "[")):
+                raise invalid(
+                    where,
+                    "holds inline JSON, not a file path; put the search space itself under "
+                    "'searchSpace'",
+                    ref,
+                )
+            try:
+                target = (file.parent / ref).resolve()
+                found = target.is_file()
+            except (OSError, ValueError) as exc:  # a name too long, a NUL byte, ...
+                raise invalid(where, f"is not a usable file name ({exc.__class__.__name__})", ref) from None
+            if not found:
+                raise invalid(where, f"names no file ({target})", ref)
             return from_nni(_read_data(target), path=str(target))
     raise invalid(str(file), f"has none of {list(_NNI_SPACE_KEYS + _NNI_FILE_KEYS)} set")
 

@@ -69,6 +69,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray.spaces._limits import check_document
 from rafiki_ray.spaces._params import (
     Categorical,
     Conditional,
@@ -108,10 +109,19 @@ def from_nni(spec: Any, path: str = "searchSpace") -> SearchSpace:
     ``path`` prefixes every error message (``searchSpace.lr._value: ...``).
     """
     if isinstance(spec, (bytes, bytearray)):
-        spec = spec.decode("utf-8")
+        try:
+            spec = bytes(spec).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise invalid(path, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if isinstance(spec, str):
         spec = _loads(spec, path)
-    return _space(spec, path, nested=False)
+    check_document(spec, path)
+    try:
+        return _space(spec, path, nested=False)
+    except (ValueError, TypeError) as exc:  # a limit of the space model (e.g. nesting)
+        if str(exc).startswith(path):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -131,6 +141,17 @@ def _loads(text: str, path: str) -> Any:
                       _clip(text)) from None
     except ValueError as exc:  # duplicate key
         raise invalid(path, f"is not a valid search space: {exc}", _clip(text)) from None
+    except RecursionError:
+        raise invalid(
+            path, "nests too deeply to parse (rafiki_ray.spaces.MAX_DOCUMENT_DEPTH)"
+        ) from None
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        return False
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -168,17 +189,22 @@ def _param(item: Any, path: str) -> Param:
         more = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise invalid(f"{path}._type", f"must be one of {list(_ALL_TYPES)}{more}", kind)
     where = f"{path}._value"
-    if kind == "input_choice":
-        return _input_choice(args, where)
-    if not isinstance(args, list):
-        raise invalid_type(where, f"{kind} needs a list", args)
-    if kind == "choice":
-        return _choice(args, where)
-    if kind == "layer_choice":
-        if not args:
-            raise invalid(where, "layer_choice needs at least one candidate", args)
-        return Categorical(tuple(args), emit="nni")
-    return _numeric(kind, args, where)
+    try:
+        if kind == "input_choice":
+            return _input_choice(args, where)
+        if not isinstance(args, list):
+            raise invalid_type(where, f"{kind} needs a list", args)
+        if kind == "choice":
+            return _choice(args, where)
+        if kind == "layer_choice":
+            if not args:
+                raise invalid(where, "layer_choice needs at least one candidate", args)
+            return Categorical(tuple(args), emit="nni")
+        return _numeric(kind, args, where)
+    except (ValueError, TypeError) as exc:  # a rule of the space model (e.g. int64 bounds)
+        if str(exc).startswith(path):
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
 
 
 def _choice(args: list[Any], where: str) -> Param:
@@ -243,8 +269,8 @@ def _numeric(kind: str, args: list[Any], where: str) -> Param:
             raise invalid_type(where, "randint needs integers [low, high)", args)
     elif any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in args):
         raise invalid_type(where, f"{kind} needs numbers [{', '.join(names)}]", args)
-    if not all(math.isfinite(a) for a in args):
-        raise invalid(where, f"{kind} needs finite numbers", args)
+    if not all(_finite(a) for a in args):
+        raise invalid(where, f"{kind} needs finite numbers (within float range)", args)
     q = float(args[2]) if quantized else None
     if q is not None and q <= 0:
         raise invalid(where, f"{kind} needs q > 0", args)

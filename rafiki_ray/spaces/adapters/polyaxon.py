@@ -63,6 +63,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng
+from rafiki_ray.spaces._limits import check_document
 from rafiki_ray.spaces._params import GRID_LIMIT, Categorical, Float, Int, Normal, Param
 from rafiki_ray.spaces._space import SearchSpace
 from rafiki_ray.spaces.adapters._configlist import (
@@ -225,8 +226,15 @@ def from_polyaxon(
     if not isinstance(hptuning, Mapping):
         raise invalid_type(path, "must be a dict (an hptuning section or a matrix)", hptuning)
 
+    check_document(hptuning, path)
     decl: dict[str, Any] = {}
     if "hptuning" in hptuning:  # a whole polyaxonfile
+        both = [k for k in ("declarations", *ALIASES) if hptuning.get(k) is not None]
+        if len(both) > 1:  # Polyaxon 0.6 renamed declarations to params; one file has one
+            raise invalid(
+                "declarations", "and params are the same section (params is Polyaxon 0.6's "
+                "name); give one", both,
+            )
         for key in ("declarations", *ALIASES):  # params: Polyaxon 0.6's name for declarations
             decl.update(parse_declarations(hptuning.get(key), key))
         section = hptuning["hptuning"]
@@ -249,6 +257,8 @@ def from_polyaxon(
         raise invalid(path, "takes only one search algorithm", used)
     algorithm = used[0] if used else "grid_search"
 
+    if "matrix" not in section:
+        raise invalid(f"{path}.matrix", "is missing: an hptuning section needs a matrix of parameters")
     matrix = section.get("matrix")
     if not isinstance(matrix, Mapping) or not matrix:
         raise invalid(f"{path}.matrix", "must be a non-empty dict of parameters", matrix)
@@ -274,12 +284,18 @@ def from_polyaxon(
             )
         params[name] = param
 
-    # plain values become Fixed, dicts nested sub-spaces of constants (as Tune would see them)
-    merged: dict[str, Any] = {k: v for k, v in decl.items() if k not in params}
+    # Polyaxon builds each experiment's params as the matrix values deep-updated with the
+    # declarations (polyaxon-schemas' Parser: deep_update), so a declaration wins over a
+    # matrix parameter of the same name; plain values become Fixed, dicts nested sub-spaces
     overridden = sorted(set(decl) & set(params))
     if overridden:
-        logger.debug("matrix parameters %s override declarations of the same name", overridden)
-    merged.update(params)
+        logger.warning(
+            "%s.matrix: parameters %s are also declarations; as in Polyaxon the declared values "
+            "win and the matrix values are never used",
+            path,
+            overridden,
+        )
+    merged: dict[str, Any] = {**params, **decl}
 
     settings = ALGORITHM_PARSERS[algorithm](section.get(algorithm) or {}, f"{path}.{algorithm}")
     return PolyaxonMatrix(
@@ -297,11 +313,14 @@ def from_polyaxon(
 
 
 def _is_section(data: Mapping[str, Any]) -> bool:
-    """An hptuning section, not a bare matrix (which may name a parameter ``matrix``)."""
-    if "matrix" not in data:
-        return False
-    inner = data["matrix"]
-    return not (isinstance(inner, Mapping) and set(inner) & set(OPTIONS))
+    """An hptuning section, not a bare matrix (which may name a parameter ``matrix``, or
+    ``seed``...): a section key whose value is not a dict of matrix options makes it one."""
+    for key in _SECTION_KEYS:
+        if key in data:
+            inner = data[key]
+            if not (isinstance(inner, Mapping) and inner and set(inner) <= set(OPTIONS)):
+                return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,7 +348,12 @@ def _parse_param(spec: Any, where: str) -> tuple[str, Param]:
     if option == "pvalues":
         return option, _pvalues(raw, at)
     args = _numeric_args(option, raw, at)
-    return option, _BUILDERS[option](args, at)
+    try:
+        return option, _BUILDERS[option](args, at)
+    except (ValueError, TypeError) as exc:  # a rule of the space model (e.g. int64 bounds)
+        if str(exc).startswith(at):
+            raise
+        raise type(exc)(f"{at}: {exc}") from None
 
 
 def _pvalues(raw: Any, at: str) -> Categorical:
@@ -370,8 +394,12 @@ def _number(v: Any, at: str) -> float | int:
             raise invalid(at, "must be a number", v) from None
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise invalid_type(at, "must be a number", v)
-    if not math.isfinite(float(v)):
-        raise invalid(at, "must be finite", v)
+    try:
+        finite = math.isfinite(float(v))
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        finite = False
+    if not finite:
+        raise invalid(at, "must be finite (within float range)", v)
     return int(v) if isinstance(v, (int, np.integer)) else float(v)
 
 
@@ -505,13 +533,30 @@ def _build_quniform(a: dict[str, Any], at: str) -> Param:
     return Float(a["low"], a["high"], q=_q(a, at), rounding="floor", clip=False)
 
 
+def _warn_raw_exponents(a: dict[str, Any], at: str) -> None:
+    if 0 < a["low"] < a["high"] <= 1:
+        logger.warning(
+            "%s: low and high are natural-log exponents (exp(U(low, high))), giving values "
+            "%s..%s; for values between %s and %s use loguniform: %s:%s",
+            at,
+            math.exp(a["low"]),
+            math.exp(a["high"]),
+            a["low"],
+            a["high"],
+            math.log(a["low"]),
+            math.log(a["high"]),
+        )
+
+
 def _build_loguniform(a: dict[str, Any], at: str) -> Param:
     lo, hi = _exp_bounds(a, at)
+    _warn_raw_exponents(a, at)
     return Float(lo, hi, log=True)
 
 
 def _build_qloguniform(a: dict[str, Any], at: str) -> Param:
     lo, hi = _exp_bounds(a, at)
+    _warn_raw_exponents(a, at)
     return Float(lo, hi, log=True, q=_q(a, at), rounding="floor", clip=False)
 
 

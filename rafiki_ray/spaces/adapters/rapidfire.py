@@ -27,7 +27,11 @@ Decisions where RapidFire's code and docs disagree, or the code is wrong
       documented inclusive end is kept.
     * reversed float bounds: the docs' own example has ``Range(1e-4, 1e-5, dtype="float")``, which
       RapidFire's ``random.uniform`` accepts (it is symmetric); we swap such bounds (float, no
-      step). Reversed int or stepped ranges are errors (RapidFire's ``randint`` raises).
+      step, not log) and log a warning. Reversed int, stepped or log ranges are errors
+      (RapidFire's ``randint`` raises; a log range is never swapped silently).
+    * ``RandomSearch`` over a Python list of config templates (the docs allow a list wherever a
+      config goes): each run picks a template uniformly, then draws its knobs; runs are
+      de-duplicated across templates.
     * a generator inside a plain list (``[List([1, 2]), 3]``) is passed through unexpanded by
       RapidFire; we raise an error naming its path instead.
     * ``RandomSearch`` raises *before* sampling when a finite space has fewer than ``num_runs``
@@ -40,6 +44,7 @@ Decisions where RapidFire's code and docs disagree, or the code is wrong
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -48,6 +53,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng
+from rafiki_ray.spaces._limits import MAX_DOCUMENT_DEPTH
 from rafiki_ray.spaces._params import (
     GRID_LIMIT,
     Categorical,
@@ -76,6 +82,16 @@ __all__ = [
     "expand_runs",
     "from_rapidfire",
 ]
+
+logger = logging.getLogger(__name__)
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        return False
+
 
 #: The key under which a Python list of configs/groups puts the chosen whole config.
 GROUP_KEY = "config"
@@ -121,8 +137,8 @@ class Range:
         for name, v in (("start", start), ("end", end)):
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
                 raise invalid_type(f"Range.{name}", "must be an int or a float", v)
-            if not math.isfinite(float(v)):
-                raise invalid(f"Range.{name}", "must be finite", v)
+            if not _finite(v):
+                raise invalid(f"Range.{name}", "must be finite (within float range)", v)
         if dtype is None:
             both_int = isinstance(start, (int, np.integer)) and isinstance(end, (int, np.integer))
             dtype = "int" if both_int else "float"
@@ -148,17 +164,25 @@ class Range:
                 step, (int, float, np.integer, np.floating)
             ):
                 raise invalid_type("Range.step", "must be a number", step)
-            if not step > 0:
-                raise invalid("Range.step", "must be > 0", step)
+            if not _finite(step) or not step > 0:
+                raise invalid("Range.step", "must be > 0 and finite", step)
             if dtype == "int":
                 if float(step) != int(step):
                     raise invalid("Range.step", "must be an integer for dtype='int'", step)
                 step = int(step)
         if start > end:
-            if dtype == "float" and step is None:
-                start, end = end, start  # random.uniform is symmetric; the docs rely on it
+            if dtype == "float" and step is None and not log:
+                # random.uniform is symmetric and the docs' own example relies on it
+                logger.warning(
+                    "Range(%r, %r): start > end; sampling uniformly between them "
+                    "(as RapidFire's random.uniform does)", start, end,
+                )
+                start, end = end, start
             else:
-                raise invalid("Range", "needs start <= end", [start, end])
+                rule = "needs start <= end" + (
+                    " (a log range is never swapped: give the bounds in order)" if log else ""
+                )
+                raise invalid("Range", rule, [start, end])
         self.start, self.end, self.dtype, self.log, self.step = start, end, dtype, log, step
 
     def __repr__(self) -> str:
@@ -176,14 +200,22 @@ class Range:
 
     def to_param(self, path: str = "Range") -> Param:
         """The equivalent parameter (see the module docstring for the laws)."""
+        try:
+            return self._to_param(path)
+        except (ValueError, TypeError) as exc:  # a rule of the space model (e.g. int64)
+            if str(exc).startswith(path):
+                raise
+            raise type(exc)(f"{path}: {exc}") from None
+
+    def _to_param(self, path: str) -> Param:
         if self.step is None:
             if self.dtype == "int":
                 return Int(self.start, self.end, log=self.log)
             return Float(self.start, self.end, log=self.log)
         n = (self.end - self.start) / self.step
-        n_steps = math.floor(n + 1e-9 * max(1.0, abs(n)))
-        if n_steps + 1 > GRID_LIMIT:
+        if not math.isfinite(n) or n + 1 > GRID_LIMIT:  # a sub-normal step overflows
             raise invalid(path, f"has more than {GRID_LIMIT} steps", self)
+        n_steps = math.floor(n + 1e-9 * max(1.0, abs(n)))
         if self.dtype == "int" and self.start % self.step == 0:
             return Int(
                 self.start,
@@ -251,7 +283,36 @@ def _list(lst: List, path: str, *, grid: bool) -> Param:
 def _config_space(config: Any, path: str, *, grid: bool) -> SearchSpace:
     if not isinstance(config, Mapping):
         raise invalid_type(path, "must be a config dict", config)
-    return _space(config, path, grid=grid)
+    _check_depth(config, path)
+    try:
+        return _space(config, path, grid=grid)
+    except (ValueError, TypeError) as exc:  # a limit of the space model (e.g. nesting)
+        if str(exc).startswith(path):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def _check_depth(config: Any, path: str) -> None:
+    """Refuse a config nested deeper than MAX_DOCUMENT_DEPTH (dicts, lists and ``List``
+    values all count), before the recursive conversion could hit Python's recursion limit."""
+    stack: list[tuple[Any, int]] = [(config, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise invalid(
+                path,
+                f"nests dicts/lists/List values deeper than {MAX_DOCUMENT_DEPTH} levels "
+                "(rafiki_ray.spaces.MAX_DOCUMENT_DEPTH)",
+            )
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        elif isinstance(node, List):
+            children = node.values
+        else:
+            continue
+        stack.extend((c, depth + 1) for c in children)
 
 
 # ---------------------------------------------------------------------------------------
@@ -293,7 +354,7 @@ class RandomSearch:
 
     def __init__(
         self,
-        config: Mapping[str, Any],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         *,
         num_runs: int = 1,
         seed: int | None = 42,
@@ -308,7 +369,11 @@ class RandomSearch:
         self.config = config
         self.num_runs = int(num_runs)
         self.seed = check_seed(seed)
-        self.space = _config_space(config, path, grid=False)
+        self._templates = isinstance(config, (list, tuple))
+        if self._templates:
+            self.space = _templates_space(config, path)
+        else:
+            self.space = _config_space(config, path, grid=False)
         n_distinct = distinct_grid_count(self.space)
         if n_distinct is not None and n_distinct < self.num_runs:
             raise invalid(
@@ -319,6 +384,8 @@ class RandomSearch:
         self._configs = distinct_samples(
             self.space, self.num_runs, make_rng(self.seed), path="num_runs"
         )
+        if self._templates:
+            self._configs = [c[GROUP_KEY] for c in self._configs]
 
     def __repr__(self) -> str:
         return f"RandomSearch({self.config!r}, num_runs={self.num_runs}, seed={self.seed})"
@@ -335,7 +402,21 @@ class RandomSearch:
         One ``tune.grid_search`` over :data:`INDEX_KEY` plus one ``tune.sample_from`` per
         top-level key: the users' keys keep their names and nesting.
         """
-        return config_list_param_space(self._configs, path="config")
+        same_keys = all(set(c) == set(self._configs[0]) for c in self._configs)
+        wrap = None if same_keys else GROUP_KEY
+        return config_list_param_space(self._configs, wrap_key=wrap, path="config")
+
+
+def _templates_space(config: Sequence[Any], path: str) -> SearchSpace:
+    """A list of config templates: ``{GROUP_KEY: Conditional}``, one template uniformly."""
+    if not config:
+        raise invalid(path, "must not be an empty list of config templates", list(config))
+    options = []
+    for i, item in enumerate(config):
+        if not isinstance(item, Mapping):
+            raise invalid_type(f"{path}[{i}]", "must be a config dict (a template)", item)
+        options.append(Option(i, _config_space(item, f"{path}[{i}]", grid=False)))
+    return SearchSpace({GROUP_KEY: Conditional(tuple(options), label_key=None)})
 
 
 # ---------------------------------------------------------------------------------------

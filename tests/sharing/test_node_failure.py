@@ -1,0 +1,221 @@
+"""Faults on a two-node cluster (issue 17): the worker node is killed in the middle of an
+ASHA + TPESearch experiment whose trials publish to a ParamStore on the head (Tune's ASHA, and
+rafiki_ray's, which does not yet rerun a recovered trial: see ``RAFIKI_ASHA_RETRY``).
+
+Trials on the dead node are retried (``FailureConfig(max_failures=...)``) from their last
+checkpoint on the head, the experiment finishes, every trial stops at an ASHA rung or at
+``max_t``, and the ParamStore keeps working: a set whose object died with the node is
+dropped and readers get the next valid set, never an ``ObjectLostError`` nor a hang.
+
+As in ``test_multinode.py`` the cluster runs in a subprocess (it cannot share the test
+session's Ray) that shuts it down in a ``finally``; on a timeout its process group is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.sharing.test_multinode import _assert_no_process_left
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, tempfile, threading, time
+    import numpy as np
+    import ray
+    from ray import tune
+    from ray.cluster_utils import Cluster
+
+    MAX_T, N_TRIALS = 8, 6
+    N = 64 * 1024  # 512 KiB per set: in the object store, not inlined
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "resources": {"node_a": 1}, "include_dashboard": False},
+    )
+    sessions = []
+    try:
+        # the driver attaches to the head's raylet (the only one yet): it survives the kill
+        ray.init(address=cluster.address, namespace="faults", log_to_driver=False)
+        victim = cluster.add_node(num_cpus=1, resources={"node_b": 1})
+        sessions = sorted({n.get_session_dir_path() for n in cluster.list_all_nodes()})
+        print("SESSIONS " + json.dumps(sessions), flush=True)
+        cluster.wait_for_nodes()
+        from ray.tune.schedulers import AsyncHyperBandScheduler
+        from rafiki_ray.schedulers import ASHA
+        from rafiki_ray.searchers import TPESearch
+        from rafiki_ray.sharing import ParamStore
+
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node_a = ray.get_runtime_context().get_node_id()
+        node_b = victim.node_id
+        assert node_a == cluster.head_node.node_id != node_b
+        store = ParamStore.create("fault_store", mode="max")  # on the caller's node: the head
+
+        @ray.remote(num_cpus=0)
+        def publish_on_b(store):
+            return store.publish({"w": np.full(N, 7.0)}, trial_id="pinned_b", score=1e9)
+
+        on_b = NodeAffinitySchedulingStrategy(node_b, soft=False)
+        ray.get(publish_on_b.options(scheduling_strategy=on_b).remote(store))
+        # the global best lives on the node to be killed
+        marks = tempfile.mkdtemp()
+
+        def train(config):
+            ckpt = tune.get_checkpoint()
+            state = {"it": 0, "starts": []}
+            if ckpt is not None:
+                with ckpt.as_directory() as d:
+                    with open(os.path.join(d, "state.json")) as f:
+                        state = json.load(f)
+            state["starts"].append(state["it"])
+            st = ParamStore.get("fault_store")
+            node = ray.get_runtime_context().get_node_id()
+            for it in range(state["it"] + 1, MAX_T + 1):
+                time.sleep(0.3)
+                score = -((config["x"] - 0.3) ** 2) + 0.05 * it
+                st.publish({"w": np.full(N, score)}, score=score, step=it)
+                state["it"] = it
+                open(os.path.join(marks, f"{node}_{it}"), "w").close()
+                with tempfile.TemporaryDirectory() as d:
+                    with open(os.path.join(d, "state.json"), "w") as f:
+                        json.dump(state, f)
+                    tune.report(
+                        {"score": score, "it": it, "starts": list(state["starts"]), "node": node},
+                        checkpoint=tune.Checkpoint.from_directory(d),
+                    )
+
+        killed = {}
+
+        def killer():
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                done = [f for f in os.listdir(marks) if f.startswith(node_b)]
+                if any(int(f.rsplit("_", 1)[1]) >= 3 for f in done):  # past rung 2: runs to 4
+                    cluster.remove_node(victim, allow_graceful=False)
+                    killed["at"] = time.time()
+                    return
+                time.sleep(0.1)
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        results = tune.Tuner(
+            train,
+            param_space={"x": tune.uniform(0, 1)},
+            tune_config=tune.TuneConfig(
+                metric="score", mode="max", num_samples=N_TRIALS,
+                search_alg=TPESearch(seed=0, n_startup_trials=3),
+                scheduler=(
+                    ASHA(max_t=MAX_T, grace_period=1, reduction_factor=2, promotion="stop", seed=0)
+                    if "__SCHEDULER__" == "rafiki_asha"
+                    else AsyncHyperBandScheduler(max_t=MAX_T, grace_period=1, reduction_factor=2)
+                ),
+            ),
+            run_config=tune.RunConfig(
+                storage_path=tempfile.mkdtemp(), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=3),
+            ),
+        ).fit()
+        t.join(timeout=5)
+        t0 = time.monotonic()
+        best = store.fetch("GLOBAL_BEST")  # was pinned_b's set, lost with node B
+        pinned = store.fetch_trial("pinned_b")
+        fetch_s = time.monotonic() - t0
+        trials = []
+        for r in results:
+            df = r.metrics_dataframe
+            trials.append({
+                "its": [int(v) for v in df["it"]], "starts": r.metrics["starts"],
+                "last_node": str(df["node"].iloc[-1]), "error": r.error is not None,
+                "recent": None if (got := store.fetch_trial(r.metrics["trial_id"])) is None
+                else float(got["w"][0]),
+                "score": float(r.metrics["score"]),
+            })
+        stats = store.stats()
+        store.shutdown()
+        print("RESULT " + json.dumps({
+            "killed": "at" in killed, "node_b": node_b, "trials": trials,
+            "errors": results.num_errors,
+            "best": None if best is None else float(best["w"][0]),
+            "pinned": pinned, "fetch_s": fetch_s,
+            "lost": stats["lost"], "store_trials": sorted(stats["trials"]),
+        }), flush=True)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    """
+)
+
+
+RAFIKI_ASHA_RETRY = (
+    "rafiki_ray's ASHA (promotion='stop') does not rerun a trial that Tune recovers after its "
+    "node died: the trial ends TERMINATED at its last result (num_failures=1, no new result); "
+    "with Tune's AsyncHyperBandScheduler the same run retries it from its checkpoint "
+    "(starts [0, 3], reaches max_t). Scheduler internals are being refactored (h18a)."
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        "tune_asha",
+        pytest.param(
+            "rafiki_asha", marks=pytest.mark.xfail(reason=RAFIKI_ASHA_RETRY, strict=False)
+        ),
+    ],
+)
+def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, scheduler):
+    script = tmp_path / "node_failure.py"
+    script.write_text(SCRIPT.replace("__SCHEDULER__", scheduler))
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, cwd=str(tmp_path), start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=540)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"two-node fault script timed out (a hang?):\n{out[-4000:]}")
+    sessions = [json.loads(line[len("SESSIONS "):]) for line in out.splitlines()
+                if line.startswith("SESSIONS ")]
+    assert sessions and sessions[0], out[-4000:]
+    _assert_no_process_left(sessions[0])
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, out[-4000:]
+    res = json.loads(lines[-1][len("RESULT "):])
+    assert res["killed"], "the worker node was never killed"
+    trials = res["trials"]
+    # the experiment finished: every trial, none in error
+    assert res["errors"] == 0 and len(trials) == 6 and not any(t["error"] for t in trials)
+    # trials that ran on the dead node were retried from their last checkpoint, not from 0
+    retried = [t for t in trials if len(t["starts"]) > 1]
+    assert retried, json.dumps(res)
+    for t in retried:
+        assert t["starts"][-1] > 0, t
+        assert t["its"] == sorted(t["its"]), t  # the history continues, never restarts at 1
+    # ASHA's decisions stay consistent: a trial stops at a rung (1, 2, 4) or at max_t
+    assert all(t["its"][-1] in (1, 2, 4, 8) for t in trials), [t["its"] for t in trials]
+    assert any(t["its"][-1] == 8 for t in trials)
+    # the ParamStore on the head kept working: the lost global best was dropped, readers got
+    # the next valid set (no ObjectLostError, no hang), the lost trial's slot is empty
+    assert res["lost"] >= 1 and res["pinned"] is None
+    on_head = [t for t in trials if t["last_node"] != res["node_b"]]
+    assert res["best"] is not None and res["best"] >= max(t["score"] for t in on_head) - 1e-9
+    assert res["fetch_s"] < 30
+    for t in trials:  # a trial's latest set: the last one it published, unless it was lost
+        if t["last_node"] != res["node_b"]:
+            assert t["recent"] == pytest.approx(t["score"]), t
+        else:
+            assert t["recent"] is None, t
