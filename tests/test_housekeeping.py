@@ -27,7 +27,7 @@ OPTIONAL = {
 #: the trial shims' own package (rafiki_ray/_shims/t9k), importable once the shims are installed
 SHIMS = {"t9k"}
 #: imported only by rafiki_ray.testing, the contract suites run under pytest (test extra)
-TESTING_ONLY = {"pytest", "cloudpickle"}
+TESTING_ONLY = {"pytest", "cloudpickle", "hypothesis"}
 PEERS = {"hyperopt", "bayesian-optimization", "scikit-optimize", "optuna", "scikit-learn"}
 
 
