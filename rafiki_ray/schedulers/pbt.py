@@ -64,7 +64,7 @@ from rafiki_ray.spaces._space import SearchSpace, as_space
 
 if TYPE_CHECKING:
     import pandas as pd
-    from ray.tune.execution.tune_controller import TuneController
+    from rafiki_ray._tune_seam import TuneController
 
 logger = logging.getLogger(__name__)
 
