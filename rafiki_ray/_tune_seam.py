@@ -169,7 +169,8 @@ def forget_checkpoint(trial: Trial) -> None:
 
 def restart_from_checkpoint(controller: Any, trial: Trial, checkpoint: Any,
                             metrics: dict[str, Any]) -> None:
-    """Pause the RUNNING ``trial`` without saving it; it resumes from ``checkpoint``.
+    """Pause the RUNNING (or PAUSED) ``trial`` without saving it; it resumes from
+    ``checkpoint``.
 
     ``metrics`` is the result reported with ``checkpoint`` (its ``training_iteration`` etc.
     become the trial's counters). Call it from ``on_trial_result`` and return ``NOOP``.
@@ -185,7 +186,10 @@ def restart_from_checkpoint(controller: Any, trial: Trial, checkpoint: Any,
     except ImportError as exc:
         raise _broken("ray.train._internal.session._TrainingResult wraps a checkpoint and "
                       "its metrics", exc) from exc
-    controller.pause_trial(trial, should_checkpoint=False)
+    from ray.tune.experiment import Trial
+
+    if trial.status != Trial.PAUSED:  # a paused trial (PBT's synch mode) only gets the pointer
+        controller.pause_trial(trial, should_checkpoint=False)
     if manager is not None:
         manager._latest_checkpoint_result = _TrainingResult(checkpoint=checkpoint,
                                                             metrics=dict(metrics))
