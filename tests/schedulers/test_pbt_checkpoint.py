@@ -153,3 +153,77 @@ def test_toy_in_tune_reaches_the_papers_q(ray_session, storage, style, members, 
     bests = [toy_tune_run(style, seed, members=members, slots=slots, storage=storage)[0]
              for seed in range(5)]
     assert np.median(bests) >= 1.19, bests
+
+
+# ----------------------------------------------------------------------------- digits MLP
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def digits_ray_style(config, data=None):
+    """A digits MLP written exactly as for Ray's PopulationBasedTraining (no rafiki_ray)."""
+    import torch
+
+    torch.set_num_threads(1)
+    x, y = data
+    xt, yt = torch.from_numpy(x[:1400]), torch.from_numpy(y[:1400])
+    xv, yv = torch.from_numpy(x[1400:]), torch.from_numpy(y[1400:])
+    torch.manual_seed(int(config["seed"]))
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            state = torch.load(os.path.join(d, "model.pt"))
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start = state["epoch"]
+        for g in opt.param_groups:  # the explored learning rate
+            g["lr"] = config["lr"]
+    gen = torch.Generator().manual_seed(int(config["seed"]) + start)
+    for epoch in range(start + 1, 7):
+        perm = torch.randperm(len(xt), generator=gen)
+        for k in range(0, len(xt), 64):
+            idx = perm[k:k + 64]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+        with torch.no_grad():
+            acc = float((model(xv).argmax(1) == yv).float().mean())
+        with tempfile.TemporaryDirectory() as d:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch},
+                       os.path.join(d, "model.pt"))
+            tune.report({"acc": acc, "epoch": epoch},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+
+@pytest.mark.slow  # ~40 s here: 4 trial processes import torch
+def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage):
+    """The issue's reproduction: a Ray-PBT-style trainable under rafiki_ray's PBT with Ray's
+    arguments exploits (it exploited 0 times before) and ends better than its worst start."""
+    sched = PBT(perturbation_interval=2, time_attr="epoch", quantile_fraction=0.25, seed=0,
+                hyperparam_mutations={"lr": tune.loguniform(1e-4, 0.5)}, persist=False)
+    grid = tune.Tuner(
+        tune.with_resources(tune.with_parameters(digits_ray_style, data=_digits()),
+                            {"cpu": 0.5}),
+        param_space={"lr": tune.grid_search([1e-4, 3e-4, 0.03, 0.1]), "seed": 0},
+        tune_config=tune.TuneConfig(metric="acc", mode="max", scheduler=sched,
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+    assert grid.num_errors == 0, [r.error for r in grid if r.error]
+    df = sched.lineage()
+    ex = df[df.event == "exploit"]
+    assert sched.num_exploits > 0 and len(ex) == sched.num_exploits, df
+    assert set(ex["via"]) == {"checkpoint"}
+    # the copied member was better; a restarted member goes on from the copied epoch
+    assert (ex["source_score"] >= ex["score"]).all(), ex
+    for r in grid:
+        assert r.metrics["epoch"] == 6, r.metrics
+    # with lr 1e-4 alone the accuracy after 6 epochs stays far below; every member ends high
+    assert min(r.metrics["acc"] for r in grid) > 0.8, [r.metrics["acc"] for r in grid]
