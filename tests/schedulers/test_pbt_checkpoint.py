@@ -146,6 +146,7 @@ def test_toy_in_tune_exploits_and_records_it(ray_session, storage, style, member
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 5 Tune runs: 2-5 min in all on an idle machine, more when loaded
 @pytest.mark.parametrize("style, members, slots", [
     ("checkpoint", 2, 4), ("checkpoint", 4, 2), ("session", 2, 4), ("session", 4, 2)])
 def test_toy_in_tune_reaches_the_papers_q(ray_session, storage, style, members, slots):
@@ -227,3 +228,38 @@ def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage):
         assert r.metrics["epoch"] == 6, r.metrics
     # with lr 1e-4 alone the accuracy after 6 epochs stays far below; every member ends high
     assert min(r.metrics["acc"] for r in grid) > 0.8, [r.metrics["acc"] for r in grid]
+
+
+# ----------------------------------------------------------------------------- replay
+def _replay_ray_style(config):
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "s.json")) as f:
+            start = json.load(f)["t"]
+    for t in range(start + 1, 7):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "s.json"), "w") as f:
+                json.dump({"t": t}, f)
+            tune.report({"lr_seen": config["lr"], "start": start},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def test_replay_restarts_a_ray_style_trainable_with_the_scheduled_config(ray_session, storage):
+    """PBTReplay on a trainable without PBTSession: at each scheduled step the trial restarts
+    from its latest checkpoint with the entry's config (as Ray's replay does)."""
+    from rafiki_ray.schedulers.pbt import PBTReplay
+
+    schedule = [{"step": 0, "config": {"lr": 0.1}}, {"step": 2, "config": {"lr": 0.05}},
+                {"step": 4, "config": {"lr": 0.01}}]
+    sched = PBTReplay(schedule)
+    grid = tune.Tuner(
+        _replay_ray_style, param_space=schedule[0]["config"],
+        tune_config=tune.TuneConfig(scheduler=sched, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+    assert grid.num_errors == 0, grid[0].error
+    r = grid[0]
+    assert r.metrics["training_iteration"] == 6 and r.metrics["lr_seen"] == 0.01, r.metrics
+    assert r.metrics["start"] > 0  # restarted from a checkpoint, not from scratch
+    assert r.config["lr"] == 0.01
