@@ -57,6 +57,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._base import RafikiScheduler
+from rafiki_ray.schedulers._pbt_exploit import ExploitMixin
 from rafiki_ray.schedulers._pbt_explore import (
     call_explore_fn,
     check_mutations,
@@ -64,7 +65,6 @@ from rafiki_ray.schedulers._pbt_explore import (
     instruction_key,
     mutate,
 )
-from rafiki_ray.schedulers._pbt_exploit import ExploitMixin
 from rafiki_ray.schedulers._pbt_replay import PBTReplay, config_at, lineage_schedule
 from rafiki_ray.schedulers._pbt_session import (
     APPLIED_KEY,
@@ -77,6 +77,7 @@ from rafiki_ray.spaces._space import SearchSpace, as_space
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from rafiki_ray._tune_seam import TuneController
 
 logger = logging.getLogger(__name__)
