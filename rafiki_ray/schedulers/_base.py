@@ -8,43 +8,28 @@ What the base gives a subclass
 * One private ``numpy.random.Generator`` (``self._rng``) built from ``seed``.
 * Explicit plain-data state: ``get_state()`` / ``set_state()`` (the subclass adds its own dict
   through ``_get_state()`` / ``_set_state()``), ``save(path)`` / ``restore(path)``.
-* **Driver-crash persistence.** Tune does not save scheduler state (ray issue 30838): after
-  ``Tuner.restore`` the scheduler is unpickled in its construction-time state and
-  ``on_trial_add`` is called again for every trial. The base learns the experiment directory
-  from the first trial it sees (``trial.storage.experiment_driver_staging_path``: Tune
-  uploads that folder to the storage path together with its own experiment snapshot, so the
-  scheduler state on storage always matches Tune's trial states, and downloads its ``*.pkl``
-  files back before a restore), loads
-  ``<experiment_dir>/rafiki_scheduler_state.pkl`` if it exists *and* knows that trial (so a
-  stale file of an earlier run under the same name is ignored), and ``self._persist()`` writes
-  it atomically (throttled to one write per ``persist_interval_s`` unless ``force=True``;
-  subclasses force it on pause / promote / complete). State is keyed by ``trial.trial_id``,
-  which is stable across restore.
-* **Journal.** A throttled write can leave results that Tune's snapshot already holds out of
-  the file (Tune's snapshot follows the result in the same loop step, with no scheduler call
-  in between), and Tune restores the trial from a checkpoint *after* them, so they are never
-  replayed. Changes that must not wait for the next full write are appended, one JSON line
-  each, to ``<experiment_dir>/rafiki_scheduler_journal.json`` by ``self._journal(entry)``
-  (O(1) instead of a full write; ``.json`` so that Tune downloads it back as well). Each line
-  carries the run's token and a sequence number; a full write records the sequence number it
-  covers, and a restore re-applies the later lines of the same run through
-  :meth:`RafikiScheduler._replay`. The journal is not truncated during a run: Tune copies the
-  folder file by file while the driver goes on, so the state file it copies may be older than
-  the journal it copies.
+* **Driver-crash persistence** (:class:`~rafiki_ray.schedulers._persistence.StateFile`):
+  the state is written to ``<experiment_dir>/rafiki_scheduler_state.pkl`` by
+  ``self._persist()`` (throttled to one write per ``persist_interval_s`` unless
+  ``force=True``; subclasses force it on pause / promote / complete), changes that must not
+  wait go to a journal through ``self._journal(entry)`` and come back through
+  :meth:`RafikiScheduler._replay`; the first trial ``on_trial_add`` sees restores a state of
+  the same run after ``Tuner.restore``. State is keyed by ``trial.trial_id``, which is stable
+  across restore.
 * ``self._check_checkpoint(trial, result)``: call it right before returning ``PAUSE``. The first
   time a function trainable that never reported a checkpoint would be paused it raises
   :class:`CheckpointRequiredError` (Ray would silently restart the trial from scratch,
   ray issue 27170).
-* Concurrency slots. Tune's ``max_concurrent_trials`` (a ``ConcurrencyLimiter`` or the
-  ``BasicVariantGenerator`` limit) counts a PAUSED trial as live, so a pausing scheduler would
-  deadlock once every slot holds a paused trial. ``_release_slot`` (on pause) and
-  ``_claim_slot`` (before resuming or stopping a paused trial) keep the limit meaning "running
-  trials", as workers do in the ASHA paper.
+* Concurrency slots (:class:`~rafiki_ray.schedulers._slots.Slots`): ``_release_slot`` (on
+  pause) and ``_claim_slot`` (before resuming or stopping a paused trial) keep Tune's
+  ``max_concurrent_trials`` meaning "running trials".
 * Restored trials that were paused before the crash come back from Tune as PENDING;
   a subclass lists them in ``self._repause`` from ``on_trial_add`` and the base sets them back
   to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all); trials
   the scheduler had stopped after Tune's last snapshot go into ``self._restop`` and are
   stopped there instead of being restarted.
+
+Everything that touches Tune's private state is in :mod:`rafiki_ray._tune_seam`.
 
 Subclass hooks: override Tune's public hooks (``on_trial_add`` etc.) and call
 ``super().on_trial_add(...)`` first (it validates metric/mode and performs the restore), or
@@ -53,32 +38,28 @@ leave them and implement the ``_get_state`` / ``_set_state`` pair only.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.experiment import Trial
-from ray.tune.result import DEFAULT_METRIC
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from rafiki_ray import _tune_seam
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
 from rafiki_ray._state import load_state, save_state
+from rafiki_ray._tune_seam import DEFAULT_METRIC
+from rafiki_ray.schedulers._persistence import JOURNAL_FILE, STATE_FILE, StateFile
+from rafiki_ray.schedulers._slots import Slots
 
 if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
+    from rafiki_ray._tune_seam import TuneController
 
 __all__ = ["JOURNAL_FILE", "STATE_FILE", "CheckpointRequiredError", "RafikiScheduler"]
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "rafiki_scheduler_state.pkl"
-#: JSON lines; the suffix matters: Tune downloads ``*.json`` and ``*.pkl`` back on restore
-JOURNAL_FILE = "rafiki_scheduler_journal.json"
 _MODES = ("min", "max")
 
 
@@ -130,18 +111,11 @@ class RafikiScheduler(FIFOScheduler):
         self._rng = make_rng(self._seed)
         self._persist_enabled = persist
         # Runtime-only (not part of the state):
-        self._experiment_dir: str | None = None
-        self._state_path: str | None = None
-        self._journal_path: str | None = None
-        self._journal_token: str | None = None  # identifies this run's journal lines
-        self._journal_seq = 0  # journal lines written by this run (restored on restore)
-        self._restored = False
-        self._last_persist = -math.inf  # the first write is never throttled
-        self._dirty = False
+        self._file = StateFile(name, interval_s=self.persist_interval_s)
+        self._slots = Slots()  # paused trials whose concurrency slot we freed (in the state)
         self._checkpointed: set[str] = set()  # trial ids that reported a checkpoint
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
         self._restop: set[str] = set()  # restored trials the scheduler had already stopped
-        self._released: set[str] = set()  # paused trials whose concurrency slot we freed
         self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
 
     # ------------------------------------------------------------------ metric / mode
@@ -220,7 +194,7 @@ class RafikiScheduler(FIFOScheduler):
             "seed": self._seed,
             "rng": rng_state(self._rng),
             "checkpointed": sorted(self._checkpointed),
-            "released": sorted(self._released),
+            "released": sorted(self._slots.released),
             "sub": self._get_state(),
         }
 
@@ -236,7 +210,7 @@ class RafikiScheduler(FIFOScheduler):
         self._seed = state["seed"]
         set_rng_state(self._rng, state["rng"])
         self._checkpointed = set(state.get("checkpointed", ()))
-        self._released = set(state.get("released", ()))
+        self._slots.released = set(state.get("released", ()))
         self._set_state(state["sub"])
 
     def save(self, checkpoint_path: str) -> None:
@@ -255,123 +229,45 @@ class RafikiScheduler(FIFOScheduler):
     @property
     def state_path(self) -> str | None:
         """``<experiment_dir>/rafiki_scheduler_state.pkl`` once a trial has been seen."""
-        return self._state_path
+        return self._file.path
+
+    @property
+    def _restored(self) -> bool:
+        """Whether a persisted state of this run was restored (after ``Tuner.restore``)."""
+        return self._file.restored
 
     def _attach(self, trial: Trial) -> None:
         """Learn the experiment directory from the first trial; restore a persisted state."""
-        if self._experiment_dir is not None or not self._persist_enabled:
+        if self._file.attached or not self._persist_enabled:
             return
-        logger.debug("%s: attaching to the experiment of trial %s", type(self).__name__, trial)
-        storage = getattr(trial, "storage", None)
-        if storage is None:  # a stub trial outside Tune (unit tests, simulators)
-            return
-        try:
-            # The driver's staging copy of the experiment folder: Tune uploads it to the
-            # storage path with its own experiment snapshot (so both stay consistent) and
-            # downloads every *.pkl of it back before a restore.
-            path = storage.experiment_driver_staging_path
-        except Exception:  # pragma: no cover - unusual storage
-            path = None
-        if not path:
-            logger.warning("%s: no experiment folder; scheduler state is not persisted",
-                           type(self).__name__)
-            self._experiment_dir = ""
-            return
-        self._experiment_dir = path
-        self._state_path = os.path.join(path, STATE_FILE)
-        self._journal_path = os.path.join(path, JOURNAL_FILE)
-        if not self._load_persisted(path, trial.trial_id):
-            # a new run: a journal left by an earlier run under the same name is dropped
-            self._journal_token = uuid.uuid4().hex
-            self._journal_seq = 0
-            if os.path.exists(self._journal_path):
-                os.remove(self._journal_path)
+        self._file.attach(trial, apply_state=self.set_state, replay=self._replay)
 
     def _load_persisted(self, directory: str, trial_id: str) -> bool:
-        """Restore from the state file and journal in ``directory`` if they are of this run.
-
-        ``trial_id`` is any trial of the run (as seen by ``on_trial_add`` after
-        ``Tuner.restore``). Returns whether a state was restored.
-        """
-        state_path = os.path.join(directory, STATE_FILE)
-        if not os.path.exists(state_path):
-            return False
-        try:
-            state = load_state(state_path, kind=type(self).__name__)
-        except Exception as exc:
-            logger.warning("%s: cannot read %s (%s); starting fresh",
-                           type(self).__name__, state_path, exc)
-            return False
-        saved_ids = set(state.get("trial_ids", ()))
-        # Tune's trial ids are "<experiment run id>_<counter>": a trial created just
-        # before the crash (after the last write) still shares the run's prefix.
-        prefixes = {t.rsplit("_", 1)[0] for t in saved_ids if "_" in t}
-        prefix = trial_id.rsplit("_", 1)[0] if "_" in trial_id else None
-        if trial_id not in saved_ids and prefix not in prefixes:
-            logger.warning(
-                "%s: ignoring %s, it belongs to another run (trial %s unknown)",
-                type(self).__name__, state_path, trial_id,
-            )
-            return False
-        self.set_state(state)
-        token, seq = state.get("journal") or (uuid.uuid4().hex, 0)
-        self._journal_token, self._journal_seq = token, int(seq)
-        replayed = self._replay_journal(os.path.join(directory, JOURNAL_FILE), int(seq))
-        self._restored = True
-        logger.info("%s: restored scheduler state from %s (+%d journal entries)",
-                    type(self).__name__, state_path, replayed)
-        return True
-
-    def _replay_journal(self, path: str, covered: int) -> int:
-        """Re-apply this run's journal lines after sequence number ``covered``."""
-        if not os.path.exists(path):
-            return 0
-        entries = []
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    token, seq, *entry = json.loads(line)
-                except (ValueError, TypeError):
-                    continue  # a line torn by the crash
-                if token == self._journal_token:
-                    self._journal_seq = max(self._journal_seq, int(seq))
-                    if seq > covered:
-                        entries.append((int(seq), entry))
-        for _, entry in sorted(entries, key=lambda e: e[0]):
-            self._replay(entry)
-        return len(entries)
+        """Restore from the state file and journal in ``directory`` if they are of this run."""
+        return self._file.load(directory, trial_id, apply_state=self.set_state,
+                               replay=self._replay)
 
     def _replay(self, entry: list[Any]) -> None:
         """Re-apply one entry written by :meth:`_journal` (override together with it)."""
+
+    def _full_state(self) -> dict[str, Any]:
+        state = self.get_state()
+        state["trial_ids"] = sorted(self._known_trial_ids())
+        return state
 
     def _journal(self, entry: list[Any]) -> None:
         """Record a change at once and cheaply: a full write if one is due, else a journal line.
 
         ``entry`` is a list of JSON values; a restore hands it back to :meth:`_replay`.
         """
-        if not self._state_path or self._persist():  # a full write was due: it covers this
-            return
-        self._journal_seq += 1
-        line = json.dumps([self._journal_token, self._journal_seq, *entry])
-        with open(self._journal_path, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
-            f.write(line + "\n")
+        self._file.interval_s = self.persist_interval_s
+        self._file.journal(entry, self._full_state)
 
     def _persist(self, force: bool = False) -> bool:
         """Write the state to the experiment directory (throttled unless ``force``); whether
         it was written (else it is marked dirty, for the next write)."""
-        if not self._state_path:
-            return False
-        now = time.monotonic()
-        if not force and now - self._last_persist < self.persist_interval_s:
-            self._dirty = True
-            return False
-        state = self.get_state()
-        state["trial_ids"] = sorted(self._known_trial_ids())
-        state["journal"] = [self._journal_token, self._journal_seq]  # lines it covers
-        save_state(self._state_path, state, kind=type(self).__name__)
-        self._last_persist = now
-        self._dirty = False
-        return True
+        self._file.interval_s = self.persist_interval_s
+        return self._file.write(self._full_state, force=force)
 
     # ------------------------------------------------------------------ checkpoints
     def _note_checkpoint(self, trial: Trial, result: dict[str, Any]) -> None:
@@ -388,14 +284,8 @@ class RafikiScheduler(FIFOScheduler):
         if getattr(trial, "latest_checkpoint_result", None) is not None:
             self._checkpointed.add(trial.trial_id)
             return
-        try:
-            from ray.tune.trainable.function_trainable import FunctionTrainable
-
-            cls = trial.get_trainable_cls()
-            if cls is not None and not issubclass(cls, FunctionTrainable):
-                return  # class trainables save_checkpoint() when paused
-        except Exception:  # stub trials without a registered trainable
-            pass
+        if _tune_seam.is_function_trainable(trial) is False:
+            return  # class trainables save_checkpoint() when paused
         raise CheckpointRequiredError(
             f"{type(self).__name__}: trial {trial.trial_id} would be paused but has never "
             f"reported a checkpoint, so Ray would restart it from scratch (ray issue 27170). "
@@ -405,90 +295,26 @@ class RafikiScheduler(FIFOScheduler):
         )
 
     # ------------------------------------------------------------------ concurrency slots
-    @staticmethod
-    def _limiter(controller: Any) -> tuple[Any, str, int] | None:
-        """The object counting live trials for ``max_concurrent_trials`` (if any)."""
-        try:
-            alg = controller.search_alg
-        except Exception:
-            return None
-        if alg is None:
-            return None
-        if hasattr(alg, "_live_trials") and getattr(alg, "max_concurrent", 0):
-            return alg, "_live_trials", int(alg.max_concurrent)
-        from ray.tune.search import ConcurrencyLimiter
-
-        inner = getattr(alg, "searcher", None)
-        while inner is not None:
-            if isinstance(inner, ConcurrencyLimiter):
-                if getattr(inner, "batch", False):
-                    return None
-                return inner, "live_trials", int(inner.max_concurrent)
-            inner = getattr(inner, "searcher", None)
-        return None
+    @property
+    def _released(self) -> set[str]:
+        return self._slots.released
 
     def _release_slot(self, controller: Any, trial: Trial) -> None:
         """A trial is being paused: its concurrency slot goes to another trial."""
-        found = self._limiter(controller)
-        if found is None:
-            return
-        obj, attr, _ = found
-        live = getattr(obj, attr)
-        if trial.trial_id in live:
-            live.discard(trial.trial_id)
-            if attr == "live_trials":
-                obj.num_unfinished_live_trials -= 1
-            self._released.add(trial.trial_id)
+        self._slots.release(controller, trial.trial_id)
 
     def _claim_slot(self, controller: Any, trial: Trial, *, force: bool = False) -> bool:
         """Take a slot back before resuming (or stopping) a paused trial; False when full."""
-        if trial.trial_id not in self._released:
-            return True
-        found = self._limiter(controller)
-        if found is None:
-            self._released.discard(trial.trial_id)
-            return True
-        obj, attr, limit = found
-        live = getattr(obj, attr)
-        if trial.trial_id in live:  # e.g. a limiter restored from before the release
-            self._released.discard(trial.trial_id)
-            return True
-        if not force and len(live) >= limit:
-            return False
-        if trial.trial_id not in live:
-            live.add(trial.trial_id)
-            if attr == "live_trials":
-                obj.num_unfinished_live_trials += 1
-        self._released.discard(trial.trial_id)
-        return True
+        return self._slots.claim(controller, trial.trial_id, force=force)
 
     def _slots_free(self, controller: Any) -> bool:
         """Whether a paused trial may be resumed without exceeding max_concurrent_trials."""
-        found = self._limiter(controller)
-        if found is None:
-            return True
-        obj, attr, limit = found
-        return len(getattr(obj, attr)) < limit
+        return self._slots.free(controller)
 
     def _hand_over(self, controller: Any, trial: Trial) -> Trial:
-        """Return the PAUSED ``trial`` for Tune to resume, dropping a stale "staged" mark first.
-
-        Tune's ``_maybe_add_actors`` (its step 3: a cached actor given to a PENDING trial) adds
-        the trial to ``_staged_trials`` *after* the trial has started, and nothing removes it
-        before that trial's next actor start. When such a trial is later paused and chosen
-        here, Tune's step 1 takes it for staged and only tries a cached actor; with none cached
-        it never starts and the experiment hangs. A PAUSED trial without an actor has no actor
-        request in flight, so the mark is dropped and Tune stages the trial as usual.
-        """
-        tc = getattr(controller, "_tune_controller", controller)
-        staged = getattr(tc, "_staged_trials", None)
-        to_actor = getattr(tc, "_trial_to_actor", None)
-        if (staged is not None and to_actor is not None and trial.status == Trial.PAUSED
-                and trial in staged and trial not in to_actor):
-            staged.discard(trial)
-            cache = getattr(tc, "_actor_cache", None)
-            if cache is not None:
-                cache.decrease_max(trial.placement_group_factory)
+        """Return the PAUSED ``trial`` for Tune to resume (see
+        :func:`rafiki_ray._tune_seam.unmark_staged`: a stale "staged" mark is dropped first)."""
+        if _tune_seam.unmark_staged(controller, trial):
             logger.debug("%s: trial %s was marked staged without an actor; unmarked",
                          type(self).__name__, trial.trial_id)
         return trial
@@ -504,7 +330,7 @@ class RafikiScheduler(FIFOScheduler):
         Also writes a state whose last write was throttled (called at every
         ``choose_trial_to_run``, i.e. at every step of Tune's loop).
         """
-        if self._dirty:
+        if self._file.dirty:
             self._persist()
         if not self._repause and not self._restop:
             return
@@ -514,10 +340,7 @@ class RafikiScheduler(FIFOScheduler):
             if trial.trial_id in self._restop:  # stopped before the crash, after the snapshot
                 controller.stop_trial(trial)
             elif trial.trial_id in self._repause:
-                try:
-                    controller._set_trial_status(trial, Trial.PAUSED)
-                except Exception as exc:  # already staged by Tune: let it run
-                    logger.debug("cannot re-pause %s: %s", trial, exc)
+                _tune_seam.repause(controller, trial)
         self._repause.clear()
         self._restop.clear()
 

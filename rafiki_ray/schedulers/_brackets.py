@@ -21,7 +21,7 @@ from ray.tune.schedulers import TrialScheduler
 from rafiki_ray.schedulers._rungs import RungScheduler
 
 if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
+    from rafiki_ray._tune_seam import TuneController
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from ray.tune.schedulers import TrialScheduler
 from rafiki_ray.schedulers._base import RafikiScheduler
 
 if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
+    from rafiki_ray._tune_seam import TuneController
 
 __all__ = ["_HistoryScheduler"]
 

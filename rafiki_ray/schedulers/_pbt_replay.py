@@ -4,7 +4,9 @@ Jaderberg et al. 2017 (Sec. 4) note that PBT finds a *schedule* of hyperparamete
 ``PopulationBasedTrainingReplay`` retrains one trial with the schedule of a PBT member. Here a
 schedule is a list ``[{"step": s, "config": {...}, "trial_id": who}]``; :func:`config_at`
 gives the config in force at a step and :class:`PBTReplay` applies a schedule to running
-trials in place (through the same :class:`PBTSession` message slot PBT uses, no restart).
+trials in place (through the same :class:`PBTSession` message slot PBT uses, no restart), or,
+for a trainable written for Ray's PBT (no PBTSession), by restarting the trial from its latest
+checkpoint with the new config, as Ray's ``PopulationBasedTrainingReplay`` does.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import TrialScheduler
 
+from rafiki_ray import _tune_seam
 from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray.schedulers._base import RafikiScheduler
+from rafiki_ray.schedulers._base import CheckpointRequiredError, RafikiScheduler
 from rafiki_ray.schedulers._pbt_explore import instruction_key
-from rafiki_ray.schedulers._pbt_session import DEFAULT_STORE
+from rafiki_ray.schedulers._pbt_session import APPLIED_KEY, DEFAULT_STORE
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
-__all__ = ["lineage_schedule", "config_at", "check_schedule", "PBTReplay"]
+__all__ = ["PBTReplay", "check_schedule", "config_at", "lineage_schedule"]
 
 
 def lineage_schedule(
@@ -86,6 +89,8 @@ class PBTReplay(RafikiScheduler):
     Every trial starts with ``schedule[0]["config"]`` (pass it as the Tuner's param_space)
     and, once its ``time_attr`` reaches an entry's step, receives that entry's config through
     :class:`PBTSession` (``Exploit.params`` is ``None``: only the hyperparameters change).
+    A trial that does not report through PBTSession is restarted from its latest registered
+    checkpoint (the last one reported before that result) with the entry's config.
     """
 
     def __init__(
@@ -136,6 +141,20 @@ class PBTReplay(RafikiScheduler):
             return TrialScheduler.CONTINUE
         done = self._done.get(trial.trial_id, 1)
         due = [i for i in range(done, len(self._schedule)) if self._schedule[i]["step"] <= t]
+        if due and APPLIED_KEY not in result:  # Ray's style: restart from its checkpoint
+            entry = self._schedule[due[-1]]
+            found = _tune_seam.latest_checkpoint(trial)
+            if found is None:
+                raise CheckpointRequiredError(
+                    f"PBTReplay: trial {trial.trial_id} must switch to {entry['config']} at "
+                    f"{self._time_attr}={entry['step']:g} but neither reports through "
+                    f"PBTSession nor has reported a checkpoint: report one with "
+                    f"tune.report(metrics, checkpoint=...) and restore from "
+                    f"tune.get_checkpoint(), or use PBTSession.report")
+            trial.set_config(copy.deepcopy(entry["config"]))
+            _tune_seam.restart_from_checkpoint(tune_controller, trial, *found)
+            self._done[trial.trial_id] = due[-1] + 1
+            return TrialScheduler.NOOP
         if due:
             entry = self._schedule[due[-1]]
             self._next_id += 1

@@ -17,7 +17,7 @@ from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._base import RafikiScheduler
 
 if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
+    from rafiki_ray._tune_seam import TuneController
 
 
 def resolve_args(

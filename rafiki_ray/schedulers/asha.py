@@ -38,7 +38,7 @@ from rafiki_ray.schedulers._rungs import (
 )
 
 if TYPE_CHECKING:
-    from ray.tune.execution.tune_controller import TuneController
+    from rafiki_ray._tune_seam import TuneController
 
 __all__ = ["ASHA"]
 

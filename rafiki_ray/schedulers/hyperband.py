@@ -36,6 +36,7 @@ from typing import Any
 
 from ray.tune.experiment import Trial
 
+from rafiki_ray import _tune_seam
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._brackets import SyncBracketScheduler
 from rafiki_ray.schedulers._rungs import check_positive, resolve_args
@@ -172,6 +173,4 @@ class Hyperband(SyncBracketScheduler):
     def _before_resume(self, trial: Trial) -> None:
         if self._resume:
             return
-        manager = getattr(getattr(trial, "run_metadata", None), "checkpoint_manager", None)
-        if manager is not None and hasattr(manager, "_latest_checkpoint_result"):
-            manager._latest_checkpoint_result = None  # restart from scratch (as PBT edits it)
+        _tune_seam.forget_checkpoint(trial)  # restart from scratch

@@ -6,8 +6,17 @@ of the population copies a member of the top ``fraction`` (*exploit*) and pertur
 hyperparameters (*explore*): NNI's per-type rules (:func:`rafiki_ray.spaces.perturb`) on a
 rafiki_ray / NNI / Tune search space, or Ray's rules on ``hyperparam_mutations``.
 
-How exploit works (no write to storage, no pause)
--------------------------------------------------
+How exploit works
+-----------------
+**Ray's style (checkpoints).** A trainable written for Ray's ``PopulationBasedTraining``
+reports its state with ``tune.report(metrics, checkpoint=...)`` and restores it from
+``tune.get_checkpoint()``. When such a member is in the bottom group at a decision, it is
+paused without saving and restarts from the copied member's latest checkpoint with the explored
+config (as Ray does; :func:`rafiki_ray._tune_seam.restart_from_checkpoint`); its
+``time_attr`` continues from the checkpoint's. Report a checkpoint at least every
+``perturbation_interval``.
+
+**In-memory (PBTSession), no write to storage, no pause.**
 Trials report through :class:`PBTSession` (``rafiki_ray.schedulers.pbt.PBTSession``), which
 publishes the model's parameters to a :class:`~rafiki_ray.sharing.ParamStore` (object refs in
 a named actor, arrays in the object store) and then calls ``tune.report``. A Tune function
@@ -20,6 +29,11 @@ them once into the model's own tensors, adding ``weight_noise`` (Gaussian,
 ``weight_noise * std`` of each tensor) in the same pass; it continues with the new
 hyperparameters. On the driver the scheduler calls ``trial.set_config(new)`` so
 Tune's bookkeeping (and a later restart from the trial's own checkpoint) sees the new config.
+A member that reports through ``PBTSession`` copies published weights when a top member has
+any, else a top member's checkpoint.
+
+A member that neither publishes nor checkpoints raises :class:`CheckpointRequiredError` at
+its first exploit decision (there is nothing to copy).
 
 PAUSE is used only to time-share when there are more members than slots (as Ray's PBT; only
 members that report checkpoints are paused, the others keep running) and in ``synch`` mode
@@ -42,11 +56,10 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from rafiki_ray._errors import invalid, invalid_type
-from rafiki_ray._rng import child_seed
 from rafiki_ray.schedulers._base import RafikiScheduler
+from rafiki_ray.schedulers._pbt_exploit import ExploitMixin
 from rafiki_ray.schedulers._pbt_explore import (
     call_explore_fn,
-    changed_keys,
     check_mutations,
     flatten_config,
     instruction_key,
@@ -64,7 +77,8 @@ from rafiki_ray.spaces._space import SearchSpace, as_space
 
 if TYPE_CHECKING:
     import pandas as pd
-    from ray.tune.execution.tune_controller import TuneController
+
+    from rafiki_ray._tune_seam import TuneController
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +111,7 @@ def _ray_up() -> bool:
     return ray.is_initialized()
 
 
-class PBT(RafikiScheduler):
+class PBT(ExploitMixin, RafikiScheduler):
     """Population Based Training (Jaderberg et al. 2017) with in-memory exploit.
 
     Args:
@@ -209,6 +223,7 @@ class PBT(RafikiScheduler):
         self._store: Any = None
         self._require_attrs = bool(require_attrs)
         self._warned_no_checkpoint = False
+        self._trials: dict[str, Trial] = {}  # runtime only: the Trial objects by id
         # State (plain data, see _get_state)
         self._members: dict[str, dict[str, Any]] = {}
         self._lineage: list[dict[str, Any]] = []
@@ -243,6 +258,7 @@ class PBT(RafikiScheduler):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_store"] = None  # the handle is found again by name
+        state["_trials"] = {}
         return state
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
@@ -293,13 +309,13 @@ class PBT(RafikiScheduler):
             m = self._members[trial.trial_id] = {
                 "config": copy.deepcopy(dict(trial.config)), "score": None, "raw": None,
                 "time": 0.0, "last_perturb": 0.0, "published": None, "pending": None,
-                "finished": False,
+                "finished": False, "session": False, "restart": None,
             }
             self._lineage.append({
                 "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "start",
                 "step": 0.0, "wall_time": time.time(), "source": None, "source_score": None,
                 "score": None, "config": copy.deepcopy(m["config"]), "changed": [],
-                "instruction": None, "applied": True, "dropped": False,
+                "instruction": None, "applied": True, "dropped": False, "via": None,
             })
         return m
 
@@ -318,35 +334,6 @@ class PBT(RafikiScheduler):
         k = min(int(math.ceil(len(ranked) * self._fraction)), len(ranked) // 2)
         return [t for _, t in ranked[:k]], [t for _, t in ranked[len(ranked) - k:]]
 
-    def _exploit(self, trial: Trial, m: dict[str, Any], upper: list[str]) -> bool:
-        sources = [t for t in upper if self._members[t]["published"] is not None and t != trial.trial_id]
-        if not sources:
-            return False
-        src_id = sources[int(self._rng.integers(len(sources)))]
-        src = self._members[src_id]
-        new = self.explore(src["config"])
-        self._next_id += 1
-        instr = {
-            "id": self._next_id, "source": src_id, "source_step": src["published"],
-            "source_score": src["raw"], "config": new, "weight_noise": self._weight_noise,
-            "noise_seed": child_seed(self._rng), "time": time.time(),
-        }
-        self.store.post(instruction_key(trial.trial_id), instr)
-        old = m["config"]
-        trial.set_config(copy.deepcopy(new))
-        m["config"], m["pending"] = copy.deepcopy(new), self._next_id
-        self._num_exploits += 1
-        self._lineage.append({
-            "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "exploit",
-            "step": m["time"], "wall_time": instr["time"], "source": src_id,
-            "source_score": src["raw"], "score": m["raw"], "config": copy.deepcopy(new),
-            "changed": changed_keys(old, new), "instruction": self._next_id, "applied": False,
-            "dropped": False,
-        })
-        logger.info("PBT: %s (score %s) copies %s (score %s), new config %s",
-                    trial.trial_id, m["raw"], src_id, src["raw"], new)
-        return True
-
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         super().on_trial_add(tune_controller, trial)
@@ -354,6 +341,7 @@ class PBT(RafikiScheduler):
         if self._store is None and _ray_up():
             _ = self.store  # create it on the driver, before any trial runs
         known = trial.trial_id in self._members
+        self._trials[trial.trial_id] = trial
         if self._mutations is not None and not known:
             missing = {k: v for k, v in self._mutations.items() if k not in trial.config}
             if missing:  # Ray fills keys that only hyperparam_mutations names
@@ -378,15 +366,18 @@ class PBT(RafikiScheduler):
     ) -> str:
         super().on_trial_result(tune_controller, trial, result)
         m = self._member(trial)
+        self._trials[trial.trial_id] = trial
         if result.get(PUBLISHED_KEY) is not None:
             m["published"] = result[PUBLISHED_KEY]
         applied = result.get(APPLIED_KEY)
+        if applied is not None:
+            m["session"] = True
         if m["pending"] is not None and isinstance(applied, int) and applied >= m["pending"]:
-            for row in reversed(self._lineage):
-                if row["instruction"] == m["pending"]:
-                    row["applied"] = True
-                    break
+            self._mark_applied(m["pending"])
             m["pending"] = None
+        if m.get("restart") is not None:  # the first result since restarting from a checkpoint
+            self._mark_applied(m["restart"])
+            m["restart"] = None
         t = self._time(result)
         if t is None:
             if self._require_attrs:
@@ -403,15 +394,26 @@ class PBT(RafikiScheduler):
         if self._synch:
             return self._synch_result(tune_controller, trial, m, result)
         lower, upper = self._quantiles()
+        logger.debug("PBT: decision for %s at %s: lower %s upper %s pending %s", trial.trial_id,
+                     t, lower, upper, m["pending"])
         if trial.trial_id in lower and m["pending"] is None:
-            self._exploit(trial, m, upper)
+            self._exploit(tune_controller, trial, m, upper)
+            if trial.status == Trial.PAUSED:  # restarts from the copied checkpoint
+                self._persist(force=True)
+                return TrialScheduler.NOOP
         if self._can_resume(trial, result) and any(
-            t2.status in (Trial.PENDING, Trial.PAUSED) and t2 is not trial
+            t2 is not trial and (t2.status == Trial.PENDING or (
+                t2.status == Trial.PAUSED and not self._restarting(t2)))
             for t2 in tune_controller.get_trials()
-        ):  # more members than slots: time-share, as Ray's PBT does
+        ):  # more members than slots: time-share, as Ray's PBT does (a member paused only
+            # to restart from a copied checkpoint is not waiting for a slot of its own)
             return self._pause(tune_controller, trial, result)
         self._persist()
         return TrialScheduler.CONTINUE
+
+    def _restarting(self, trial: Trial) -> bool:
+        m = self._members.get(trial.trial_id)
+        return m is not None and m.get("restart") is not None
 
     def _can_resume(self, trial: Trial, result: dict[str, Any]) -> bool:
         """Whether pausing ``trial`` is safe (it has a checkpoint to resume from).
@@ -450,12 +452,14 @@ class PBT(RafikiScheduler):
         by_id = {t.trial_id: t for t in controller.get_trials()}
         for tid in lower:
             if tid in by_id and self._members[tid]["pending"] is None:
-                self._exploit(by_id[tid], self._members[tid], upper)
+                self._exploit(controller, by_id[tid], self._members[tid], upper)
         times = [o["time"] for o in self._members.values() if not o["finished"]]
         self._next_sync = max(self._next_sync + self._interval, max(times, default=0.0))
         for o in self._members.values():
             o["last_perturb"] = max(o["last_perturb"], o["time"])
         self._persist(force=True)
+        if trial.status == Trial.PAUSED:  # it restarts from a copied checkpoint
+            return TrialScheduler.NOOP
         return TrialScheduler.CONTINUE
 
     def _finish(self, trial: Trial) -> None:
@@ -516,8 +520,10 @@ class PBT(RafikiScheduler):
         Columns: ``trial_id``, ``event`` ("start" | "exploit"), ``step`` (``time_attr``),
         ``wall_time``, ``source`` (copied member), ``source_score``, ``score`` (the member's
         metric before copying), ``changed`` (hyperparameters that differ from the member's
-        previous config), ``instruction``, ``applied`` (the trial confirmed loading),
-        ``dropped`` (decided at the member's last report, so never applied), ``config`` and one
+        previous config), ``instruction``, ``applied`` (the trial confirmed loading, or
+        reported after restarting from the copied checkpoint), ``dropped`` (decided at the
+        member's last report, so never applied), ``via`` (``"store"``: published weights,
+        ``"checkpoint"``: restarted from the source's checkpoint), ``config`` and one
         ``config/<name>`` column per hyperparameter.
         """
         import pandas as pd
@@ -528,7 +534,7 @@ class PBT(RafikiScheduler):
             r.update({f"config/{k}": v for k, v in flatten_config(row["config"]).items()})
             rows.append(r)
         cols = ["trial_id", "event", "step", "wall_time", "source", "source_score", "score",
-                "changed", "instruction", "applied", "dropped", "config"]
+                "changed", "instruction", "applied", "dropped", "via", "config"]
         return pd.DataFrame(rows, columns=None if rows else cols)
 
     def schedule(self, trial_id: str, *, inherited: bool = True) -> list[dict[str, Any]]:

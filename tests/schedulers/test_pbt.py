@@ -35,6 +35,18 @@ class TestPBTContract(SchedulerContract):
 
         return make
 
+    def test_pause_without_checkpoint_is_a_clear_error(self, scheduler_factory):
+        """A population that neither checkpoints nor publishes cannot exploit: the first
+        exploit decision says what to add (never a silent random search)."""
+        from rafiki_ray.schedulers._base import CheckpointRequiredError
+        from rafiki_ray.testing._driver import drive
+
+        sched = scheduler_factory(metric="loss", mode="min", seed=0, horizon=9)
+        with pytest.raises(CheckpointRequiredError,
+                           match=r"nothing to copy.*tune\.report\(metrics, checkpoint=.*"
+                                 r"tune\.get_checkpoint\(\).*PBTSession"):
+            drive(sched, n_trials=10, horizon=9, checkpoint=False)
+
 
 # ----------------------------------------------------------------------------- arguments
 @pytest.mark.parametrize(

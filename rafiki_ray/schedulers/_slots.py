@@ -1,0 +1,47 @@
+"""Concurrency slots for pausing schedulers.
+
+Tune's ``max_concurrent_trials`` (a ``ConcurrencyLimiter`` or the ``BasicVariantGenerator``
+limit) counts a PAUSED trial as live, so a pausing scheduler would deadlock once every slot
+holds a paused trial. :class:`Slots` frees a trial's slot when it is paused and takes it back
+before the trial is resumed or stopped, so that the limit means "running trials", as workers
+do in the ASHA paper (Li et al. 2020). The ids of the trials whose slot it freed are part of
+the scheduler's state (a restore must know which paused trials hold no slot).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rafiki_ray import _tune_seam
+
+__all__ = ["Slots"]
+
+
+class Slots:
+    """Which paused trials had their ``max_concurrent_trials`` slot freed."""
+
+    def __init__(self) -> None:
+        self.released: set[str] = set()
+
+    def release(self, controller: Any, trial_id: str) -> None:
+        """A trial is being paused: its concurrency slot goes to another trial."""
+        if _tune_seam.free_slot(controller, trial_id):
+            self.released.add(trial_id)
+
+    def claim(self, controller: Any, trial_id: str, *, force: bool = False) -> bool:
+        """Take a slot back before resuming (or stopping) a paused trial; False when full."""
+        if trial_id not in self.released:
+            return True
+        if not _tune_seam.take_slot(controller, trial_id, force=force):
+            return False
+        self.released.discard(trial_id)
+        return True
+
+    def forget(self, trial_id: str) -> None:
+        self.released.discard(trial_id)
+
+    @staticmethod
+    def free(controller: Any) -> bool:
+        """Whether a paused trial may be resumed without exceeding max_concurrent_trials."""
+        found = _tune_seam.concurrency_slots(controller)
+        return found is None or len(found[0]) < found[1]

@@ -1,0 +1,105 @@
+"""The two pieces RafikiScheduler is built from, on their own: crash persistence
+(``StateFile``: state file + journal in the experiment folder) and concurrency slots
+(``Slots`` over a real ConcurrencyLimiter)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ray.tune.experiment import Trial
+
+from rafiki_ray.schedulers._persistence import JOURNAL_FILE, STATE_FILE, StateFile
+from rafiki_ray.schedulers._slots import Slots
+
+
+def _trials(tmp_path, prefix: str, n: int) -> list[Trial]:
+    from ray.train._internal.storage import StorageContext
+
+    ctx = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp",
+                         trial_dir_name="t")
+    return [Trial("__fake", config={"i": i}, stub=True, storage=ctx,
+                  trial_id=f"{prefix}_{i:05d}") for i in range(n)]
+
+
+class _Owner:
+    """The scheduler side: plain-data state plus replayed journal entries."""
+
+    def __init__(self) -> None:
+        self.state: dict = {"n": 0}
+        self.replayed: list = []
+
+    def full(self) -> dict:
+        return {"n": self.state["n"], "trial_ids": ["abcde_00000"]}
+
+    def apply(self, state: dict) -> None:
+        self.state = {"n": state["n"]}
+
+
+def test_state_file_write_journal_and_restore(ray_session, tmp_path):
+    trials = _trials(tmp_path, "abcde", 2)
+    owner, file = _Owner(), StateFile("Probe", interval_s=3600.0)
+    assert not file.attach(trials[0], apply_state=owner.apply, replay=owner.replayed.append)
+    assert file.path == os.path.join(file.directory, STATE_FILE)
+    owner.state["n"] = 1
+    assert file.write(owner.full)  # the first write is never throttled
+    owner.state["n"] = 2
+    assert not file.write(owner.full) and file.dirty  # throttled: marked dirty
+    file.journal(["x", 2], owner.full)  # not due: one journal line
+    file.journal(["y", 3], owner.full)
+    with open(os.path.join(file.directory, JOURNAL_FILE)) as f:
+        assert [json.loads(line)[2:] for line in f] == [["x", 2], ["y", 3]]
+    # a fresh scheduler (Tuner.restore) finds the state through another trial of the run
+    again, file2 = _Owner(), StateFile("Probe", interval_s=3600.0)
+    assert file2.attach(trials[1], apply_state=again.apply, replay=again.replayed.append)
+    assert file2.restored and again.state == {"n": 1}
+    assert again.replayed == [["x", 2], ["y", 3]]  # lines after the full write, in order
+    # a full write covers the journal so far: nothing is replayed twice
+    assert file2.write(again.full, force=True)
+    third = _Owner()
+    assert StateFile("Probe", interval_s=1.0).load(
+        file.directory, trials[0].trial_id, apply_state=third.apply,
+        replay=third.replayed.append)
+    assert third.replayed == []
+
+
+def test_state_file_of_another_run_is_ignored(ray_session, tmp_path):
+    first = _Owner()
+    file = StateFile("Probe", interval_s=0.0)
+    file.attach(_trials(tmp_path, "abcde", 1)[0], apply_state=first.apply,
+                replay=first.replayed.append)
+    first.state["n"] = 5
+    file.write(first.full)
+    file.journal(["old"], first.full)
+    other = _Owner()
+    fresh = StateFile("Probe", interval_s=0.0)
+    assert not fresh.attach(_trials(tmp_path, "fffff", 1)[0], apply_state=other.apply,
+                            replay=other.replayed.append)
+    assert other.state == {"n": 0} and not fresh.restored
+    assert not os.path.exists(os.path.join(fresh.directory, JOURNAL_FILE))  # dropped
+
+
+def test_state_file_of_a_stub_trial_stays_detached():
+    file = StateFile("Probe", interval_s=0.0)
+    assert not file.attach(Trial("__fake", stub=True), apply_state=print, replay=print)
+    assert not file.attached and not file.write(dict)
+
+
+def test_slots_free_a_paused_trials_slot_and_take_it_back():
+    from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
+
+    class _Const(Searcher):
+        def suggest(self, trial_id):
+            return {"x": 1}
+
+    limiter = ConcurrencyLimiter(_Const(metric="x", mode="max"), max_concurrent=1)
+    ctrl = type("Ctrl", (), {"search_alg": SearchGenerator(limiter)})()
+    limiter.suggest("a")
+    slots = Slots()
+    assert not slots.free(ctrl)
+    slots.release(ctrl, "a")  # a is paused
+    assert slots.released == {"a"} and slots.free(ctrl)
+    limiter.suggest("b")  # b runs in a's slot
+    assert not slots.claim(ctrl, "a")  # full: a waits
+    assert slots.claim(ctrl, "a", force=True) and slots.released == set()
+    assert slots.claim(ctrl, "never-released")
