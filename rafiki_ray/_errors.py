@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["invalid", "invalid_type", "MISSING", "REPR_LIMIT", "short_repr"]
+__all__ = ["MISSING", "REPR_LIMIT", "invalid", "invalid_type", "short_repr"]
 
 #: Characters of a value's ``repr`` kept in an error message.
 REPR_LIMIT = 200

@@ -8,7 +8,7 @@ import numpy as np
 
 from rafiki_ray._errors import invalid_type
 
-__all__ = ["make_rng", "rng_state", "set_rng_state", "child_seed", "check_seed"]
+__all__ = ["check_seed", "child_seed", "make_rng", "rng_state", "set_rng_state"]
 
 
 def check_seed(seed: Any, path: str = "seed") -> int | None:

@@ -13,7 +13,7 @@ import pickle
 import tempfile
 from typing import Any
 
-__all__ = ["save_state", "load_state"]
+__all__ = ["load_state", "save_state"]
 
 _FORMAT = "rafiki_ray.state/1"
 

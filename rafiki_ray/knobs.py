@@ -13,21 +13,22 @@ Differences from the original, on purpose:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._constants import POLICIES
+from rafiki_ray._errors import invalid, invalid_type
 
 __all__ = [
-    "BaseKnob",
-    "KnobValue",
-    "FixedKnob",
-    "CategoricalKnob",
-    "IntegerKnob",
-    "FloatKnob",
-    "PolicyKnob",
-    "ArchKnob",
     "POLICIES",
+    "ArchKnob",
+    "BaseKnob",
+    "CategoricalKnob",
+    "FixedKnob",
+    "FloatKnob",
+    "IntegerKnob",
+    "KnobValue",
+    "PolicyKnob",
 ]
 
 _SCALARS = (bool, int, float, str)
@@ -44,7 +45,7 @@ class KnobValue:
     """A scalar knob value; one object used at several ArchKnob positions means the same
     candidate (the controller may share its embedding)."""
 
-    __slots__ = ("value", "dtype")
+    __slots__ = ("dtype", "value")
 
     def __init__(self, value: Any) -> None:
         self.dtype = _dtype(value, "KnobValue.value")

@@ -20,13 +20,13 @@ from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.sharing._copy import copy_into
 
 __all__ = [
-    "check_mutations",
-    "mutate",
     "add_weight_noise",
-    "copy_weights",
-    "instruction_key",
-    "flatten_config",
     "changed_keys",
+    "check_mutations",
+    "copy_weights",
+    "flatten_config",
+    "instruction_key",
+    "mutate",
 ]
 
 #: Prefix of the ParamStore message slot that carries an exploit instruction to one trial.

@@ -49,7 +49,7 @@ from rafiki_ray.schedulers._pbt_explore import add_weight_noise, copy_weights, i
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PBTSession", "Exploit", "DEFAULT_STORE", "PUBLISHED_KEY", "APPLIED_KEY"]
+__all__ = ["APPLIED_KEY", "DEFAULT_STORE", "PUBLISHED_KEY", "Exploit", "PBTSession"]
 
 #: Name of the ParamStore actor PBT and PBTSession use unless told otherwise.
 DEFAULT_STORE = "rafiki_pbt_store"

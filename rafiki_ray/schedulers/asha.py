@@ -350,9 +350,9 @@ class ASHA(RungScheduler):
                 if tid not in rung.promoted and trial is not None and trial.status == Trial.PAUSED:
                     best = tid
                     break
-            if extra is not None and extra_level == k and extra not in rung.promoted:
-                if best is None or rung.key(extra) < rung.key(best):
-                    best = extra
+            if (extra is not None and extra_level == k and extra not in rung.promoted
+                    and (best is None or rung.key(extra) < rung.key(best))):
+                best = extra
             if best is not None and rung.rank(best) < top:
                 return best
         return None

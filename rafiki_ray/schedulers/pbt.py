@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PBT", "PBTSession", "Exploit", "PBTReplay", "config_at", "ALIASES"]
+__all__ = ["ALIASES", "PBT", "Exploit", "PBTReplay", "PBTSession", "config_at"]
 
 #: The one alias table: source argument names (NNI ``PBTTuner`` classArgs, Ray
 #: ``PopulationBasedTraining``) -> this class's argument. ``None``: accepted and unused.
@@ -274,7 +274,7 @@ class PBT(ExploitMixin, RafikiScheduler):
             return
         try:
             inner = controller.search_alg
-        except Exception:
+        except Exception:  # noqa: BLE001 - the controller may refuse the attribute; no space then
             return
         while inner is not None:
             space = getattr(inner, "space", None)

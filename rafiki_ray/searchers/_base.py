@@ -36,7 +36,7 @@ from rafiki_ray._state import load_state, save_state
 from rafiki_ray.spaces._encoding import Encoder
 from rafiki_ray.spaces._space import SearchSpace, as_space
 
-__all__ = ["RafikiSearcher", "LIAR_TYPES"]
+__all__ = ["LIAR_TYPES", "RafikiSearcher"]
 
 logger = logging.getLogger(__name__)
 

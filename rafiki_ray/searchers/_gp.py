@@ -19,7 +19,7 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.optimize import minimize
 
-__all__ = ["KERNELS", "GP", "kernel_value"]
+__all__ = ["GP", "KERNELS", "kernel_value"]
 
 KERNELS = ("matern", "rbf")
 _NUS = (0.5, 1.5, 2.5)

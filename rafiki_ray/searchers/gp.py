@@ -57,8 +57,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy import stats
+from scipy.optimize import minimize
 from scipy.stats import qmc
 
 from rafiki_ray._errors import invalid, invalid_type
@@ -288,7 +288,7 @@ class GPSearch(RafikiSearcher):
         self._neutral = enc.neutral()
         self._parents = [(j, dim.parent, dim.parent_option) for j, dim in enumerate(enc.dims) if dim.parent is not None]
         self._levels: dict[int, np.ndarray] = {}
-        self._walk(enc._plan)  # noqa: SLF001 - same package: which param owns which dim
+        self._walk(enc._plan)
         cont = ~self._is_cat
         for j in self._levels:
             cont[j] = False
@@ -350,9 +350,10 @@ class GPSearch(RafikiSearcher):
 
     # ------------------------------------------------------------------ proposals
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if self._n_iterations is not None and self._space is not None:
-            if self.n_observations + len(self._pending) >= self.n_initial + self._n_iterations:
-                return self.FINISHED
+        if (self._n_iterations is not None and self._space is not None
+                and self.n_observations + len(self._pending)
+                >= self.n_initial + self._n_iterations):
+            return self.FINISHED
         return super().suggest(trial_id)
 
     def _propose(self, trial_id: str) -> dict[str, Any]:

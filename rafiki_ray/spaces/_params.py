@@ -26,22 +26,23 @@ if TYPE_CHECKING:
     from rafiki_ray.spaces._space import SearchSpace
 
 __all__ = [
-    "Param",
+    "GRID_LIMIT",
+    "POLICIES",
+    "Arch",
+    "Categorical",
+    "Conditional",
+    "Fixed",
     "Float",
     "Int",
     "Normal",
-    "Categorical",
-    "Fixed",
-    "Policy",
-    "Arch",
-    "Subset",
     "Option",
-    "Conditional",
-    "POLICIES",
-    "GRID_LIMIT",
+    "Param",
+    "Policy",
+    "Subset",
 ]
 
-from rafiki_ray._constants import POLICIES  # noqa: E402
+from rafiki_ray._constants import POLICIES
+
 #: Largest number of values a single parameter enumerates for grid search.
 GRID_LIMIT = 100_000
 
@@ -461,7 +462,7 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
         return bool(a == b)
-    except Exception:  # pragma: no cover - exotic values
+    except Exception:  # noqa: BLE001  # pragma: no cover - exotic values
         return False
 
 

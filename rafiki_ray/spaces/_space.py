@@ -35,7 +35,7 @@ from rafiki_ray.spaces._params import (
     Subset,
 )
 
-__all__ = ["SearchSpace", "RafikiDomain", "as_space"]
+__all__ = ["RafikiDomain", "SearchSpace", "as_space"]
 
 _PARAM_TYPES: dict[str, type[Param]] = {
     cls.type_name: cls for cls in (Float, Int, Normal, Categorical, Fixed, Policy, Arch, Subset, Conditional)

@@ -4,6 +4,7 @@ a real PyTorch model in Tune, lineage / schedule / replay, explore rules."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ class TestPBTContract(SchedulerContract):
     pauses = False
     scheduler_path = "rafiki_ray.schedulers:PBT"
     cost_full_history = True
-    crash_kwargs = {"perturbation_interval": 2, "hyperparam_mutations": {"lr": [0.001, 0.01, 0.1, 1.0]}}
+    crash_kwargs: ClassVar[dict] = {"perturbation_interval": 2, "hyperparam_mutations": {"lr": [0.001, 0.01, 0.1, 1.0]}}
 
     @pytest.fixture
     def scheduler_factory(self):
@@ -88,8 +89,8 @@ def test_ray_style_mutations():
     seen = {"lr": set(), "bs": set(), "layers": set()}
     for _ in range(200):
         out = mutate(cfg, muts, rng, resample_probability=0.0, perturbation_factors=(1.2, 0.8))
-        for k in seen:
-            seen[k].add(round(out[k], 9) if isinstance(out[k], float) else out[k])
+        for k, values in seen.items():
+            values.add(round(out[k], 9) if isinstance(out[k], float) else out[k])
         assert out["keep"] == "x" and out["opt"]["mom"] in (0.9 * 1.2, 0.9 * 0.8)
         assert isinstance(out["layers"], int)
     assert seen["lr"] == {0.012, 0.008} and seen["bs"] == {16, 64} and seen["layers"] == {5, 3}

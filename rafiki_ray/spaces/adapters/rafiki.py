@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.knobs import (
