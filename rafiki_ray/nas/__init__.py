@@ -10,7 +10,11 @@ from rafiki_ray._lazy import lazy_exports
 _LAZY = {
     "ENASSearch": "rafiki_ray.nas.enas",
     "ENAS_DEFAULTS": "rafiki_ray.nas.enas",
+    "RandomNAS": "rafiki_ray.nas.baselines",
+    "RegularizedEvolutionNAS": "rafiki_ray.nas.baselines",
     "NASSearcher": "rafiki_ray.nas._base",
+    "run_directive": "rafiki_ray.nas.trial",
+    "directive_trainable": "rafiki_ray.nas.trial",
     "RafikiSchedule": "rafiki_ray.nas._schedule",
     "directive": "rafiki_ray.nas._schedule",
     "Controller": "rafiki_ray.nas._controller",
