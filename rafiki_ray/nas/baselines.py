@@ -30,8 +30,8 @@ __all__ = ["RandomNAS", "RegularizedEvolutionNAS", "mutate_position"]
 
 def mutate_position(space: SearchSpace, config: Mapping[str, Any], rng: np.random.Generator
                     ) -> dict[str, Any]:
-    """Resample ONE position: one item of an ``Arch`` parameter (to another candidate), or one other active
-    parameter (a conditional with fresh sub-parameters), uniformly over positions."""
+    """Resample ONE position: one item of an ``Arch`` parameter (to another candidate), or
+    one other active parameter (a conditional with fresh sub-parameters), uniformly over positions."""
     child = copy.deepcopy(dict(config))
     slots: list[tuple[tuple[str, ...], Any, int | None]] = []
     for path, p in mutable_params(space, child):

@@ -62,7 +62,8 @@ def _score(c):
 def test_regularized_evolution_ages_out_and_mutates_one_position():
     s = RegularizedEvolutionNAS(SPACE, metric="s", mode="max", seed=0, population_size=5,
                                 sample_size=2)
-    seen = []
+    seen: list = []
+    before: list = []
     for i in range(40):
         c = s.suggest(f"t{i}")
         check_types(SPACE, c)
