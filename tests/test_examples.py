@@ -111,6 +111,15 @@ def test_pbt_pytorch(tmp_path: Path) -> None:
     assert plot.stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_nas_enas_digits(tmp_path: Path) -> None:
+    out = _run([str(EXAMPLES / "nas" / "enas_digits.py"), "--quick",
+                "--storage", str(tmp_path / "results")], tmp_path)
+    assert "'FINAL_TRAIN': 1" in out and "'FINAL_EVAL': 3" in out
+    assert "final architecture: [" in out
+    assert _number_after("final accuracy:", out) > 0.3
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_is_tested(script: str) -> None:
     tested = {"quickstart.py", "asha_pytorch.py", "pbt_pytorch.py"}

@@ -19,6 +19,8 @@ _LAZY = {
     "directive": "rafiki_ray.nas._schedule",
     "Controller": "rafiki_ray.nas._controller",
     "Plan": "rafiki_ray.nas._plan",
+    "MicroDigits": "rafiki_ray.nas.micro",
+    "Supergraph": "rafiki_ray.nas.micro",
 }
 __all__ = list(_LAZY)
 __getattr__: Any = lazy_exports(__name__, _LAZY)

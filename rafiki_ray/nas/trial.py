@@ -14,6 +14,7 @@ names (``get_knob_config``, ``__init__(**knobs)``, ``train``, ``evaluate``,
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,7 +43,9 @@ def run_directive(
     trial_id: str | None = None,
 ) -> dict[str, Any]:
     """One trial of ``model_cls`` under ``config["_rafiki"]``; returns the metrics
-    (``score``, ``phase``, ``published``)."""
+    (``score``, ``phase``, ``published``, ``shared_loaded`` and ``cpu_s``, the process CPU
+    seconds of the trial's work)."""
+    t0 = time.process_time()
     d = dict(DEFAULT_DIRECTIVE)
     if "_rafiki" in config:
         if not isinstance(config["_rafiki"], Mapping):
@@ -71,7 +74,7 @@ def run_directive(
     finally:
         model.destroy()
     return {"score": score, "phase": d["phase"], "published": published,
-            "shared_loaded": shared is not None}
+            "shared_loaded": shared is not None, "cpu_s": time.process_time() - t0}
 
 
 def directive_trainable(

@@ -111,6 +111,10 @@ def from_nni(spec: Any, path: str = "searchSpace") -> SearchSpace:
         spec = spec.decode("utf-8")
     if isinstance(spec, str):
         spec = _loads(spec, path)
+    from rafiki_ray.spaces.adapters._nni_nas import flatten_mutable_layers, has_mutable_layers
+
+    if has_mutable_layers(spec):  # NNI v1 classic NAS (annotations)
+        spec = flatten_mutable_layers(spec, path)
     return _space(spec, path, nested=False)
 
 

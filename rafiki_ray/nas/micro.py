@@ -1,5 +1,6 @@
 """An ENAS micro search space (Pham et al. 2018, section 2.4) in PyTorch, sized for
-scikit-learn's digits (8x8 images) on 2 CPU cores.
+scikit-learn's digits (8x8 images) on 2 CPU cores (``examples/nas/`` runs a search on it).
+It lives in the package, not in ``examples/``, so that Ray workers can import the model.
 
 The architecture is one *cell* of ``n_blocks`` blocks, repeated ``n_cells`` times. Block
 ``b`` picks two inputs among the cell's two inputs (the previous two cells' outputs) and the
@@ -22,6 +23,8 @@ SKIP_TRAIN (load the shared weights, do not train), SHARE_PARAMS (accept shared 
 """
 
 from __future__ import annotations
+
+__all__ = ["OPS", "MicroDigits", "Supergraph", "arch_knob", "load_digits_split"]
 
 from typing import Any
 
