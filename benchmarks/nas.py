@@ -72,15 +72,16 @@ def _fixed(v: Any) -> Any:
     return Fixed(v)
 
 
-def run_search(method: str, seed: int, quick: bool) -> dict[str, Any]:
-    """One search with Tune; the FINAL_TRAIN accuracy, the architecture, CPU seconds."""
+def run_search(method: str, seed: int, quick: bool, **changes: Any) -> dict[str, Any]:
+    """One search with Tune; the FINAL_TRAIN accuracy, the architecture, CPU seconds.
+    ``changes`` replace entries of :func:`settings`."""
     from ray import tune
 
     from rafiki_ray.nas import RafikiSchedule, directive_trainable
     from rafiki_ray.sharing import ParamStore
 
     micro = load_micro()
-    cfg = settings(quick)
+    cfg = {**settings(quick), **changes}
     (Xt, yt), val = micro.load_digits_split(seed=seed)
     train = (Xt[: cfg["n_data"]], yt[: cfg["n_data"]])
     schedule = RafikiSchedule(n_train=cfg["n_train"], n_eval=cfg["n_eval"],
@@ -112,14 +113,15 @@ def run_search(method: str, seed: int, quick: bool) -> dict[str, Any]:
             "arch": list(final["config/cell_arch"].iloc[0])}
 
 
-def run_standalone(seed: int, quick: bool, cpu_budget_s: float) -> dict[str, Any]:
+def run_standalone(seed: int, quick: bool, cpu_budget_s: float, **changes: Any
+                   ) -> dict[str, Any]:
     """Random architectures trained from scratch (no sharing) until ``cpu_budget_s``."""
     from ray import tune
 
     from rafiki_ray.nas import RandomNAS, directive_trainable
 
     micro = load_micro()
-    cfg = settings(quick)
+    cfg = {**settings(quick), **changes}
     (Xt, yt), val = micro.load_digits_split(seed=seed)
     train = (Xt[: cfg["n_data"]], yt[: cfg["n_data"]])
     accs: list[float] = []
