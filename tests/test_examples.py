@@ -112,9 +112,10 @@ def test_pbt_pytorch(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_nas_enas_digits(tmp_path: Path) -> None:
     out = _run([str(EXAMPLES / "nas" / "enas_digits.py"), "--quick",
-                "--storage", str(tmp_path / "results")], tmp_path)
+                "--storage", str(tmp_path / "results")], tmp_path, timeout=1100)
     assert "'FINAL_TRAIN': 1" in out and "'FINAL_EVAL': 3" in out
     assert "final architecture: [" in out
     assert _number_after("final accuracy:", out) > 0.3

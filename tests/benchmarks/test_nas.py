@@ -15,6 +15,7 @@ def test_unknown_method_names_the_flag() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_quick_enas_search_ends_with_one_final_training(ray_session) -> None:
     r = run_search("ENAS", 0, quick=True)
     assert r["method"] == "ENAS" and 0.1 < r["final_acc"] <= 1.0

@@ -16,6 +16,7 @@ SETTINGS = {
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_enas_beats_random_architectures_at_equal_compute(ray_session):
     enas = run_search("ENAS", 0, quick=True, **SETTINGS)
     assert enas["n_trials"] == 16 + 4 + 1
