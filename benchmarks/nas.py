@@ -126,13 +126,13 @@ def run_standalone(seed: int, quick: bool, cpu_budget_s: float, **changes: Any
     train = (Xt[: cfg["n_data"]], yt[: cfg["n_data"]])
     accs: list[float] = []
     cpu = 0.0
-    searcher = RandomNAS(seed=seed)
     batch = 0
     while batch == 0 or cpu < cpu_budget_s:  # at least one batch of 2
         tuner = tune.Tuner(
             directive_trainable(micro.MicroDigits, train_data=train, eval_data=val),
             param_space=_space(micro, cfg["over"]).to_tune(),
-            tune_config=tune.TuneConfig(search_alg=searcher, metric="score", mode="max",
+            tune_config=tune.TuneConfig(search_alg=RandomNAS(seed=1000 * seed + batch),
+                                        metric="score", mode="max",
                                         num_samples=2, max_concurrent_trials=2),
             run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="nasbench"),
                                       name=f"standalone-{seed}-{batch}", verbose=0),
