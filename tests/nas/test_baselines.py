@@ -16,6 +16,7 @@ class TestRegularizedEvolutionNASContract(SearcherContract):
     searcher_path = "rafiki_ray.nas:RegularizedEvolutionNAS"
     searcher_kwargs: ClassVar[dict[str, Any]] = {"population_size": 4, "sample_size": 2}
     optimise_budget = 60
+    heavy_in_default_run = False  # ENASSearch's contract runs the Tune cases by default
 
     @pytest.fixture
     def searcher_factory(self):
