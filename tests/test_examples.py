@@ -130,6 +130,16 @@ def test_rafiki_digits(tmp_path: Path) -> None:
     assert len(predicted) == 5 and sum(p == t for p, t in zip(predicted, true)) >= 3
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_nas_enas_digits(tmp_path: Path) -> None:
+    out = _run([str(EXAMPLES / "nas" / "enas_digits.py"), "--quick",
+                "--storage", str(tmp_path / "results")], tmp_path, timeout=1100)
+    assert "'FINAL_TRAIN': 1" in out and "'FINAL_EVAL': 3" in out
+    assert "final architecture: [" in out
+    assert _number_after("final accuracy:", out) > 0.3
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_is_tested(script: str) -> None:
     tested = {"quickstart.py", "asha_pytorch.py", "pbt_pytorch.py", "rafiki_digits.py"}

@@ -116,6 +116,10 @@ def from_nni(spec: Any, path: str = "searchSpace") -> SearchSpace:
     if isinstance(spec, str):
         spec = _loads(spec, path)
     check_document(spec, path)
+    from rafiki_ray.spaces.adapters._nni_nas import flatten_mutable_layers, has_mutable_layers
+
+    if has_mutable_layers(spec):  # NNI v1 classic NAS (annotations)
+        spec = flatten_mutable_layers(spec, path)
     try:
         return _space(spec, path, nested=False)
     except (ValueError, TypeError) as exc:  # a limit of the space model (e.g. nesting)

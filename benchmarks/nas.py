@@ -1,0 +1,197 @@
+"""ENAS against RandomNAS and regularized evolution on the digits micro space
+(``rafiki_ray.nas.micro``), with Tune, the Rafiki schedule and shared weights.
+
+Each search method runs the same schedule (periods of TRAIN + EVAL trials on the shared
+supergraph, FINAL_EVAL, then one FINAL_TRAIN from scratch of the chosen architecture) with
+the same number of trials, so the compute is equal; the score is the FINAL_TRAIN validation
+accuracy. ``random-standalone`` is random search without sharing: random architectures each
+trained from scratch, the best validation accuracy, given ``--standalone-factor`` (5) times
+ENAS's CPU seconds. Target (issue 20): ENAS's final accuracy >= random-standalone's best with
+at most 1/5 of its compute (median over seeds). CPU hours are the trials' process CPU time.
+
+    python benchmarks/nas.py --seeds 5              # full: ~1-2 CPU hours on 2 cores
+    python benchmarks/nas.py --quick                # smoke: 1 seed, tiny settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+METHODS = ("ENAS", "RandomNAS", "RegEvo")
+
+
+def load_micro() -> Any:
+    from rafiki_ray.nas import micro
+
+    return micro
+
+
+def settings(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"n_search": 6, "n_train": 1, "n_eval": 2, "n_final_eval": 2, "n_data": 300,
+                "over": {"search_channels": 4, "channels": 8, "trial_epochs": 1, "epochs": 1,
+                         "quick_eval_size": 100}}
+    return {"n_search": 60, "n_train": 1, "n_eval": 4, "n_final_eval": 10, "n_data": 1200,
+            "over": {}}
+
+
+def _searcher(method: str, seed: int, schedule: Any) -> Any:
+    from rafiki_ray.nas import ENASSearch, RandomNAS, RegularizedEvolutionNAS
+
+    if method == "ENAS":
+        # Rafiki's controller, learning from every 5 EVAL scores (short searches)
+        return ENASSearch(seed=seed, schedule=schedule, update_every=5)
+    if method == "RandomNAS":
+        return RandomNAS(seed=seed, schedule=schedule)
+    if method == "RegEvo":
+        return RegularizedEvolutionNAS(seed=seed, schedule=schedule, population_size=10,
+                                       sample_size=3)
+    raise ValueError(f"--methods: must be in {list(METHODS)}, got {method!r}")
+
+
+def _space(micro: Any, over: dict[str, Any]) -> dict[str, Any]:
+    from rafiki_ray.spaces import SearchSpace, from_knobs
+
+    space = from_knobs(micro.MicroDigits.get_knob_config())
+    return SearchSpace({**dict(space.items()), **{k: _fixed(v) for k, v in over.items()}})
+
+
+def _fixed(v: Any) -> Any:
+    from rafiki_ray.spaces import Fixed
+
+    return Fixed(v)
+
+
+def run_search(method: str, seed: int, quick: bool, **changes: Any) -> dict[str, Any]:
+    """One search with Tune; the FINAL_TRAIN accuracy, the architecture, CPU seconds.
+    ``changes`` replace entries of :func:`settings`."""
+    from ray import tune
+
+    from rafiki_ray.nas import RafikiSchedule, directive_trainable
+    from rafiki_ray.sharing import ParamStore
+
+    micro = load_micro()
+    cfg = {**settings(quick), **changes}
+    (Xt, yt), val = micro.load_digits_split(seed=seed)
+    train = (Xt[: cfg["n_data"]], yt[: cfg["n_data"]])
+    schedule = RafikiSchedule(n_train=cfg["n_train"], n_eval=cfg["n_eval"],
+                              n_final_eval=cfg["n_final_eval"],
+                              final_after_trials=cfg["n_search"])
+    store_name = f"nas-bench-{uuid.uuid4().hex[:8]}"
+    ParamStore.create(store_name)
+    try:
+        tuner = tune.Tuner(
+            directive_trainable(micro.MicroDigits, train_data=train, eval_data=val,
+                                store_name=store_name),
+            param_space=_space(micro, cfg["over"]).to_tune(),
+            tune_config=tune.TuneConfig(
+                search_alg=_searcher(method, seed, schedule), metric="score", mode="max",
+                num_samples=-1, max_concurrent_trials=2,
+            ),
+            run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="nasbench"),
+                                      name=f"{method}-{seed}", verbose=0),
+        )
+        grid = tuner.fit()
+    finally:
+        ParamStore.get(store_name).shutdown()
+    df = grid.get_dataframe()
+    final = df[df["phase"] == "FINAL_TRAIN"]
+    if len(final) != 1:
+        raise RuntimeError(f"{method} seed {seed}: expected one FINAL_TRAIN trial, got {len(final)}")
+    return {"method": method, "seed": seed, "final_acc": float(final["score"].iloc[0]),
+            "cpu_s": float(df["cpu_s"].sum()), "n_trials": len(df),
+            "arch": list(final["config/cell_arch"].iloc[0])}
+
+
+def run_standalone(seed: int, quick: bool, cpu_budget_s: float, **changes: Any
+                   ) -> dict[str, Any]:
+    """Random architectures trained from scratch (no sharing) until ``cpu_budget_s``."""
+    from ray import tune
+
+    from rafiki_ray.nas import RandomNAS, directive_trainable
+
+    micro = load_micro()
+    cfg = {**settings(quick), **changes}
+    (Xt, yt), val = micro.load_digits_split(seed=seed)
+    train = (Xt[: cfg["n_data"]], yt[: cfg["n_data"]])
+    accs: list[float] = []
+    cpu = 0.0
+    batch = 0
+    while batch == 0 or cpu < cpu_budget_s:  # at least one batch of 2
+        tuner = tune.Tuner(
+            directive_trainable(micro.MicroDigits, train_data=train, eval_data=val),
+            param_space=_space(micro, cfg["over"]).to_tune(),
+            tune_config=tune.TuneConfig(search_alg=RandomNAS(seed=1000 * seed + batch),
+                                        metric="score", mode="max",
+                                        num_samples=2, max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="nasbench"),
+                                      name=f"standalone-{seed}-{batch}", verbose=0),
+        )
+        df = tuner.fit().get_dataframe()
+        accs += [float(a) for a in df["score"]]
+        cpu += float(df["cpu_s"].sum())
+        batch += 1
+    return {"method": "random-standalone", "seed": seed, "final_acc": max(accs), "cpu_s": cpu,
+            "n_trials": len(accs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--standalone-factor", type=float, default=5.0)
+    ap.add_argument("--quick", action="store_true", help="1 seed, tiny settings (smoke test)")
+    args = ap.parse_args(argv)
+    methods = args.methods.split(",")
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"--methods: must be in {list(METHODS)}, got {m!r}")
+    seeds = 1 if args.quick else args.seeds
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    rows = []
+    for seed in range(seeds):
+        enas_cpu = None
+        for m in methods:
+            r = run_search(m, seed, args.quick)
+            rows.append(r)
+            if m == "ENAS":
+                enas_cpu = r["cpu_s"]
+        if enas_cpu is not None and not args.quick:
+            rows.append(run_standalone(seed, args.quick, args.standalone_factor * enas_cpu))
+        elif enas_cpu is not None:
+            rows.append(run_standalone(seed, args.quick, 0.0))  # one batch: the smoke test
+    print(f"digits micro space, {seeds} seed(s){' (quick)' if args.quick else ''}\n")
+    print("| method | median final accuracy | median CPU hours | trials |")
+    print("|---|---|---|---|")
+    summary = {}
+    for m in [*methods, "random-standalone"]:
+        rs = [r for r in rows if r["method"] == m]
+        if not rs:
+            continue
+        acc = float(np.median([r["final_acc"] for r in rs]))
+        hours = float(np.median([r["cpu_s"] for r in rs])) / 3600
+        summary[m] = (acc, hours)
+        print(f"| {m} | {acc:.4f} | {hours:.4f} | {int(np.median([r['n_trials'] for r in rs]))} |")
+    if "ENAS" in summary and "random-standalone" in summary:
+        (ea, eh), (ra, rh) = summary["ENAS"], summary["random-standalone"]
+        ok = ea >= ra and eh <= rh / 5
+        print(f"\ntarget (ENAS >= random's best with <= 1/5 of its compute): "
+              f"{'met' if ok else 'NOT met'} ({ea:.4f} vs {ra:.4f}; {eh:.4f} vs {rh:.4f} h)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
