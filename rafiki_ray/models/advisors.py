@@ -30,7 +30,6 @@ and, with a ``MODEL_TRIAL_COUNT``, also the last ``ceil(final_fraction * count)`
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -439,24 +438,23 @@ def build_inner(advisor: str, space: Any, *, seed: int | None, budget: Budget,
     raise invalid("advisor", f"must be one of {list(ADVISORS)}", advisor)
 
 
-def _enas(space: Any, *, seed: int | None, budget: Budget) -> Searcher:
-    """``rafiki_ray.nas.ENASSearch`` (imported only here), given whichever of these
-    arguments its constructor takes."""
-    import importlib
+#: Rafiki's ENAS advisor spends its last 12 hours on FINAL_EVAL x10 and one FINAL_TRAIN
+ENAS_FINAL_HOURS = 12.0
 
-    nas = importlib.import_module("rafiki_ray.nas")
-    cls = getattr(nas, "ENASSearch", None)
-    if cls is None:
-        raise ImportError("advisor ENAS needs rafiki_ray.nas.ENASSearch, which this "
-                          "installation lacks; pass advisor='RANDOM' or another search_alg")
-    offered = {"space": space, "metric": "score", "mode": "max", "seed": seed,
-               "time_hours": budget.time_hours, "time_budget_s": budget.time_s,
-               "trial_count": budget.trial_count}
-    params = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in offered.items() if k in ("space", "metric", "mode", "seed")}
-    else:
-        kwargs = {k: v for k, v in offered.items() if k in params}
-    if "space" in kwargs and list(params)[:1] == ["space"]:
-        return cls(kwargs.pop("space"), **kwargs)
-    return cls(**kwargs)
+
+def _enas(space: Any, *, seed: int | None, budget: Budget) -> Searcher:
+    """:class:`rafiki_ray.nas.ENASSearch` on Rafiki's schedule (1 TRAIN + 300 EVAL per period;
+    the final phase starts :data:`ENAS_FINAL_HOURS` before the time budget ends, or 11 trials
+    before ``MODEL_TRIAL_COUNT`` is reached, whichever comes first)."""
+    from rafiki_ray.nas import ENASSearch, RafikiSchedule
+
+    n_final_eval = 10
+    after_trials = None
+    if budget.trial_count is not None:
+        after_trials = max(0, budget.trial_count - (n_final_eval + 1))
+    schedule = RafikiSchedule(
+        n_final_eval=n_final_eval,
+        final_after_s=max(0.0, budget.time_s - ENAS_FINAL_HOURS * 3600.0),
+        final_after_trials=after_trials,
+    )
+    return ENASSearch(space, metric="score", mode="max", seed=seed, schedule=schedule)

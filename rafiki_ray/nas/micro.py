@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from rafiki_ray.knobs import ArchKnob, FixedKnob, PolicyKnob
+from rafiki_ray.models.model import BaseModel
 from rafiki_ray.sharing import params_to_torch, torch_to_params
 
 OPS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool", "avgpool", "identity")
@@ -112,8 +113,8 @@ class Supergraph(nn.Module):
         return out
 
 
-class MicroDigits:
-    """A Rafiki-style model (``BaseModel`` method names) over the micro space on digits."""
+class MicroDigits(BaseModel):
+    """A Rafiki :class:`~rafiki_ray.models.BaseModel` over the micro space on digits."""
 
     N_BLOCKS = 3
 
@@ -134,7 +135,7 @@ class MicroDigits:
         }
 
     def __init__(self, **knobs: Any) -> None:
-        self.knobs = knobs
+        super().__init__(**knobs)
         self.arch = list(knobs["cell_arch"])
         down = bool(knobs.get("downscale"))
         self.gen = torch.Generator().manual_seed(int(knobs["seed"]))

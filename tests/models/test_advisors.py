@@ -149,39 +149,31 @@ def test_advisor_search_state_round_trips():
     assert a.suggest("t5") == b.suggest("t5")
 
 
-def test_enas_is_chosen_and_needs_the_nas_searcher(monkeypatch):
-    """The ENAS branch imports rafiki_ray.nas.ENASSearch only when chosen, passes the
-    arguments its constructor takes, and keeps the directive it emits."""
-    from rafiki_ray import nas
+def test_enas_is_chosen_and_runs_rafikis_schedule():
+    """ENAS builds rafiki_ray.nas.ENASSearch on Rafiki's schedule: TRAIN then EVAL trials with
+    their directives and policies, the final phase (FINAL_EVAL x10, one FINAL_TRAIN) 11 trials
+    before MODEL_TRIAL_COUNT; the advisor keeps the directive the searcher emits."""
+    from rafiki_ray.nas import ENASSearch
 
     knobs = {"arch": ARCH, **ALL_POLICIES}
-    budget = parse_budget({"TIME_HOURS": 24})
+    budget = parse_budget({"TIME_HOURS": 24, "MODEL_TRIAL_COUNT": 13})
     assert choose_advisor(knobs, budget).name == "ENAS"
-    if not hasattr(nas, "ENASSearch"):
-        with pytest.raises(ImportError, match="ENASSearch"):
-            build_inner("ENAS", from_knobs(knobs), seed=0, budget=budget)
-
-    class StandIn(Searcher):  # what the ENAS contract promises: configs with a directive
-        def __init__(self, space=None, *, metric=None, mode=None, seed=None, time_hours=None):
-            super().__init__(metric=metric, mode=mode)
-            self.kw = {"space": space, "seed": seed, "time_hours": time_hours}
-
-        def suggest(self, trial_id):
-            return {"arch": [1, "pool"], "share_params": True, "early_stop": True,
-                    "skip_train": False, "quick_eval": False, "downscale": True,
-                    DIRECTIVE_KEY: {"phase": "TRAIN", "params_type": "LOCAL_RECENT",
-                                    "to_eval": False, "to_cache_params": True}}
-
-        def on_trial_complete(self, trial_id, result=None, error=False):
-            pass
-
-    monkeypatch.setattr(nas, "ENASSearch", StandIn, raising=False)
     inner = build_inner("ENAS", from_knobs(knobs), seed=7, budget=budget)
-    assert inner.kw["seed"] == 7 and inner.kw["time_hours"] == 24
+    assert isinstance(inner, ENASSearch)
     s = AdvisorSearch(inner, advisor="ENAS", policies={k: v.policy for k, v in
                                                        ALL_POLICIES.items()})
-    c = s.suggest("t1")
-    assert c[DIRECTIVE_KEY]["phase"] == "TRAIN" and c["downscale"] is True
+    phases = []
+    for i in range(13):
+        c = s.suggest(f"t{i}")
+        if not isinstance(c, dict):
+            break
+        phases.append(c[DIRECTIVE_KEY]["phase"])
+        if i == 0:
+            assert c["downscale"] is True and c["early_stop"] is True
+            assert c[DIRECTIVE_KEY]["to_cache_params"] is True
+        s.on_trial_complete(f"t{i}", {"score": 0.1 * i})
+    assert phases[:2] == ["TRAIN", "EVAL"]
+    assert phases.count("FINAL_EVAL") == 10 and phases[-1] == "FINAL_TRAIN", phases
 
 
 def test_time_budget_ends_suggestions():

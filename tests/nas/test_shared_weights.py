@@ -104,3 +104,14 @@ def test_missing_store_is_a_clear_error(data):
     with pytest.raises(ValueError, match="store"):
         run_directive(micro.MicroDigits, dict(_config(ARCH_A), _rafiki=TRAIN),
                       train_data=train, eval_data=val, store=None)
+
+
+def test_micro_digits_is_a_rafiki_model_that_passes_check_model(data):
+    """The supergraph model is a BaseModel and passes the developer harness end to end."""
+    from rafiki_ray.models import BaseModel, check_model
+
+    assert issubclass(micro.MicroDigits, BaseModel)
+    train, val = data
+    report = check_model(micro.MicroDigits, train, val,
+                         knobs={"cell_arch": ARCH_A, "epochs": 1, "n_cells": 1}, seed=0)
+    assert not report.problems, report.problems
