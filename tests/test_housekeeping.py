@@ -23,6 +23,7 @@ RUNTIME = {"ray": "ray", "numpy": "numpy", "scipy": "scipy", "pandas": "pandas",
 OPTIONAL = {
     "torch": "torch", "tensorflow": "tensorflow", "keras": "tensorflow",
     "starlette": "serve", "matplotlib": "viz", "tensorboardX": "viz", "PIL": "viz",
+    "sklearn": "examples",
 }
 #: the trial shims' own package (rafiki_ray/_shims/t9k), importable once the shims are installed
 SHIMS = {"t9k"}
