@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rafiki_ray.knobs import CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
+from rafiki_ray.knobs import CategoricalKnob, FixedKnob, PolicyKnob
 from rafiki_ray.models import as_images
+from rafiki_ray.models._feed_forward import feed_forward_knobs
 from rafiki_ray.models._torch_train import TorchImageClassifier
 
 
@@ -39,11 +40,7 @@ class PyFeedForward(TorchImageClassifier):
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
         return {
-            "max_epochs": FixedKnob(10),
-            "hidden_layer_count": IntegerKnob(1, 2),
-            "hidden_layer_units": IntegerKnob(2, 128),
-            "learning_rate": FloatKnob(1e-5, 1e-1, is_exp=True),
-            "batch_size": CategoricalKnob([16, 32, 64, 128]),
+            **feed_forward_knobs(),
             "max_image_size": CategoricalKnob([8, 16]),
             "seed": FixedKnob(0),
             "share_params": PolicyKnob("SHARE_PARAMS"),
