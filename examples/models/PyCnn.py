@@ -3,7 +3,8 @@
 Policies: EARLY_STOP (``max(1, max_epochs // 4)`` epochs), QUICK_EVAL (a quarter of the
 validation set, at least 50 samples) and DOWNSCALE (one conv block, half the channels). With
 EARLY_STOP and no SHARE_PARAMS, Rafiki's advisor choice is BAYES_OPT with a FINAL_TRAIN phase.
-Randomness: a ``torch.Generator`` seeded by the ``seed`` knob.
+Randomness: a ``torch.Generator`` seeded by the ``seed`` knob. The training loop is
+:class:`rafiki_ray.models._torch_train.TorchImageClassifier`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import torch
 from torch import nn
 
 from rafiki_ray.knobs import CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
-from rafiki_ray.models import BaseModel, as_images, load_dataset
+from rafiki_ray.models import as_images
+from rafiki_ray.models._torch_train import TorchImageClassifier
 
 
-class PyCnn(BaseModel):
+class PyCnn(TorchImageClassifier):
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
         return {
@@ -33,13 +35,7 @@ class PyCnn(BaseModel):
             "downscale": PolicyKnob("DOWNSCALE"),
         }
 
-    def __init__(self, **knobs: Any) -> None:
-        super().__init__(**knobs)
-        self.k = dict(knobs)
-        self.gen = torch.Generator().manual_seed(int(knobs.get("seed", 0)))
-        self.net: nn.Module | None = None
-        self.n_classes = 0
-        self.epochs_run = 0
+    early_stop_divisor = 4
 
     def _build(self, n_classes: int) -> nn.Module:
         c = int(self.k["channels"])
@@ -69,54 +65,12 @@ class PyCnn(BaseModel):
 
     def train(self, dataset: Any, shared_params: dict[str, Any] | None = None,
               **train_args: Any) -> None:
-        ds = load_dataset(dataset)
-        if ds.y is None:
-            raise ValueError("dataset: PyCnn needs labels")
+        ds = self._labelled(dataset)
         self.net = self._build(int(ds.y.max()) + 1)
-        X, y = self._x(ds.X), torch.from_numpy(ds.y.astype(np.int64))
-        epochs = int(self.k["max_epochs"])
-        if self.k.get("early_stop"):
-            epochs = max(1, epochs // 4)
-        opt = torch.optim.Adam(self.net.parameters(), lr=float(self.k["learning_rate"]))
-        bs = int(self.k["batch_size"])
-        self.net.train()
-        self.epochs_run = epochs
-        for _ in range(epochs):
-            order = torch.randperm(len(X), generator=self.gen)
-            for i in range(0, len(X), bs):
-                idx = order[i:i + bs]
-                opt.zero_grad()
-                nn.functional.cross_entropy(self.net(X[idx]), y[idx]).backward()
-                opt.step()
-
-    def _probs(self, X: Any) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("PyCnn: train or load_parameters first")
-        self.net.eval()
-        with torch.no_grad():
-            return torch.softmax(self.net(self._x(X)), dim=1).numpy()
-
-    def evaluate(self, dataset: Any) -> float:
-        ds = load_dataset(dataset)
-        if self.k.get("quick_eval"):
-            ds = ds.subset(max(50, len(ds) // 4))
-        return float((self._probs(ds.X).argmax(1) == ds.y).mean())
-
-    def predict(self, queries: list[Any]) -> list[Any]:
-        return self._probs(np.asarray(queries, dtype=np.float32)).tolist()
-
-    def dump_parameters(self) -> dict[str, Any]:
-        if self.net is None:
-            raise RuntimeError("PyCnn: nothing trained")
-        out: dict[str, Any] = {f"w:{k}": v.detach().numpy().copy()
-                               for k, v in self.net.state_dict().items()}
-        out["n_classes"] = self.n_classes
-        return out
+        self._fit(ds)
 
     def load_parameters(self, params: dict[str, Any]) -> None:
         self.net = self._build(int(params["n_classes"]))
         self.net.load_state_dict({k[2:]: torch.from_numpy(np.array(v))
                                   for k, v in params.items() if k.startswith("w:")})
 
-    def destroy(self) -> None:
-        self.net = None

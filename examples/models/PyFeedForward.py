@@ -9,7 +9,8 @@ size, image size; our image sizes suit 8x8 digits) plus every policy:
 * QUICK_EVAL: evaluate on the first quarter of the validation set (at least 50 samples);
 * DOWNSCALE: one hidden layer of half the units.
 
-Randomness comes from a ``torch.Generator`` seeded by the ``seed`` knob, never torch's global RNG.
+Randomness comes from a ``torch.Generator`` seeded by the ``seed`` knob, never torch's global RNG
+(the training loop is :class:`rafiki_ray.models._torch_train.TorchImageClassifier`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from rafiki_ray.knobs import CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
-from rafiki_ray.models import BaseModel, as_images, load_dataset
+from rafiki_ray.knobs import CategoricalKnob, FixedKnob, PolicyKnob
+from rafiki_ray.models import as_images
+from rafiki_ray.models._feed_forward import feed_forward_knobs
+from rafiki_ray.models._torch_train import TorchImageClassifier
 
 
 def _init(net: nn.Module, g: torch.Generator) -> None:
@@ -33,15 +36,11 @@ def _init(net: nn.Module, g: torch.Generator) -> None:
                 m.bias.uniform_(-bound, bound, generator=g)
 
 
-class PyFeedForward(BaseModel):
+class PyFeedForward(TorchImageClassifier):
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
         return {
-            "max_epochs": FixedKnob(10),
-            "hidden_layer_count": IntegerKnob(1, 2),
-            "hidden_layer_units": IntegerKnob(2, 128),
-            "learning_rate": FloatKnob(1e-5, 1e-1, is_exp=True),
-            "batch_size": CategoricalKnob([16, 32, 64, 128]),
+            **feed_forward_knobs(),
             "max_image_size": CategoricalKnob([8, 16]),
             "seed": FixedKnob(0),
             "share_params": PolicyKnob("SHARE_PARAMS"),
@@ -50,14 +49,6 @@ class PyFeedForward(BaseModel):
             "quick_eval": PolicyKnob("QUICK_EVAL"),
             "downscale": PolicyKnob("DOWNSCALE"),
         }
-
-    def __init__(self, **knobs: Any) -> None:
-        super().__init__(**knobs)
-        self.k = dict(knobs)
-        self.gen = torch.Generator().manual_seed(int(knobs.get("seed", 0)))
-        self.net: nn.Module | None = None
-        self.n_classes = 0
-        self.epochs_run = 0
 
     def _build(self, n_classes: int) -> nn.Module:
         size = int(self.k["max_image_size"])
@@ -94,59 +85,16 @@ class PyFeedForward(BaseModel):
 
     def train(self, dataset: Any, shared_params: dict[str, Any] | None = None,
               **train_args: Any) -> None:
-        ds = load_dataset(dataset)
-        if ds.y is None:
-            raise ValueError("dataset: PyFeedForward needs labels")
+        ds = self._labelled(dataset)
         self.net = self._build(int(ds.y.max()) + 1)
         self.shared_loaded = 0
         if shared_params and (self.k.get("share_params") or self.k.get("skip_train")):
             self.shared_loaded = self._load_matching(shared_params)
         if self.k.get("skip_train"):
             return
-        X, y = self._x(ds.X), torch.from_numpy(ds.y.astype(np.int64))
-        epochs = int(self.k["max_epochs"])
-        if self.k.get("early_stop"):
-            epochs = max(1, epochs // 5)
-        opt = torch.optim.Adam(self.net.parameters(), lr=float(self.k["learning_rate"]))
-        bs = int(self.k["batch_size"])
-        self.net.train()
-        self.epochs_run = epochs
-        for _ in range(epochs):
-            order = torch.randperm(len(X), generator=self.gen)
-            for i in range(0, len(X), bs):
-                idx = order[i:i + bs]
-                opt.zero_grad()
-                loss = nn.functional.cross_entropy(self.net(X[idx]), y[idx])
-                loss.backward()
-                opt.step()
-
-    def _probs(self, X: Any) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("PyFeedForward: train or load_parameters first")
-        self.net.eval()
-        with torch.no_grad():
-            return torch.softmax(self.net(self._x(X)), dim=1).numpy()
-
-    def evaluate(self, dataset: Any) -> float:
-        ds = load_dataset(dataset)
-        if self.k.get("quick_eval"):
-            ds = ds.subset(max(50, len(ds) // 4))
-        return float((self._probs(ds.X).argmax(1) == ds.y).mean())
-
-    def predict(self, queries: list[Any]) -> list[Any]:
-        return self._probs(np.asarray(queries, dtype=np.float32)).tolist()
-
-    def dump_parameters(self) -> dict[str, Any]:
-        if self.net is None:
-            raise RuntimeError("PyFeedForward: nothing trained")
-        out: dict[str, Any] = {f"w:{k}": v.detach().numpy().copy()
-                               for k, v in self.net.state_dict().items()}
-        out["n_classes"] = self.n_classes
-        return out
+        self._fit(ds)
 
     def load_parameters(self, params: dict[str, Any]) -> None:
         self.net = self._build(int(params["n_classes"]))
         self._load_matching(params)
 
-    def destroy(self) -> None:
-        self.net = None

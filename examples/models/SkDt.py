@@ -6,18 +6,17 @@ and base64-encoded in one string (as the original did).
 
 from __future__ import annotations
 
-import base64
-import pickle
 from typing import Any
 
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
 from rafiki_ray.knobs import CategoricalKnob, IntegerKnob
-from rafiki_ray.models import BaseModel, as_images, load_dataset
+from rafiki_ray.models import as_images
+from rafiki_ray.models._sklearn_train import SklearnClassifier
 
 
-class SkDt(BaseModel):
+class SkDt(SklearnClassifier):
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
         return {
@@ -37,21 +36,3 @@ class SkDt(BaseModel):
     def _x(self, X: Any) -> np.ndarray:
         ims = as_images(X, int(self.k["max_image_size"]))
         return ims.reshape(len(ims), -1)
-
-    def train(self, dataset: Any, shared_params: dict[str, Any] | None = None,
-              **train_args: Any) -> None:
-        ds = load_dataset(dataset)
-        self.clf.fit(self._x(ds.X), ds.y)
-
-    def evaluate(self, dataset: Any) -> float:
-        ds = load_dataset(dataset)
-        return float((self.clf.predict(self._x(ds.X)) == ds.y).mean())
-
-    def predict(self, queries: list[Any]) -> list[Any]:
-        return self.clf.predict_proba(self._x(np.asarray(queries, dtype=np.float32))).tolist()
-
-    def dump_parameters(self) -> dict[str, Any]:
-        return {"clf_base64": base64.b64encode(pickle.dumps(self.clf)).decode("ascii")}
-
-    def load_parameters(self, params: dict[str, Any]) -> None:
-        self.clf = pickle.loads(base64.b64decode(params["clf_base64"]))

@@ -5,8 +5,6 @@ kernel, gamma, log-scaled C). Inputs are flattened at their own size. Parameters
 
 from __future__ import annotations
 
-import base64
-import pickle
 import warnings
 from typing import Any
 
@@ -15,10 +13,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
 
 from rafiki_ray.knobs import CategoricalKnob, FixedKnob, FloatKnob
-from rafiki_ray.models import BaseModel, as_images, load_dataset
+from rafiki_ray.models import as_images
+from rafiki_ray.models._sklearn_train import SklearnClassifier
 
 
-class SkSvm(BaseModel):
+class SkSvm(SklearnClassifier):
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
         return {
@@ -39,24 +38,9 @@ class SkSvm(BaseModel):
         ims = as_images(X)
         return ims.reshape(len(ims), -1)
 
-    def train(self, dataset: Any, shared_params: dict[str, Any] | None = None,
-              **train_args: Any) -> None:
-        ds = load_dataset(dataset)
+    def _fit(self, X: np.ndarray, y: Any) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # sklearn 1.9 deprecates probability=True; kept for the original's behaviour
             warnings.simplefilter("ignore", FutureWarning)
-            self.clf.fit(self._x(ds.X), ds.y)
-
-    def evaluate(self, dataset: Any) -> float:
-        ds = load_dataset(dataset)
-        return float((self.clf.predict(self._x(ds.X)) == ds.y).mean())
-
-    def predict(self, queries: list[Any]) -> list[Any]:
-        return self.clf.predict_proba(self._x(np.asarray(queries, dtype=np.float32))).tolist()
-
-    def dump_parameters(self) -> dict[str, Any]:
-        return {"clf_base64": base64.b64encode(pickle.dumps(self.clf)).decode("ascii")}
-
-    def load_parameters(self, params: dict[str, Any]) -> None:
-        self.clf = pickle.loads(base64.b64decode(params["clf_base64"]))
+            self.clf.fit(X, y)

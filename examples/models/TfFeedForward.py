@@ -12,19 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from rafiki_ray.knobs import CategoricalKnob, FixedKnob, FloatKnob, IntegerKnob, PolicyKnob
+from rafiki_ray.knobs import CategoricalKnob, PolicyKnob
 from rafiki_ray.models import BaseModel, as_images, load_dataset
+from rafiki_ray.models._feed_forward import feed_forward_knobs
 
 
 class TfFeedForward(BaseModel):
     @staticmethod
     def get_knob_config() -> dict[str, Any]:
         return {
-            "max_epochs": FixedKnob(10),
-            "hidden_layer_count": IntegerKnob(1, 2),
-            "hidden_layer_units": IntegerKnob(2, 128),
-            "learning_rate": FloatKnob(1e-5, 1e-1, is_exp=True),
-            "batch_size": CategoricalKnob([16, 32, 64, 128]),
+            **feed_forward_knobs(),
             "max_image_size": CategoricalKnob([16, 32, 48]),
             "early_stop": PolicyKnob("EARLY_STOP"),
         }

@@ -82,31 +82,18 @@ class BaseModel(abc.ABC):
         """Free class-wide resources (called once a worker is done)."""
 
 
-_SCALARS = (bool, int, float, str, np.bool_, np.integer, np.floating)
-
-
 def check_parameters(params: Any, path: str = "dump_parameters()") -> dict[str, Any]:
     """Validate a dumped parameter set: a dict of ``str`` keys to ``str``, ``int``,
     ``float`` or numeric numpy arrays; raises ``TypeError`` naming the key otherwise."""
     if not isinstance(params, Mapping):
         raise invalid_type(path, "must return a dict of str to str/int/float/numpy array",
                            type(params).__name__)
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if not isinstance(key, str):
-            raise invalid_type(f"{path} key", "must be a str", key)
-        if isinstance(value, np.ndarray):
-            if value.dtype.hasobject:
-                raise invalid_type(f"{path}[{key!r}]", "object arrays cannot be stored",
-                                   str(value.dtype))
-        elif not isinstance(value, _SCALARS):
-            raise invalid_type(
-                f"{path}[{key!r}]",
-                "must be a str, int, float or numpy array (convert tensors to numpy)",
-                type(value).__name__,
-            )
-        out[key] = value
-    return out
+    from rafiki_ray.sharing.param_store import _checked_entries
+
+    return _checked_entries(
+        params, path, object_rule="object arrays cannot be stored",
+        value_rule="must be a str, int, float or numpy array (convert tensors to numpy)",
+        plain_names=True)
 
 
 def save_parameters(path: str | os.PathLike[str], params: Mapping[str, Any]) -> None:

@@ -108,6 +108,17 @@ def _dummy_optimizer(cls: type, args: dict[str, Any], path: str) -> Any:
         raise invalid(path, f"{cls.__name__} refuses these arguments ({exc})", args) from None
 
 
+def _check_name_args(spec: Any, path: str, what: str) -> None:
+    """``spec`` is a dict with a ``name`` (``what``) and optional ``args``, nothing else."""
+    if not isinstance(spec, Mapping):
+        raise invalid_type(path, "must be a dict {name, args}", spec)
+    extra = set(spec) - {"name", "args"}
+    if extra:
+        raise invalid(path, "takes only 'name' and 'args'", sorted(map(str, extra)))
+    if "name" not in spec:
+        raise invalid(path, f"needs 'name' ({what})", dict(spec))
+
+
 def _section_train(train: Any, path: str) -> dict[str, Any]:
     import torch
 
@@ -124,13 +135,7 @@ def _section_train(train: Any, path: str) -> dict[str, Any]:
            "batch_size": _int(train["batch_size"], f"{path}.batch_size")}
     opt = train["optimizer"]
     where = f"{path}.optimizer"
-    if not isinstance(opt, Mapping):
-        raise invalid_type(where, "must be a dict {name, args}", opt)
-    extra = set(opt) - {"name", "args"}
-    if extra:
-        raise invalid(where, "takes only 'name' and 'args'", sorted(map(str, extra)))
-    if "name" not in opt:
-        raise invalid(where, "needs 'name' (a torch.optim class)", dict(opt))
+    _check_name_args(opt, where, "a torch.optim class")
     ocls = _find_class(torch.optim, torch.optim.Optimizer, opt["name"], f"{where}.name")
     oargs = _check_args(ocls, opt.get("args"), f"{where}.args", skip=1)
     dummy = _dummy_optimizer(ocls, oargs, f"{where}.args")
@@ -138,13 +143,7 @@ def _section_train(train: Any, path: str) -> dict[str, Any]:
     sched = train.get("lr_scheduler")
     if sched is not None:
         where = f"{path}.lr_scheduler"
-        if not isinstance(sched, Mapping):
-            raise invalid_type(where, "must be a dict {name, args}", sched)
-        extra = set(sched) - {"name", "args"}
-        if extra:
-            raise invalid(where, "takes only 'name' and 'args'", sorted(map(str, extra)))
-        if "name" not in sched:
-            raise invalid(where, "needs 'name' (a torch.optim.lr_scheduler class)", dict(sched))
+        _check_name_args(sched, where, "a torch.optim.lr_scheduler class")
         mod = torch.optim.lr_scheduler
         base = getattr(mod, "LRScheduler", None) or mod._LRScheduler
         scls = _try_scheduler_class(mod, base, sched["name"], f"{where}.name")

@@ -98,21 +98,29 @@ def check_params(params: Any, path: str = "params") -> dict[str, Any]:
     """
     if not isinstance(params, Mapping):
         raise invalid_type(path, "must be a dict of numpy arrays and plain scalars", type(params))
+    return _checked_entries(
+        params, path, object_rule="object arrays are not parameters",
+        value_rule="must be a numpy array or a plain scalar (convert tensors with "
+                   "torch_to_params / keras_to_params)",
+        plain_names=False)
+
+
+def _checked_entries(params: Mapping[Any, Any], path: str, *, object_rule: str,
+                     value_rule: str, plain_names: bool) -> dict[str, Any]:
+    """The entry rule of :func:`check_params` and ``models.check_parameters``: ``str`` keys to
+    non-object numpy arrays or plain scalars, as a new ``dict``. ``plain_names`` shows the
+    offending dtype as ``str`` and type by ``__name__`` in the ``TypeError``."""
     out: dict[str, Any] = {}
     for key, value in params.items():
         if not isinstance(key, str):
             raise invalid_type(f"{path} key", "must be a str", key)
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:
-                raise invalid_type(f"{path}[{key!r}]", "object arrays are not parameters",
-                                   value.dtype)
+                raise invalid_type(f"{path}[{key!r}]", object_rule,
+                                   str(value.dtype) if plain_names else value.dtype)
         elif not isinstance(value, _SCALARS):
-            raise invalid_type(
-                f"{path}[{key!r}]",
-                "must be a numpy array or a plain scalar (convert tensors with "
-                "torch_to_params / keras_to_params)",
-                type(value),
-            )
+            raise invalid_type(f"{path}[{key!r}]", value_rule,
+                               type(value).__name__ if plain_names else type(value))
         out[key] = value
     return out
 
