@@ -104,6 +104,7 @@ def test_asha_pytorch_full_settings_within_two_minutes(tmp_path: Path) -> None:
     assert trials == 24 and epochs < 24 * 27
 
 
+@pytest.mark.slow  # about 45 s on 2 idle cores; PBT itself is covered by tests/schedulers
 def test_pbt_pytorch(tmp_path: Path) -> None:
     """The plot goes into the experiment directory, whose path the example prints; nothing is
     written into the current directory."""
@@ -117,6 +118,7 @@ def test_pbt_pytorch(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow  # about 26 s; tune_model / deploy are covered by tests/models
 def test_rafiki_digits(tmp_path: Path) -> None:
     out = _run([str(EXAMPLES / "rafiki_digits.py"), "--quick", "--no-serve",
                 "--storage", str(tmp_path / "results")], tmp_path)
