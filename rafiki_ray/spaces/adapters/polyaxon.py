@@ -462,6 +462,11 @@ def _build_range(a: dict[str, Any], at: str) -> Param:
         raise invalid(f"{at}.step", "must be > 0 (start < stop)", step)
     if (stop - start) / step > GRID_LIMIT:
         raise invalid(at, f"has more than {GRID_LIMIT} values", [start, stop, step])
+    if all(isinstance(x, int) for x in (start, stop, step)):
+        if max(abs(start), abs(stop)) >= 2**63:
+            raise invalid(at, "integer bounds must lie within 64-bit range", [start, stop])
+    else:
+        start, stop, step = float(start), float(stop), float(step)
     values = np.arange(start, stop, step)
     if all(isinstance(x, int) for x in (start, stop, step)) and start % step == 0:
         last = int(values[-1])
@@ -469,9 +474,14 @@ def _build_range(a: dict[str, Any], at: str) -> Param:
     return _discrete(values)
 
 
+def _floats(a: dict[str, Any], *keys: str) -> tuple[float, ...]:
+    # numpy cannot cast a Python int beyond int64 (a finite float), so hand it floats
+    return tuple(float(a[k]) for k in keys)
+
+
 def _build_linspace(a: dict[str, Any], at: str) -> Param:
     _ordered(a, "start", "stop", at)
-    return _discrete(np.linspace(a["start"], a["stop"], _num(a, at)))
+    return _discrete(np.linspace(*_floats(a, "start", "stop"), _num(a, at)))
 
 
 def _build_logspace(a: dict[str, Any], at: str) -> Param:
@@ -479,7 +489,7 @@ def _build_logspace(a: dict[str, Any], at: str) -> Param:
     base = a.get("base", 10.0)
     if base <= 0 or base == 1:
         raise invalid(f"{at}.base", "must be > 0 and != 1", base)
-    values = np.logspace(a["start"], a["stop"], _num(a, at), base=base)
+    values = np.logspace(*_floats(a, "start", "stop"), _num(a, at), base=float(base))
     if not np.all(np.isfinite(values)):
         raise invalid(
             at, "overflows (start and stop are exponents of base)", [a["start"], a["stop"]]
@@ -503,7 +513,7 @@ def _build_geomspace(a: dict[str, Any], at: str) -> Param:
         raise invalid(
             at, "needs non-zero start and stop of the same sign", [a["start"], a["stop"]]
         )
-    return _discrete(np.geomspace(a["start"], a["stop"], _num(a, at)))
+    return _discrete(np.geomspace(*_floats(a, "start", "stop"), _num(a, at)))
 
 
 def _q(a: dict[str, Any], at: str) -> float:
