@@ -14,6 +14,16 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 # end-to-end test hit its 300 s timeout. Tests run their trials at normal priority.
 os.environ.setdefault("RAY_worker_niceness", "0")
 
+# Hypothesis: the default run draws the same examples every time (derandomize), so a landing
+# cannot fail on an example no earlier run saw; the slow suite's copies of the properties
+# draw fresh examples (derandomize=False there) and are where new bugs are found.
+# HYPOTHESIS_PROFILE=explore makes every property draw fresh examples.
+from hypothesis import settings as _hypothesis_settings
+
+_hypothesis_settings.register_profile("default-run", derandomize=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default-run"))
+
 
 @pytest.fixture(scope="session")
 def ray_session():
