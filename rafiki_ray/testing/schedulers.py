@@ -456,8 +456,8 @@ class SchedulerContract:
         self._end_to_end(scheduler_factory, storage)
 
     @staticmethod
-    def _checkpoint_exploits(sched: Any, result: Any) -> int:
-        """How many times ``sched`` restarted ``result``'s trial from another trial's
+    def _checkpoint_exploits(sched: Any, trial_id: str) -> int:
+        """How many times ``sched`` restarted trial ``trial_id`` from another trial's
         checkpoint (PBT's lineage; 0 for schedulers without one)."""
         lineage = getattr(sched, "lineage", None)
         if lineage is None:
@@ -465,13 +465,27 @@ class SchedulerContract:
         df = lineage()
         if df.empty:
             return 0
-        tid = result.path.rstrip("/").rsplit("/", 1)[-1]
         rows = df[(df["event"] == "exploit") & (df["via"] == "checkpoint") & df["applied"]]
-        return int(sum(str(t) in tid for t in rows["trial_id"]))
+        return int(sum(str(t) == trial_id for t in rows["trial_id"]))
 
     def _end_to_end(self, scheduler_factory: Callable[..., Any], storage: str) -> None:
         from ray import tune
 
+        class _Epochs(tune.Callback):
+            """Every reported epoch per trial, in order, as the driver received it. (A trial's
+            progress.csv is no record of this: when Tune starts a trial from a checkpoint its
+            logger replaces the local file with the copy last synced to storage, so rows
+            reported since that sync are gone, e.g. [9] for a trial that reported 1..9.)"""
+
+            def __init__(self) -> None:
+                self.seen: dict[str, list[int]] = {}
+
+            def on_trial_result(self, iteration: int, trials: Any, trial: Any, result: dict,
+                                **info: Any) -> None:
+                if "epoch" in result:
+                    self.seen.setdefault(trial.trial_id, []).append(int(result["epoch"]))
+
+        record = _Epochs()
         sched = scheduler_factory(metric="loss", mode="min", seed=0, time_attr="epoch",
                                   horizon=HORIZON)
         tuner = tune.Tuner(
@@ -479,26 +493,20 @@ class SchedulerContract:
             param_space={"lr": tune.grid_search(list(self.e2e_lrs))},
             tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=2,
                                         reuse_actors=True),
-            run_config=tune.RunConfig(storage_path=storage, verbose=0),
+            run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[record]),
         )
         grid = tuner.fit()
         assert grid.num_errors == 0, [r.error for r in grid if r.error]
         assert len(grid) == 4
         best = grid.get_best_result(metric="loss", mode="min")
         assert math.isfinite(best.metrics["loss"])
-        epochs = []
-        for r in grid:
-            df = r.metrics_dataframe
-            if df is not None and "epoch" in df:
-                seen = [int(e) for e in df["epoch"]]
-                # no restart from scratch; a step back only where the scheduler restarted the
-                # trial from another trial's checkpoint (PBT's exploit, as Ray's PBT does)
-                back = sum(b <= a for a, b in itertools.pairwise(seen))
-                assert seen[0] == 1 and back <= self._checkpoint_exploits(sched, r), seen
-                epochs.append(max(seen))
-            else:
-                epochs.append(int(r.metrics["epoch"]))
-        assert max(epochs) == HORIZON
+        assert len(record.seen) == 4, record.seen
+        for trial_id, seen in record.seen.items():
+            # no restart from scratch; a step back only where the scheduler restarted the
+            # trial from another trial's checkpoint (PBT's exploit, as Ray's PBT does)
+            back = sum(b <= a for a, b in itertools.pairwise(seen))
+            assert seen[0] == 1 and back <= self._checkpoint_exploits(sched, trial_id), seen
+        assert max(max(seen) for seen in record.seen.values()) == HORIZON
         if self.pauses:
             assert any(int(r.metrics["start"]) > 0 for r in grid), "no trial was ever resumed"
         self.check_end_to_end(grid)
