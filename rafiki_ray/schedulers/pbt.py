@@ -475,6 +475,14 @@ class PBT(ExploitMixin, RafikiScheduler):
                         row["dropped"] = True
                         break
                 m["pending"] = None
+            if m.get("restart") is not None:
+                # restarted from the copied checkpoint, then ended without reporting again
+                # (the copy was already at the last step): the exploit changed nothing
+                for row in reversed(self._lineage):
+                    if row["instruction"] == m["restart"]:
+                        row["dropped"] = True
+                        break
+                m["restart"] = None
         self._released.discard(trial.trial_id)
         self._persist(force=True)
 
@@ -522,7 +530,8 @@ class PBT(ExploitMixin, RafikiScheduler):
         metric before copying), ``changed`` (hyperparameters that differ from the member's
         previous config), ``instruction``, ``applied`` (the trial confirmed loading, or
         reported after restarting from the copied checkpoint), ``dropped`` (decided at the
-        member's last report, so never applied), ``via`` (``"store"``: published weights,
+        member's last report, or restarted from a checkpoint already at the last step, so
+        never applied), ``via`` (``"store"``: published weights,
         ``"checkpoint"``: restarted from the source's checkpoint), ``config`` and one
         ``config/<name>`` column per hyperparameter.
         """

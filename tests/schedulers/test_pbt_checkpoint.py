@@ -266,3 +266,45 @@ def test_replay_restarts_a_ray_style_trainable_with_the_scheduled_config(ray_ses
     assert r.metrics["training_iteration"] == 6 and r.metrics["lr_seen"] == 0.01, r.metrics
     assert r.metrics["start"] > 0  # restarted from a checkpoint, not from scratch
     assert r.config["lr"] == 0.01
+
+
+def _ends_at_four(config):
+    """Member "start" 1 scores 1 and runs fast, then lingers (a running member, not a finished
+    one, is a source); member 0 scores 0 and runs slowly, so when it is exploited member 1's
+    latest checkpoint is already at the last step."""
+    import time
+
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "state.json")) as f:
+            start = json.load(f)["t"]
+    for t in range(start + 1, 5):
+        time.sleep(0.0 if config["start"] == 1 else 1.0)
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "state.json"), "w") as f:
+                json.dump({"t": t}, f)
+            tune.report({"q": float(config["start"])}, checkpoint=tune.Checkpoint.from_directory(d))
+    if config["start"] == 1 and start == 0:
+        time.sleep(4.0)
+
+
+def test_an_exploit_from_a_checkpoint_at_the_last_step_is_recorded_as_dropped(ray_session,
+                                                                             storage):
+    """The bottom member restarts from a checkpoint that is already at the last step, so it
+    ends without reporting again: the exploit is neither lost nor claimed applied."""
+    sched = PBT(SPACE, perturbation_interval=2, fraction=0.5, seed=0, persist=False)
+    grid = tune.Tuner(
+        tune.with_resources(_ends_at_four, {"cpu": 1}),
+        param_space={"start": tune.grid_search([0, 1]), "h0": 0.5, "h1": 0.5},
+        tune_config=tune.TuneConfig(metric="q", mode="max", scheduler=sched),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+    assert grid.num_errors == 0, [r.error for r in grid if r.error]
+    df = sched.lineage()
+    ex = df[df.event == "exploit"]
+    assert len(ex) >= 1, df
+    # member 1 had finished (checkpoint at step 4) when member 0 reported step 2
+    last = ex.iloc[-1]
+    assert last["via"] == "checkpoint" and not last["applied"] and last["dropped"], df
+    assert (ex["applied"] | ex["dropped"]).all(), df
