@@ -31,18 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from rafiki_ray import trial as trial_api
+from rafiki_ray._constants import TIMEOUT_FILE
 
 __all__ = ["TIMEOUT_FILE", "CommandTrial", "FunctionTrial", "TrialCommandError",
-           "run_command_trial", "run_function_trial", "timed_out"]
+           "run_command_trial", "run_function_trial"]
 
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.05
 _STDERR_TAIL = 2000
-
-
-#: Written into the Tune trial's directory when the trial ran past its time limit.
-TIMEOUT_FILE = "rafiki_trial_timeout.json"
 
 
 class TrialCommandError(RuntimeError):
@@ -52,11 +49,6 @@ class TrialCommandError(RuntimeError):
 class _TrialTimeout(BaseException):
     """The trial ran past ``maxTrialDuration`` (a BaseException, so that a trial function's
     ``except Exception`` does not swallow it)."""
-
-
-def timed_out(trial_dir: str | os.PathLike[str]) -> bool:
-    """Whether the trial in ``trial_dir`` was stopped at its time limit."""
-    return (Path(trial_dir) / TIMEOUT_FILE).is_file()
 
 
 def _mark_timeout(trial_dir: Path, trial_id: str, limit: float, started: float) -> None:

@@ -149,10 +149,9 @@ class StatusTracker(Callback):
         self._write()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from rafiki_ray.specs._command import timed_out
+        from rafiki_ray.progress import timed_out
 
-        path = getattr(trial, "local_path", None)
-        self._set(trial, "EARLY_STOPPED" if path and timed_out(path) else "TERMINATED")
+        self._set(trial, "EARLY_STOPPED" if timed_out(trial) else "TERMINATED")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._set(trial, "ERROR")
