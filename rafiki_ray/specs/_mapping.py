@@ -12,7 +12,8 @@ TPE              ``TPESearch(algo="tpe")``
 Random           ``TPESearch(algo="random")``
 Anneal           ``TPESearch(algo="anneal")``
 Evolution        ``EvolutionSearch``
-GridSearch       the grid of the space, in order (Tune's BasicVariantGenerator)
+GridSearch       NNI v2's order (``searchers.grid``): a fixed list when the refinement ends,
+                 else ``ProgressiveGridSearch`` (continuous parameters, refined without end)
 Batch            the listed configurations of the single ``choice``, unwrapped
 GPTuner          ``GPSearch``
 Metis            ``GPSearch`` (noted: no Metis outlier resampling)
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -162,17 +164,32 @@ def _evolution(args: dict[str, Any], space: SearchSpace, path: str, seed: int | 
                                    {"mode": mode, "seed": seed}, path=path), mode=mode)
 
 
+#: A finite GridSearch sequence up to this long becomes a fixed list of configurations
+#: (known trial count); a longer or endless one runs through ProgressiveGridSearch.
+_GRID_LIST_LIMIT = 10_000
+
+
 def _grid(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) -> Plan:
+    from rafiki_ray.searchers.grid import grid_points, is_finite_grid
+
     mode = _pop_mode(args, path, "maximize")
     _only(args, set(), path, "GridSearch")
     if space is None:  # the space had errors of its own
         return Plan(mode=mode)
     try:
-        configs = tuple(space.grid())
+        finite = is_finite_grid(space)
+        configs = tuple(itertools.islice(grid_points(space), _GRID_LIST_LIMIT + 1)) \
+            if finite else ()
     except ValueError as exc:
-        raise invalid(path, "GridSearch needs a finite space (choice, randint, quniform, "
-                      f"qloguniform): {exc}") from None
-    return Plan(configs=configs, mode=mode)
+        raise invalid(path, f"GridSearch cannot grid this space: {exc}") from None
+    if finite and len(configs) <= _GRID_LIST_LIMIT:
+        return Plan(configs=configs, mode=mode)
+    return Plan(
+        searcher=Component("rafiki_ray.searchers.grid:ProgressiveGridSearch", {},
+                           {"mode": mode, "seed": seed}, path=path),
+        mode=mode,
+        note=None if finite else "GridSearch: the space has continuous parameters, refined "
+        "epoch by epoch as NNI v2 does without end; maxTrialNumber or the time limit ends it")
 
 
 def _batch(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) -> Plan:
