@@ -7,7 +7,8 @@ Where it writes decides how it looks:
 * a terminal (a stream whose ``isatty()`` is true): one line redrawn in place;
 * a notebook (an IPython kernel, nothing else asked for): one output area updated in place;
 * anything else (a log file, ``write=logger.info``): one plain line at most every
-  ``interval_s`` seconds, and one at the end.
+  ``interval_s`` seconds when more than the clock changed (else every 30 s), and one at
+  the end.
 
 Its counters are Tune callback state, so after ``Tuner.restore`` the display continues
 instead of restarting at zero. :func:`format_status` gives the same line from an experiment's
@@ -37,6 +38,8 @@ from rafiki_ray._errors import invalid, invalid_type
 __all__ = ["ProgressCallback", "format_duration", "format_status", "progress_line",
            "timed_out"]
 
+#: In a log, a line that only the clock changed is repeated after this many seconds.
+_REPEAT_S = 30.0
 #: Trial states counted as finished (``EARLY_STOPPED``: stopped at NNI's maxTrialDuration).
 _FINISHED = ("TERMINATED", "EARLY_STOPPED", "ERROR")
 
@@ -172,8 +175,8 @@ class ProgressCallback(Callback):
         self._before = 0.0
         self._t0: float | None = None
         self._last_line = -math.inf
-        self._drawn = False  # a terminal line is open (no newline yet)
-        self.lines: list[str] = []  # every line written, for tests and notebooks
+        self._last_key, self._last_printed = "", -math.inf
+        self.lines: list[str] = []  # every line shown, for tests and notebooks
 
     # ------------------------------------------------------------------ state
     def elapsed(self) -> float:
@@ -195,7 +198,7 @@ class ProgressCallback(Callback):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_file"] = None  # streams do not pickle; the default stream is used again
-        state["_handle"], state["_drawn"] = None, False
+        state["_handle"] = None
         state["_before"], state["_t0"] = self.elapsed(), None
         state["lines"] = []
         return state
@@ -219,21 +222,32 @@ class ProgressCallback(Callback):
                              elapsed=self.elapsed(), time_budget_s=self.time_budget_s,
                              prefix=self.prefix)
 
+    def _repeat(self, text: str, final: bool) -> bool:
+        """A log gets a line when more than the clock changed, or every 30 s (and the end)."""
+        key, now = text.rsplit(" | ", 1)[0], time.monotonic()
+        if not final and key == self._last_key and now - self._last_printed < _REPEAT_S:
+            return True
+        self._last_key, self._last_printed = key, now
+        return False
+
     def _emit(self, text: str, final: bool = False) -> None:
-        self.lines.append(text)
         if self._write is not None:
-            self._write(text)
+            if not self._repeat(text, final):
+                self.lines.append(text)
+                self._write(text)
             return
         notebook = self.notebook if self.notebook is not None else (
             self._file is None and _in_notebook())
         if notebook:
+            self.lines.append(text)
             self._show_in_notebook(text)
             return
         stream = self._file or sys.stderr
         if getattr(stream, "isatty", lambda: False)():
+            self.lines.append(text)
             stream.write("\r\x1b[K" + text + ("\n" if final else ""))
-            self._drawn = not final
-        else:
+        elif not self._repeat(text, final):
+            self.lines.append(text)
             stream.write(text + "\n")
         stream.flush()
 

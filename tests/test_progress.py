@@ -118,3 +118,15 @@ def test_final_only_states_and_the_status_file_line(tmp_path):
         "trials 3/5 done, 1 running, 1 failed, 1 early-stopped | best default 0.5 (trial a) "
         "| 9m00s left")
     assert progress_line({}, elapsed=5) == "trials 0 done, 0 running | 5s elapsed"
+
+
+def test_a_log_gets_a_line_only_when_more_than_the_clock_changed():
+    lines: list[str] = []
+    cb = ProgressCallback(metric="score", interval_s=0.0, write=lines.append)
+    t = _trial("t")
+    cb.on_step_end(1, [t])
+    cb.on_step_end(2, [t])  # only the clock moved: no new line
+    cb.on_trial_result(3, [t], t, {"score": 1.0})  # the best changed: a line
+    cb.on_step_end(4, [t])
+    cb.on_experiment_end([t])  # the final line always
+    assert len(lines) == 3 and "best score 1" in lines[1] and lines[2] == cb.lines[-1]
