@@ -12,7 +12,69 @@ import pytest
 from ray.tune.search import Searcher
 
 from rafiki_ray.searchers.grid import ProgressiveGridSearch, grid_points, is_finite_grid
+from rafiki_ray.spaces import as_space
 from rafiki_ray.spaces.adapters.nni import from_nni
+from rafiki_ray.testing._searcher_cases import SPACES
+from rafiki_ray.testing.searchers import (
+    OPT_SPACE,
+    SearcherContract,
+    _conditional_space,
+    check_types,
+    drive,
+    objective,
+    opt_objective,
+)
+
+
+class TestProgressiveGridContract(SearcherContract):
+    """The searcher contract, where it applies to a fixed order: the exhaustive order reaches a
+    later branch only after the earlier one's grid (the contract's conditional space reaches
+    "adam" at point 16, the adapted space "mlp" at 72), so the space cases take 80 steps; a grid
+    is not an optimiser and ignores its seed, so those cases check the order instead (and a
+    small space is complete before the contract's step count: FINISHED)."""
+
+    searcher_path = "rafiki_ray.searchers:ProgressiveGridSearch"
+
+    @pytest.fixture
+    def searcher_factory(self):
+        return lambda **kw: ProgressiveGridSearch(**kw)
+
+    @pytest.mark.parametrize("space_name", list(SPACES))
+    def test_suggestions_have_right_types_and_stay_in_space(self, searcher_factory, space_name):
+        raw = SPACES[space_name]()
+        space = as_space(raw)
+        n = len(list(grid_points(space, 80)))  # small spaces are complete sooner
+        s = searcher_factory(space=raw, metric="loss", mode="min", seed=1)
+        configs = drive(s, n, lambda c: objective(space, c))
+        assert configs == list(grid_points(space, n))
+        for i, cfg in enumerate(configs):
+            check_types(space, cfg, f"suggestion[{i}]")
+        if n < 80:
+            assert s.suggest("after") == Searcher.FINISHED
+        if space_name == "conditional":  # every branch, in the grid's order
+            assert {c["optimizer"]["_name"] for c in configs} >= {"sgd", "adam"}
+        if space_name == "adapted":  # the architecture is the 2nd dimension: it moves late
+            assert {c["model"]["_name"] for c in configs} == {"cnn", "mlp"}
+            later = list(grid_points(space, 8300))
+            assert len({repr(c["cell"]) for c in later}) > 1
+
+    @pytest.mark.parametrize("poison", [False, True], ids=["clean", "poisoned"])
+    def test_beats_its_random_baseline(self, searcher_factory, poison):
+        # not an optimiser: it gives the grid's first points whatever the results
+        s = searcher_factory(space=OPT_SPACE, metric="loss", mode="min", seed=0)
+        configs = drive(s, self.optimise_budget, opt_objective, poison=poison)
+        assert configs == list(grid_points(OPT_SPACE, self.optimise_budget))
+
+    def test_mode_max_maximises(self, searcher_factory):
+        s = searcher_factory(space=OPT_SPACE, metric="score", mode="max", seed=0)
+        configs = drive(s, 20, lambda c: -opt_objective(c), metric="score")
+        assert s.best()[1] == max(-opt_objective(c) for c in configs)
+
+    def test_same_seed_same_sequence_different_seed_differs(self, searcher_factory):
+        space = _conditional_space()
+        runs = [drive(searcher_factory(space=space, metric="loss", mode="min", seed=seed),
+                      20, lambda c: objective(space, c)) for seed in (7, 8)]
+        assert runs[0] == runs[1] == list(grid_points(space, 20))  # NNI's fixed order
 
 
 def _nni(**params):
