@@ -59,9 +59,17 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
 def _progress_factory(quiet: bool, interval: float) -> Callable[[Any], Any] | None:
     if quiet:
         return None
-    from rafiki_ray.specs._progress import ProgressDisplay
+    from rafiki_ray.progress import ProgressCallback
 
-    return lambda tracker: ProgressDisplay(tracker, stream=sys.stderr, interval=interval)
+    def make(tracker: Any) -> Any:  # the tracker knows the experiment's metric and limits
+        total = tracker.data.get("expected_trials")
+        return ProgressCallback(
+            metric=tracker.metric, mode=tracker.mode, final_only=tracker.final_only,
+            total_trials=total if isinstance(total, int) and total > 0 else None,
+            time_budget_s=tracker.data.get("time_budget_s"), interval_s=interval,
+            file=sys.stderr, prefix="")
+
+    return make
 
 
 def _report_outcome(outcome: Any) -> int:
@@ -152,7 +160,7 @@ def _add_resume(sub: Any) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from rafiki_ray.specs._progress import format_progress
+    from rafiki_ray.progress import format_status
     from rafiki_ray.specs._status import read_status
 
     status = read_status(args.dir)
@@ -174,7 +182,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
               f"{json.dumps(best['config'])}")
     if status.get("early_stopped"):
         print(f"early stopped: {json.dumps(status['early_stopped'])}")
-    print(format_progress(status, now=status.get("ended") or time.time()))
+    print(format_status(status, now=status.get("ended") or time.time()))
     return EXIT_OK
 
 

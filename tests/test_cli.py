@@ -168,3 +168,88 @@ def test_ctl_and_plot_are_registered_subcommands():
     assert callable(args.func)
     args = parser.parse_args(["plot", "some/dir"])
     assert callable(args.func)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def local_cluster(tmp_path):
+    """A real Ray cluster of one head node (2 CPUs) started by ``ray start --block`` in its own
+    process group, with its own short temp dir (socket paths are limited to 107 bytes);
+    stopped (that group only) at the end. Yields (address, temp_dir, env)."""
+    import shutil
+    import socket
+    import tempfile
+
+    temp_dir = tempfile.mkdtemp(prefix="rr_cluster_", dir="/tmp")
+    port = _free_port()
+    env = _env(tmp_path)
+    head = subprocess.Popen(
+        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+         f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert head.poll() is None, head.stdout.read()[-3000:]
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.time() < deadline, "the Ray head did not come up in 120 s"
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}", Path(temp_dir), env
+    finally:
+        head.send_signal(signal.SIGTERM)  # ray start --block stops its node on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # anything of that group left behind
+        except ProcessLookupError:
+            pass
+        head.wait(timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_run_with_address_uses_the_given_cluster(local_cluster, tmp_path):
+    address, temp_dir, env = local_cluster
+    code = tmp_path / "code"
+    code.mkdir()
+    _write(code / "square.py", """
+import nni
+x = nni.get_next_parameter()["x"]
+nni.report_final_result(x * x)
+""")
+    spec = _write(code / "exp.yml", """
+experimentName: on_cluster
+searchSpace: {x: {_type: choice, _value: [1, 2, 3]}}
+trialCommand: python square.py
+trialConcurrency: 2
+tuner: {name: GridSearch}
+""")
+    storage = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rafiki_ray.cli", "run", str(spec), "--storage", str(storage),
+         "--address", address, "--interval", "0.5"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, (out, err[-3000:])
+    assert "phase: DONE" in out and 'best: 9 {"x": 3}' in out
+    assert "trials 3/3 done, 0 running" in err  # the progress display's final line
+    status = json.loads((storage / "on_cluster" / "rafiki_status.json").read_text())
+    assert sorted(status["trials"].values()) == ["TERMINATED"] * 3
+    # the driver joined the cluster started above (an embedded Ray would have its own session
+    # under the default temp dir): its core-driver log is in this cluster's session
+    logs = temp_dir / "session_latest" / "logs"
+    assert list(logs.glob(f"python-core-driver-*_{proc.pid}.log")), sorted(
+        p.name for p in logs.iterdir())[:50]

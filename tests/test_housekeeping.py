@@ -27,6 +27,9 @@ OPTIONAL = {
 }
 #: the trial shims' own package (rafiki_ray/_shims/t9k), importable once the shims are installed
 SHIMS = {"t9k"}
+#: imported only inside an IPython kernel, which brings it (rafiki_ray.progress's notebook
+#: display; with notebook=None it is used only when IPython is already loaded)
+KERNEL_ONLY = {"IPython"}
 #: imported only by rafiki_ray.testing, the contract suites run under pytest (test extra)
 TESTING_ONLY = {"pytest", "cloudpickle", "hypothesis"}
 PEERS = {"hyperopt", "bayesian-optimization", "scikit-optimize", "optuna", "scikit-learn"}
@@ -80,7 +83,7 @@ def test_runtime_dependencies_are_what_the_package_imports() -> None:
         if "testing" in path.relative_to(ROOT / "rafiki_ray").parts:
             mods -= TESTING_ONLY
         imported |= mods
-    assert imported - set(OPTIONAL) - SHIMS == set(RUNTIME), imported
+    assert imported - set(OPTIONAL) - SHIMS - KERNEL_ONLY == set(RUNTIME), imported
     declared = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
     assert declared == set(RUNTIME.values())
     extras = PYPROJECT["project"]["optional-dependencies"]

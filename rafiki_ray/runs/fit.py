@@ -59,6 +59,7 @@ def prepare(
     num_to_keep: int | None = None,
     verbose: int | None = None,
     cpus_per_run: float = 1.0,
+    progress: Any = False,
 ) -> tuple[Any, dict[str, Any], Any]:
     """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``.
 
@@ -67,6 +68,10 @@ def prepare(
 
     ``num_to_keep``: checkpoints kept per trial (None: all). A run always keeps its latest,
     which resume needs; a warm clone copies its parent's checkpoint when it is made.
+
+    ``progress``: ``True`` adds :class:`rafiki_ray.progress.ProgressCallback` (trials by
+    state, best ``metric``, elapsed time; a notebook output or terminal line updated in place),
+    a Tune callback is added as given, ``False`` shows nothing.
     """
     from rafiki_ray.control.controller import LiveControl
 
@@ -100,6 +105,12 @@ def prepare(
         tune.with_parameters(train_run, spec=spec, train_data=train_data, eval_data=eval_data,
                              num_chunks=num_chunks, seed=seed or 0), {"cpu": cpus_per_run})
     cbs = [control.callback, *(callbacks or [])]
+    if isinstance(progress, tune.Callback):
+        cbs.append(progress)
+    elif progress:
+        from rafiki_ray.progress import ProgressCallback
+
+        cbs.append(ProgressCallback(metric=metric, mode=mode))
     if tensorboard:
         from rafiki_ray.tensorboard import HParamsCallback
 

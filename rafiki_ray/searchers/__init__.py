@@ -11,6 +11,7 @@ _LAZY = {
     "GPSearch": "rafiki_ray.searchers.gp",
     "TPESearch": "rafiki_ray.searchers.tpe",
     "EvolutionSearch": "rafiki_ray.searchers.evolution",
+    "ProgressiveGridSearch": "rafiki_ray.searchers.grid",
 }
 __all__ = list(_LAZY)
 __getattr__: Any = lazy_exports(__name__, _LAZY)

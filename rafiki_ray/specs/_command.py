@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from rafiki_ray import trial as trial_api
+from rafiki_ray._constants import TIMEOUT_FILE
 
-__all__ = ["CommandTrial", "FunctionTrial", "TrialCommandError", "run_command_trial",
-           "run_function_trial"]
+__all__ = ["TIMEOUT_FILE", "CommandTrial", "FunctionTrial", "TrialCommandError",
+           "run_command_trial", "run_function_trial"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,20 @@ _STDERR_TAIL = 2000
 
 class TrialCommandError(RuntimeError):
     """A command trial failed (exit status, missing or bad report); carries its stderr."""
+
+
+class _TrialTimeout(BaseException):
+    """The trial ran past ``maxTrialDuration`` (a BaseException, so that a trial function's
+    ``except Exception`` does not swallow it)."""
+
+
+def _mark_timeout(trial_dir: Path, trial_id: str, limit: float, started: float) -> None:
+    elapsed = time.monotonic() - started
+    logger.warning("trial %s: stopped after %.1f s, its time limit (maxTrialDuration) is "
+                   "%.1f s; its reported results are kept", trial_id, elapsed, limit)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / TIMEOUT_FILE).write_text(json.dumps(
+        {"limit_s": limit, "elapsed_s": round(elapsed, 3)}), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -221,18 +236,30 @@ def _check_record(record: Any) -> tuple[str, dict[str, float], int | None]:
 # ------------------------------------------------------------------------------ command trials
 
 
-def run_command_trial(config: dict[str, Any], spec: CommandTrial) -> None:
-    """Tune function trainable body for a :class:`CommandTrial` (use ``tune.with_parameters``)."""
+def run_command_trial(config: dict[str, Any], spec: CommandTrial,
+                      max_duration_s: float | None = None) -> None:
+    """Tune function trainable body for a :class:`CommandTrial` (use ``tune.with_parameters``).
+
+    ``max_duration_s`` (NNI ``maxTrialDuration``): past it the command's process group is
+    killed and the trial ends normally (NNI's EARLY_STOPPED: no error, the results it reported
+    kept, no final result unless it had reported one); :data:`TIMEOUT_FILE` marks it.
+    """
     trial_id, trial_dir = _tune_context()
     params = _plain_params(config)
-    if spec.pbt_generations:
-        _run_pbt(params, spec, trial_id, trial_dir)
-        return
-    _run_once(params, spec, trial_id, trial_dir, extra={})
+    started = time.monotonic()
+    deadline = None if max_duration_s is None else started + max_duration_s
+    try:
+        if spec.pbt_generations:
+            _run_pbt(params, spec, trial_id, trial_dir, deadline)
+        else:
+            _run_once(params, spec, trial_id, trial_dir, extra={}, deadline=deadline)
+    except _TrialTimeout:
+        _mark_timeout(trial_dir, trial_id, float(max_duration_s or 0), started)
 
 
 def _run_once(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_dir: Path,
-              extra: Mapping[str, Any], report: bool = True) -> dict[str, float] | None:
+              extra: Mapping[str, Any], report: bool = True, deadline: float | None = None
+              ) -> dict[str, float] | None:
     code_dir = Path(spec.code_dir).resolve()
     work = _prepare_workdir(trial_dir, code_dir)
     attempt = len(list(work.glob("reports-*.jsonl")))
@@ -268,6 +295,7 @@ def _run_once(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_d
     final: dict[str, float] | None = None
     last: dict[str, float] | None = None
     problem: str | None = None
+    late = False
     with open(work / "stdout.log", "ab") as stdout, open(stderr_path, "ab") as stderr:
         proc = subprocess.Popen(
             _supervised(command), cwd=work, env=env, stdout=stdout,
@@ -294,10 +322,15 @@ def _run_once(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_d
                         _report(values, step, kind == "final", extra)
                 if problem is not None or done:
                     break
+                if deadline is not None and time.monotonic() > deadline:
+                    late = True  # killed below, what it reported is kept
+                    break
                 time.sleep(_POLL_S)
         finally:
             _kill_group(proc)
             _unlink_code(work)
+    if late:
+        raise _TrialTimeout
     tail = _tail(stderr_path, stderr_start)
     where = f"(working directory {work})"
     if problem is not None:
@@ -328,7 +361,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _run_pbt(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_dir: Path) -> None:
+def _run_pbt(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_dir: Path,
+             deadline: float | None = None) -> None:
     """NNI PBTTuner: one command run per generation; exploits come through PBTSession."""
     import numpy as np
 
@@ -345,7 +379,8 @@ def _run_pbt(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_di
         save_dir.mkdir(parents=True, exist_ok=True)
         run_params = {**sess.config, "save_checkpoint_dir": str(save_dir),
                       "load_checkpoint_dir": str(load_dir or root / trial_id / str(gen - 1))}
-        values = _run_once(run_params, spec, trial_id, trial_dir, extra={}, report=False)
+        values = _run_once(run_params, spec, trial_id, trial_dir, extra={}, report=False,
+                           deadline=deadline)
         if values is None:  # pragma: no cover - _run_once raises instead
             raise TrialCommandError("generation reported no result")
         ex = sess.report({**values, "generation": gen, "final": gen == spec.pbt_generations},
@@ -358,11 +393,17 @@ def _run_pbt(params: dict[str, Any], spec: CommandTrial, trial_id: str, trial_di
 # ------------------------------------------------------------------------------ function trials
 
 
-def run_function_trial(config: dict[str, Any], spec: FunctionTrial) -> None:
-    """Tune function trainable body for a :class:`FunctionTrial`."""
-    trial_id, _ = _tune_context()
+def run_function_trial(config: dict[str, Any], spec: FunctionTrial,
+                       max_duration_s: float | None = None) -> None:
+    """Tune function trainable body for a :class:`FunctionTrial`.
+
+    ``max_duration_s``: a function cannot be killed from inside its own process; it is
+    stopped at its first report past the limit (that report is kept), then ends as a command
+    trial does at its limit."""
+    trial_id, trial_dir = _tune_context()
     params = _plain_params(config)
     state: dict[str, Any] = {"final": None, "last": None}
+    started = time.monotonic()
 
     def sink(record: dict[str, Any]) -> None:
         values = record["metric"]
@@ -370,6 +411,9 @@ def run_function_trial(config: dict[str, Any], spec: FunctionTrial) -> None:
         if record["kind"] == "final":
             state["final"] = values
         _report(values, record["step"], record["kind"] == "final", {})
+        if max_duration_s is not None and record["kind"] != "final" \
+                and time.monotonic() - started > max_duration_s:
+            raise _TrialTimeout
 
     session = trial_api._Session(params, trial_id=trial_id, experiment_id=spec.experiment_id,
                                  sequence_id=0, sink=sink)
@@ -377,6 +421,9 @@ def run_function_trial(config: dict[str, Any], spec: FunctionTrial) -> None:
     try:
         takes_params = _takes_argument(spec.fn)
         out = spec.fn(params) if takes_params else spec.fn()
+    except _TrialTimeout:
+        _mark_timeout(trial_dir, trial_id, float(max_duration_s or 0), started)
+        return
     finally:
         trial_api._activate(previous)
     if state["final"] is None and out is not None:

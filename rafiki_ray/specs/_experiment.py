@@ -27,7 +27,13 @@ from rafiki_ray.specs._command import (
     run_function_trial,
 )
 from rafiki_ray.specs._mapping import Component
-from rafiki_ray.specs._status import STATUS_FILE, EarlyStopper, StatusTracker, write_status
+from rafiki_ray.specs._status import (
+    FINISHED_STATES,
+    STATUS_FILE,
+    EarlyStopper,
+    StatusTracker,
+    write_status,
+)
 
 __all__ = ["EXPERIMENT_FILE", "Experiment", "RunOutcome"]
 
@@ -67,6 +73,9 @@ class Experiment:
             every configuration of ``configs``); with ``configs`` a cap.
         max_concurrent: trials at a time.
         time_budget_s: the experiment's time limit.
+        max_trial_duration_s: each trial's time limit (NNI ``maxTrialDuration``): a trial
+            running longer is stopped, its command killed, its reported results kept, and it
+            counts as finished (``EARLY_STOPPED`` in the status, as NNI marks it).
         early_stopping: Polyaxon rules ``{metric, value, optimization}``.
         resources: per trial, ``{"cpu": n, "gpu": m}``.
         seed: seed for searchers and schedulers (``None``: fresh entropy).
@@ -86,6 +95,7 @@ class Experiment:
     num_samples: int | None = None
     max_concurrent: int = 1
     time_budget_s: float | None = None
+    max_trial_duration_s: float | None = None
     early_stopping: tuple[Mapping[str, Any], ...] = ()
     resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1})
     seed: int | None = None
@@ -119,6 +129,12 @@ class Experiment:
                 isinstance(self.time_budget_s, bool)
                 or not isinstance(self.time_budget_s, (int, float)) or self.time_budget_s <= 0):
             raise invalid("Experiment.time_budget_s", "must be None or > 0", self.time_budget_s)
+        if self.max_trial_duration_s is not None and (
+                isinstance(self.max_trial_duration_s, bool)
+                or not isinstance(self.max_trial_duration_s, (int, float))
+                or not self.max_trial_duration_s > 0):
+            raise invalid("Experiment.max_trial_duration_s", "must be None or > 0",
+                          self.max_trial_duration_s)
         if self.configs is not None:
             if not self.configs:
                 raise invalid("Experiment.configs", "must not be empty", self.configs)
@@ -147,10 +163,9 @@ class Experiment:
         """The Tune trainable: the command or function trial with its resources."""
         from ray import tune
 
-        if isinstance(self.trial, CommandTrial):
-            fn = tune.with_parameters(run_command_trial, spec=self.trial)
-        else:
-            fn = tune.with_parameters(run_function_trial, spec=self.trial)
+        body = run_command_trial if isinstance(self.trial, CommandTrial) else run_function_trial
+        fn = tune.with_parameters(body, spec=self.trial,
+                                  max_duration_s=self.max_trial_duration_s)
         res = {k: float(v) for k, v in dict(self.resources).items() if v}
         return tune.with_resources(fn, res or {"cpu": 1})
 
@@ -289,7 +304,7 @@ def _finish(tuner: Any, stopper: EarlyStopper | None,
         raise
     # a restored run's tracker is the copy Tune unpickled: read what it wrote
     status = read_status(exp_dir)
-    done = sum(1 for s in status.get("trials", {}).values() if s in ("TERMINATED", "ERROR"))
+    done = sum(1 for s in status.get("trials", {}).values() if s in FINISHED_STATES)
     triggered = stopper.triggered if stopper is not None else None
     triggered = triggered or status.get("early_stopped")
     started = status.get("started") or time.time()

@@ -12,10 +12,11 @@ TPE              ``TPESearch(algo="tpe")``
 Random           ``TPESearch(algo="random")``
 Anneal           ``TPESearch(algo="anneal")``
 Evolution        ``EvolutionSearch``
-GridSearch       the grid of the space, in order (Tune's BasicVariantGenerator)
+GridSearch       NNI v2's order (``searchers.grid``): a fixed list when the refinement ends,
+                 else ``ProgressiveGridSearch`` (continuous parameters, refined without end)
 Batch            the listed configurations of the single ``choice``, unwrapped
 GPTuner          ``GPSearch``
-Metis            ``GPSearch`` (noted: no Metis outlier resampling)
+Metis            ``GPSearch`` (noted: :data:`METIS_NOTE` lists what is not reproduced)
 PBTTuner         ``PBT`` scheduler, random initial population, one run per generation
 PPOTuner         ``rafiki_ray.nas.ENASSearch`` for layer_choice / input_choice spaces (noted)
 Medianstop       ``MedianStopping`` scheduler
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -162,17 +164,32 @@ def _evolution(args: dict[str, Any], space: SearchSpace, path: str, seed: int | 
                                    {"mode": mode, "seed": seed}, path=path), mode=mode)
 
 
+#: A finite GridSearch sequence up to this long becomes a fixed list of configurations
+#: (known trial count); a longer or endless one runs through ProgressiveGridSearch.
+_GRID_LIST_LIMIT = 10_000
+
+
 def _grid(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) -> Plan:
+    from rafiki_ray.searchers.grid import grid_points, is_finite_grid
+
     mode = _pop_mode(args, path, "maximize")
     _only(args, set(), path, "GridSearch")
     if space is None:  # the space had errors of its own
         return Plan(mode=mode)
     try:
-        configs = tuple(space.grid())
+        finite = is_finite_grid(space)
+        configs = tuple(itertools.islice(grid_points(space), _GRID_LIST_LIMIT + 1)) \
+            if finite else ()
     except ValueError as exc:
-        raise invalid(path, "GridSearch needs a finite space (choice, randint, quniform, "
-                      f"qloguniform): {exc}") from None
-    return Plan(configs=configs, mode=mode)
+        raise invalid(path, f"GridSearch cannot grid this space: {exc}") from None
+    if finite and len(configs) <= _GRID_LIST_LIMIT:
+        return Plan(configs=configs, mode=mode)
+    return Plan(
+        searcher=Component("rafiki_ray.searchers.grid:ProgressiveGridSearch", {},
+                           {"mode": mode, "seed": seed}, path=path),
+        mode=mode,
+        note=None if finite else "GridSearch: the space has continuous parameters, refined "
+        "epoch by epoch as NNI v2 does without end; maxTrialNumber or the time limit ends it")
 
 
 def _batch(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) -> Plan:
@@ -212,12 +229,32 @@ def _metis(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None
     gp_args = {k: int(args[k]) for k in ("cold_start_num", "selection_num_starting_points")
                if k in args}
     unused = sorted(set(args) - set(gp_args))
-    note = ("Metis runs as GPSearch (Gaussian-process BO with EI; Metis's outlier re-sampling "
-            "and diagnostic candidates are not implemented)"
-            + (f"; arguments {unused} have no effect" if unused else ""))
+    note = METIS_NOTE + (f"; arguments {unused} have no effect" if unused else "")
+    if args.get("no_resampling") is False:
+        logger.warning("%s: no_resampling is false, but outlier re-sampling is not reproduced: "
+                       "%s", path, METIS_NOTE)
     return Plan(searcher=Component("rafiki_ray.searchers.gp:GPSearch", gp_args,
                                    {"mode": mode, "seed": seed}, path=path), mode=mode,
                 note=note)
+
+
+#: What running NNI's Metis tuner as GPSearch does not reproduce (a GPSearch option cannot
+#: provide the re-sampling cheaply: it needs one leave-one-out GP per configuration and a
+#: searcher that proposes a configuration again).
+METIS_NOTE = (
+    "Metis runs as GPSearch (Gaussian-process BO with expected improvement after "
+    "cold_start_num initial points). Not reproduced from NNI's MetisTuner: "
+    "(1) outlier re-sampling (no_resampling: false): once 50 distinct configurations have "
+    "results, one whose result lies more than 2.33 sigma from a GP fitted without it is "
+    "proposed again, at most 3 runs per configuration, and several runs of one configuration "
+    "are averaged; "
+    "(2) the exploitation candidate drawn from Gaussian mixture models of the good and bad "
+    "results (after 12 results); "
+    "(3) the choice among the exploration, exploitation and re-sampling candidates by the "
+    "lowest mean the GP would expect after running each (no_candidates: false); "
+    "(4) exploration_probability: with that probability Metis takes that candidate, else the "
+    "GP's current optimum"
+)
 
 
 _PBT_ARGS = {"population_size", "factor", "resample_probability", "fraction",

@@ -25,11 +25,14 @@ from typing import Any
 
 from ray.tune import Callback, Stopper
 
-__all__ = ["PHASES", "STATUS_FILE", "EarlyStopper", "StatusTracker", "read_status",
+__all__ = ["FINISHED_STATES", "PHASES", "STATUS_FILE", "EarlyStopper", "StatusTracker", "read_status",
            "write_status"]
 
 PHASES = ("PENDING", "RUNNING", "DONE", "TIMEOUT", "ERROR", "INTERRUPTED")
 STATUS_FILE = "rafiki_status.json"
+#: Trial states that count as finished; ``EARLY_STOPPED`` (NNI's name): stopped at the
+#: trial time limit, its reported results kept.
+FINISHED_STATES = ("TERMINATED", "EARLY_STOPPED", "ERROR")
 _WRITE_EVERY_S = 1.0
 
 
@@ -76,7 +79,7 @@ class StatusTracker(Callback):
 
     def finished(self) -> int:
         c = self.counts()
-        return c.get("TERMINATED", 0) + c.get("ERROR", 0)
+        return sum(c.get(s, 0) for s in FINISHED_STATES)
 
     def _better(self, value: float, best: float) -> bool:
         return value > best if self.mode == "max" else value < best
@@ -146,7 +149,9 @@ class StatusTracker(Callback):
         self._write()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._set(trial, "TERMINATED")
+        from rafiki_ray.progress import timed_out
+
+        self._set(trial, "EARLY_STOPPED" if timed_out(trial) else "TERMINATED")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._set(trial, "ERROR")

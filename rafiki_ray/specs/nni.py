@@ -171,8 +171,8 @@ def parse_nni(data: Mapping[str, Any], spec_file: Path, errors: Errors) -> dict[
     if data.get(d_key) is not None:
         out["time_budget_s"] = errors.run(duration, data[d_key], d_key)
     if data.get("maxTrialDuration") is not None:
-        errors.run(duration, data["maxTrialDuration"], "maxTrialDuration")
-        notes.append("maxTrialDuration: not enforced per trial (the experiment limit is)")
+        out["max_trial_duration_s"] = errors.run(duration, data["maxTrialDuration"],
+                                                 "maxTrialDuration")
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
         errors.add(invalid("trialGpuNumber", "must be an integer >= 0", gpus))
         gpus = 0

@@ -34,3 +34,24 @@ def test_successive_halving_group_on_digits(ray_session, tmp_path):
     runs = Control(exp).runs()
     assert all(r["status"] == "completed" for r in runs.values())
     assert {r["config"]["train"]["epochs"] for r in runs.values()} == {2}  # max_epochs
+
+
+def test_prepare_adds_the_progress_display(tmp_path):
+    from rafiki_ray.progress import ProgressCallback
+    from rafiki_ray.runs import GridSearch, List
+    from rafiki_ray.runs.fit import prepare
+
+    tr, ev = digits_data(40, 20)
+    group = GridSearch(base_config(lr=List([0.01, 0.1])))
+    _, kwargs, _ = prepare(digits_spec(), group, tr, ev, storage_path=str(tmp_path),
+                           name="p", num_chunks=2, metric="loss", mode="min", progress=True,
+                           tensorboard=False)
+    (shown,) = [c for c in kwargs["run_config"].callbacks if isinstance(c, ProgressCallback)]
+    assert shown.metric == "loss" and shown.mode == "min"
+    mine = ProgressCallback(metric="loss", mode="min", prefix="runs: ")
+    _, kwargs, _ = prepare(digits_spec(), group, tr, ev, storage_path=str(tmp_path),
+                           name="q", num_chunks=2, progress=mine, tensorboard=False)
+    assert mine in kwargs["run_config"].callbacks
+    _, kwargs, _ = prepare(digits_spec(), group, tr, ev, storage_path=str(tmp_path),
+                           name="r", num_chunks=2, tensorboard=False)
+    assert not any(isinstance(c, ProgressCallback) for c in kwargs["run_config"].callbacks)

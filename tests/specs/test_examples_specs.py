@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,10 @@ def test_example_specs_run(name: str, trials: int, metric: str, tmp_path: Path):
     proc = _cli(["run", str(EXAMPLES / f"{name}.yaml"), "--storage", str(storage),
                  "--num-cpus", "2"], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    assert "phase: DONE" in proc.stdout and "trials" in proc.stderr  # the progress line
+    assert "phase: DONE" in proc.stdout
+    # the progress display's final line
+    assert re.search(r"^trials \d+(/\d+)? done, 0 running \| best ", proc.stderr, re.MULTILINE), \
+        proc.stderr[-2000:]
     exp_dir = proc.stdout.split("directory: ", 1)[1].splitlines()[0]
     rows = json.loads(_cli(["results", exp_dir, "--format", "json"], tmp_path, 120).stdout)
     finished = [r for r in rows if r["state"] == "TERMINATED"]

@@ -291,3 +291,19 @@ def test_not_a_spec(tmp_path: Path):
         load_experiment(write(tmp_path, "x.yaml", "a: 1\n"))
     with pytest.raises(FileNotFoundError):
         load_experiment(tmp_path / "missing.yaml")
+
+
+def test_metis_note_names_what_gpsearch_does_not_reproduce(tmp_path: Path, caplog):
+    spec = tmp_path / "metis.yml"
+    spec.write_text("searchSpace: {x: {_type: uniform, _value: [0, 1]}}\n"
+                    "trialCommand: python t.py\n"
+                    "tuner: {name: MetisTuner, classArgs: {no_resampling: false}}\n")
+    with caplog.at_level(logging.WARNING, logger="rafiki_ray.specs._mapping"):
+        exp = load_experiment(spec)
+    (note,) = [n for n in exp.notes if n.startswith("Metis runs as GPSearch")]
+    for part in ("outlier re-sampling", "2.33 sigma", "at most 3 runs",
+                 "Gaussian mixture models", "exploration_probability",
+                 "arguments ['no_resampling'] have no effect"):
+        assert part in note, part
+    assert "tuner.classArgs: no_resampling is false" in caplog.text
+    assert exp.searcher.class_name == "GPSearch"

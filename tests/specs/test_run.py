@@ -161,3 +161,60 @@ spec:
     assert out.phase == "TIMEOUT"
     status = read_status(out.path)
     assert status["phase"] == "TIMEOUT" and len(status["trials"]) < 20
+
+
+def test_nni_max_trial_duration_stops_an_overrunning_command(workdir: Path, storage: str):
+    # NNI v2 maxTrialDuration: a trial past it is killed and marked EARLY_STOPPED (NNI's
+    # nnimanager cancels it with isEarlyStopped); what it reported is kept; the experiment goes on
+    spec = write(workdir, "nni.yaml", """
+experimentName: overrun
+searchSpace:
+  mode: {_type: choice, _value: [hang, quick]}
+trialCommand: python overrun.py
+trialConcurrency: 2
+maxTrialDuration: 3s
+tuner: {name: GridSearch}
+""")
+    exp = load_experiment(spec)
+    assert exp.max_trial_duration_s == 3.0
+    assert not any("maxTrialDuration" in n for n in exp.notes)
+    out = exp.run(storage_path=storage)
+    assert out.phase == "DONE"
+    by_mode = {r.config["mode"]: r for r in out.results}
+    hang, quick = by_mode["hang"], by_mode["quick"]
+    assert hang.error is None and quick.error is None  # stopped, not failed
+    assert hang.metrics["default"] == 0.5 and hang.metrics["final"] is False  # report kept
+    assert quick.metrics["default"] == 0.25 and quick.metrics["final"] is True
+    status = read_status(out.path)
+    assert sorted(status["trials"].values()) == ["EARLY_STOPPED", "TERMINATED"]
+    assert out.best["value"] == 0.25  # NNI / T9k: only final results count
+    dirs = _trial_dirs(out.path)
+    hang_dir = dirs[json.dumps({"mode": "hang"})]
+    mark = json.loads((hang_dir / "rafiki_trial_timeout.json").read_text())
+    assert mark["limit_s"] == 3.0 and 3.0 <= mark["elapsed_s"] < 20.0  # not the 60 s sleep
+    assert not _alive(int((hang_dir / "work" / "pid").read_text()))  # the command was killed
+
+
+def test_trial_time_limit_stops_a_function_trial_at_its_next_report(tmp_path: Path,
+                                                                    storage: str):
+    import time
+
+    from rafiki_ray import trial
+    from rafiki_ray.spaces import SearchSpace
+    from rafiki_ray.specs import Experiment
+
+    def objective():
+        for step in range(100):
+            time.sleep(0.1)
+            trial.report_intermediate_result(step, step=step)
+        trial.report_final_result(100)
+
+    exp = Experiment(name="fn_limit", space=SearchSpace.from_tune({}), trial=objective,
+                     max_trial_duration_s=1.0)
+    out = exp.run(storage_path=storage)
+    (result,) = list(out.results)
+    assert result.error is None
+    assert 5 <= result.metrics["default"] < 60 and result.metrics["final"] is False
+    assert list(read_status(out.path)["trials"].values()) == ["EARLY_STOPPED"]
+    with pytest.raises(ValueError, match="max_trial_duration_s"):
+        exp.replace(max_trial_duration_s=0)
