@@ -25,6 +25,21 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _running_commands(fragment: str) -> list[int]:
+    """Pids of live processes whose command line contains ``fragment``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in cmd and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def _trial_dirs(path: str) -> dict[str, Path]:
     out = {}
     for d in Path(path).iterdir():
@@ -99,9 +114,10 @@ run:
     assert all(not r.metrics for r in out.results if r.config is None)
     values = sorted(r.config["value"] for r in started)
     assert values == [0.1, 0.9]
+    # (its work/pid file need not have reached the storage folder: Tune syncs a trial's files
+    # when it checkpoints or ends, and this one was killed; so look for the process itself)
+    assert _running_commands("threshold.py --value=0.1 ") == []
     dirs = _trial_dirs(out.path)
-    slow = next(d for k, d in dirs.items() if json.loads(k)["value"] == 0.1)
-    assert not _alive(int((slow / "work" / "pid").read_text()))
     rendered = next(d for k, d in dirs.items() if json.loads(k)["value"] == 0.9)
     # the command was rendered with the parameter and the declaration
     assert (rendered / "work" / "command.txt").read_text() == \
