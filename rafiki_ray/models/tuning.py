@@ -65,6 +65,8 @@ class TuneModelResult:
     experiment_path: str
     model_class: type | None = None
     budget: dict[str, Any] = field(default_factory=dict)
+    #: the validation data the trials were scored on (``deploy`` chooses members with it)
+    val: Any = field(default=None, repr=False, compare=False)
 
     @property
     def best_score(self) -> float:
@@ -295,13 +297,14 @@ def tune_model(
     finally:
         store.shutdown()
     return collect_result(grid, model_class=model_class, choice=exp.choice, budget=exp.budget,
-                          k=k)
+                          k=k, val=val)
 
 
 def collect_result(grid: Any, *, model_class: type | None, choice: AdvisorChoice,
-                   budget: Budget, k: int = 3) -> TuneModelResult:
+                   budget: Budget, k: int = 3, val: Any = None) -> TuneModelResult:
     """Build the result: trials table (also written as ``rafiki_trials.csv``) and the best
-    ``k`` trials' parameters copied to ``<experiment>/rafiki_best``."""
+    ``k`` trials' parameters copied to ``<experiment>/rafiki_best`` (with the validation
+    data's path in ``index.json`` when ``val`` is a path, for ``deploy``)."""
     import pandas as pd
 
     exp_path = grid.experiment_path
@@ -339,10 +342,12 @@ def collect_result(grid: Any, *, model_class: type | None, choice: AdvisorChoice
         "model_class": _class_path(model_class) if model_class is not None else None,
         "advisor": choice.to_dict(),
         "budget": budget.to_dict(),
+        "val": os.path.abspath(os.fspath(val)) if isinstance(val, (str, os.PathLike)) else None,
         "best": [{"rank": b.rank, "trial_id": b.trial_id, "score": b.score, "knobs": b.knobs,
                   "params": os.path.relpath(b.params_path, best_dir)} for b in best],
     }
     with open(os.path.join(best_dir, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
     table.to_csv(os.path.join(exp_path, TABLE_FILE), index=False)
-    return TuneModelResult(grid, table, best, choice, exp_path, model_class, budget.to_dict())
+    return TuneModelResult(grid, table, best, choice, exp_path, model_class, budget.to_dict(),
+                           val=val)
