@@ -2,8 +2,11 @@
 
 * ``TIME_HOURS`` (default 0.1): no trial is created once the experiment has run that long
   (:class:`AdvisorSearch <rafiki_ray.models.advisors.AdvisorSearch>` answers ``FINISHED``);
-  running trials get a grace period (:class:`BudgetStopper`), then Tune stops them, keeping
-  what they reported. Time is counted while a driver runs: :class:`BudgetClock` is a Tune
+  running trials get a grace period (:class:`BudgetStopper`), then Tune stops them at their
+  next report (or when the experiment ends), keeping what they reported: a model that calls
+  :meth:`BaseModel.checkpoint <rafiki_ray.models.BaseModel.checkpoint>` between epochs keeps
+  its last checkpoint's score and parameters (``partial=True`` in the result table); one
+  that reports only at the end of ``train`` keeps nothing when stopped before it. Time is counted while a driver runs: :class:`BudgetClock` is a Tune
   ``Callback`` whose state (the elapsed seconds) Tune saves in every experiment snapshot and
   hands back on ``Tuner.restore``, so after a driver crash the budget continues where the last
   snapshot left it (the seconds between that snapshot and the crash, and the downtime, are not

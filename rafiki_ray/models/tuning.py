@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 
 BEST_DIR = "rafiki_best"
 TABLE_FILE = "rafiki_trials.csv"
-_TABLE_COLUMNS = ("trial_id", "score", "phase", "params_type", "shared_from", "train_time_s",
-                  "time_total_s")
+_TABLE_COLUMNS = ("trial_id", "score", "phase", "partial", "params_type", "shared_from",
+                  "train_time_s", "time_total_s")
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,9 @@ def build_experiment(
             num_samples=b.trial_count if b.trial_count is not None else -1,
             max_concurrent_trials=max_concurrent_trials, reuse_actors=True,
         ),
-        "run_config": tune.RunConfig(stop=BudgetStopper(clock), callbacks=callbacks, verbose=0),
+        # only the latest checkpoint is used (a model's checkpoint() calls add one each)
+        "run_config": tune.RunConfig(stop=BudgetStopper(clock), callbacks=callbacks, verbose=0,
+                                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
     }
     return _Experiment(trainable, tuner_kwargs, choice, b, clock, store)
 
