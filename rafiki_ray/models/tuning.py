@@ -255,7 +255,10 @@ def tune_model(
             (``Tuner.restore``; the budget continues where its last snapshot left it).
         options: ``max_concurrent_trials``, ``cpus_per_trial``, ``grace_period_s``,
             ``progress`` (True, False, ``"log"`` or a Tune callback), ``progress_interval_s``,
-            ``final_fraction``, ``share_decay``, ``n_initial`` (see :func:`build_experiment`).
+            ``final_fraction`` (BAYES_OPT with EARLY_STOP: FINAL_TRAIN in the last
+            ``min(1 h, final_fraction * TIME_HOURS)``; Rafiki used the last hour whatever the
+            budget, see :mod:`rafiki_ray.models.advisors`), ``share_decay``, ``n_initial``
+            (see :func:`build_experiment` and :class:`~rafiki_ray.models.AdvisorSearch`).
 
     Returns:
         :class:`TuneModelResult` with the ``ResultGrid``, a trials table, the best trials
