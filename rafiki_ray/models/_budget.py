@@ -93,6 +93,7 @@ class BudgetClock(Callback):
         self.grace_s = float(grace_s)
         self._before = 0.0
         self._t0: float | None = None
+        self._restored_from: float | None = None  # elapsed seconds set_state started from
 
     def start(self) -> None:
         if self._t0 is None:
@@ -121,18 +122,23 @@ class BudgetClock(Callback):
         self.start()
 
     def get_state(self) -> dict[str, Any]:
-        return {"elapsed_s": self.elapsed(), "budget_s": self.budget_s, "grace_s": self.grace_s}
+        """``elapsed_s``, the budget and grace, and ``restored_from_s``: the elapsed seconds
+        this clock was restored with (``None`` in a driver session that did not restore)."""
+        return {"elapsed_s": self.elapsed(), "budget_s": self.budget_s, "grace_s": self.grace_s,
+                "restored_from_s": self._restored_from}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._before = float(state["elapsed_s"])
+        self._restored_from = self._before
         self._t0 = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"budget_s": self.budget_s, "grace_s": self.grace_s,
-                "_before": self.elapsed() if self._t0 is not None else self._before, "_t0": None}
+                "_before": self.elapsed() if self._t0 is not None else self._before, "_t0": None,
+                "_restored_from": self._restored_from}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"_restored_from": None, **state})
 
 
 class BudgetStopper(Stopper):

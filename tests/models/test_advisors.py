@@ -181,7 +181,9 @@ def test_time_budget_ends_suggestions():
 
     clock = BudgetClock(budget_s=100.0, grace_s=5.0)
     s = _search({"x": FloatKnob(0.0, 1.0)}, "RANDOM", clock=clock)
+    assert clock.get_state()["restored_from_s"] is None
     clock.set_state({"elapsed_s": 42.0})
+    assert clock.get_state()["restored_from_s"] == 42.0
     assert isinstance(s.suggest("t0"), dict)
     assert 42.0 <= s.created_s["t0"] < 43.0  # when in the budget each trial was suggested
     assert s.get_state()["created_s"] == s.created_s
