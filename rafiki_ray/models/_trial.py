@@ -118,13 +118,14 @@ def run_trial(config: dict[str, Any], *, model_class: type, train: Any, val: Any
         report(score, m.dump_parameters(), partial=True, train_s=train_s, extra=extra)
 
     try:
-        model.__dict__[_CHECKPOINT_HOOK] = on_checkpoint
+        if hasattr(model, "__dict__"):  # BaseModel.checkpoint looks the hook up there
+            model.__dict__[_CHECKPOINT_HOOK] = on_checkpoint
         if skip_train:
             if shared is not None:
                 model.load_parameters(shared)
         else:
             model.train(train, shared_params=shared)
-        model.__dict__.pop(_CHECKPOINT_HOOK, None)
+        getattr(model, "__dict__", {}).pop(_CHECKPOINT_HOOK, None)
         train_s = time.perf_counter() - t0
         score = float(model.evaluate(val)) if directive["to_eval"] else float("nan")
         params = model.dump_parameters()

@@ -103,6 +103,12 @@ def test_time_budget_stops_new_trials_then_running_ones(ray_session, storage):
     assert result.best == []  # stopped before it reported: nothing to deploy
 
 
+def test_checkpoint_outside_a_trial_does_nothing():
+    m = EpochProbe(x=0.5, epochs=3, seconds=0.0)
+    m.train(DUMMY)  # calls self.checkpoint(epoch=...) three times: no Tune session, no-op
+    assert m.done == 3 and m.evaluate(DUMMY) == 0.003
+
+
 @pytest.mark.slow  # ~35 s: the grace must outlast a worker's start on a loaded machine
 def test_a_trial_stopped_at_the_time_limit_keeps_its_last_checkpoint(ray_session, storage):
     """4 s of budget plus 30 s of grace, a trial of 400 half-second epochs that calls
