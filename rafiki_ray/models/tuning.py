@@ -212,9 +212,9 @@ def build_experiment(
             num_samples=b.trial_count if b.trial_count is not None else -1,
             max_concurrent_trials=max_concurrent_trials, reuse_actors=True,
         ),
-        # only the latest checkpoint is used (a model's checkpoint() calls add one each)
-        "run_config": tune.RunConfig(stop=BudgetStopper(clock), callbacks=callbacks, verbose=0,
-                                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        # every checkpoint is kept (Tune's default): with num_to_keep, each model checkpoint()
+        # beyond it forces an experiment snapshot (measured: a warning per PyFeedForward epoch)
+        "run_config": tune.RunConfig(stop=BudgetStopper(clock), callbacks=callbacks, verbose=0),
     }
     return _Experiment(trainable, tuner_kwargs, choice, b, clock, store)
 
