@@ -2,8 +2,11 @@
 
 * ``TIME_HOURS`` (default 0.1): no trial is created once the experiment has run that long
   (:class:`AdvisorSearch <rafiki_ray.models.advisors.AdvisorSearch>` answers ``FINISHED``);
-  running trials get a grace period (:class:`BudgetStopper`), then Tune stops them, keeping
-  what they reported. Time is counted while a driver runs: :class:`BudgetClock` is a Tune
+  running trials get a grace period (:class:`BudgetStopper`), then Tune stops them at their
+  next report (or when the experiment ends), keeping what they reported: a model that calls
+  :meth:`BaseModel.checkpoint <rafiki_ray.models.BaseModel.checkpoint>` between epochs keeps
+  its last checkpoint's score and parameters (``partial=True`` in the result table); one
+  that reports only at the end of ``train`` keeps nothing when stopped before it. Time is counted while a driver runs: :class:`BudgetClock` is a Tune
   ``Callback`` whose state (the elapsed seconds) Tune saves in every experiment snapshot and
   hands back on ``Tuner.restore``, so after a driver crash the budget continues where the last
   snapshot left it (the seconds between that snapshot and the crash, and the downtime, are not
@@ -90,6 +93,7 @@ class BudgetClock(Callback):
         self.grace_s = float(grace_s)
         self._before = 0.0
         self._t0: float | None = None
+        self._restored_from: float | None = None  # elapsed seconds set_state started from
 
     def start(self) -> None:
         if self._t0 is None:
@@ -118,18 +122,23 @@ class BudgetClock(Callback):
         self.start()
 
     def get_state(self) -> dict[str, Any]:
-        return {"elapsed_s": self.elapsed(), "budget_s": self.budget_s, "grace_s": self.grace_s}
+        """``elapsed_s``, the budget and grace, and ``restored_from_s``: the elapsed seconds
+        this clock was restored with (``None`` in a driver session that did not restore)."""
+        return {"elapsed_s": self.elapsed(), "budget_s": self.budget_s, "grace_s": self.grace_s,
+                "restored_from_s": self._restored_from}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._before = float(state["elapsed_s"])
+        self._restored_from = self._before
         self._t0 = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"budget_s": self.budget_s, "grace_s": self.grace_s,
-                "_before": self.elapsed() if self._t0 is not None else self._before, "_t0": None}
+                "_before": self.elapsed() if self._t0 is not None else self._before, "_t0": None,
+                "_restored_from": self._restored_from}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"_restored_from": None, **state})
 
 
 class BudgetStopper(Stopper):

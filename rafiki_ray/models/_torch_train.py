@@ -59,15 +59,19 @@ class TorchImageClassifier(BaseModel):
             epochs = max(1, epochs // self.early_stop_divisor)
         opt = torch.optim.Adam(self.net.parameters(), lr=float(self.k["learning_rate"]))
         bs = int(self.k["batch_size"])
-        self.net.train()
         self.epochs_run = epochs
-        for _ in range(epochs):
+        for epoch in range(epochs):
+            self.net.train()
             order = torch.randperm(len(X), generator=self.gen)
             for i in range(0, len(X), bs):
                 idx = order[i:i + bs]
                 opt.zero_grad()
                 nn.functional.cross_entropy(self.net(X[idx]), y[idx]).backward()
                 opt.step()
+            if epoch + 1 < epochs:
+                # in a tune_model trial: score and keep this epoch, so a trial stopped at the
+                # time limit keeps it (evaluation draws no random numbers: same training)
+                self.checkpoint(epoch=epoch + 1)
 
     def _probs(self, X: Any) -> np.ndarray:
         if self.net is None:

@@ -4,6 +4,11 @@ Pull shared parameters per the directive's ``params_type`` → build the model w
 train (or, with SKIP_TRAIN on, load the shared parameters) → evaluate if ``to_eval`` (else
 score NaN) → dump parameters → publish them to the ParamStore if ``to_cache_params`` → report
 ``score`` and ``phase`` with a checkpoint holding ``params.npz`` and ``knobs.json``.
+
+A model that calls :meth:`BaseModel.checkpoint <rafiki_ray.models.BaseModel.checkpoint>`
+during ``train`` reports the same (score on the validation data, parameters) with
+``partial=True`` at each call, so a trial stopped at the time limit keeps its last one; the
+final report has ``partial=False``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rafiki_ray.models.advisors import (
     PHASES,
     default_directive,
 )
-from rafiki_ray.models.model import save_parameters
+from rafiki_ray.models.model import _CHECKPOINT_HOOK, save_parameters
 
 __all__ = ["KNOBS_FILE", "PARAMS_FILE", "parse_directive", "run_trial"]
 
@@ -92,26 +97,40 @@ def run_trial(config: dict[str, Any], *, model_class: type, train: Any, val: Any
     skip_train = any(knobs.get(name) is True for name, pol in policies.items()
                      if pol == "SKIP_TRAIN")
     model = model_class(**knobs)
-    try:
-        t0 = time.perf_counter()
-        if skip_train:
-            if shared is not None:
-                model.load_parameters(shared)
-        else:
-            model.train(train, shared_params=shared)
-        train_s = time.perf_counter() - t0
-        score = float(model.evaluate(val)) if directive["to_eval"] else float("nan")
-        params = model.dump_parameters()
-        if directive["to_cache_params"] and store is not None:
-            store.publish(params, score=score if math.isfinite(score) else None)
-        metrics = {"score": score, "phase": directive["phase"],
+    t0 = time.perf_counter()
+
+    def report(score: float, params: dict[str, Any], *, partial: bool, train_s: float,
+               extra: Mapping[str, Any] | None = None) -> None:
+        metrics = {**(extra or {}),
+                   "score": score, "phase": directive["phase"],
                    "params_type": directive["params_type"] or "",
                    "shared_from": shared_from, "shared_score": shared_score,
-                   "train_time_s": train_s}
+                   "train_time_s": train_s, "partial": partial}
         with tempfile.TemporaryDirectory() as d:
             save_parameters(os.path.join(d, PARAMS_FILE), params)
             with open(os.path.join(d, KNOBS_FILE), "w") as f:
                 json.dump(knobs, f)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+    def on_checkpoint(m: Any, extra: Mapping[str, Any]) -> None:
+        train_s = time.perf_counter() - t0
+        score = float(m.evaluate(val)) if directive["to_eval"] else float("nan")
+        report(score, m.dump_parameters(), partial=True, train_s=train_s, extra=extra)
+
+    try:
+        if hasattr(model, "__dict__"):  # BaseModel.checkpoint looks the hook up there
+            model.__dict__[_CHECKPOINT_HOOK] = on_checkpoint
+        if skip_train:
+            if shared is not None:
+                model.load_parameters(shared)
+        else:
+            model.train(train, shared_params=shared)
+        getattr(model, "__dict__", {}).pop(_CHECKPOINT_HOOK, None)
+        train_s = time.perf_counter() - t0
+        score = float(model.evaluate(val)) if directive["to_eval"] else float("nan")
+        params = model.dump_parameters()
+        if directive["to_cache_params"] and store is not None:
+            store.publish(params, score=score if math.isfinite(score) else None)
+        report(score, params, partial=False, train_s=train_s)
     finally:
         model.destroy()

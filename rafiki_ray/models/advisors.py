@@ -23,9 +23,14 @@ built: ``FloatKnob(0, 1, is_exp=True)`` raises ``ValueError``); the GLOBAL_BEST 
 filled because only ENAS trials cached parameters (here every parameter-sharing trial
 publishes, so later trials do receive the best one's parameters).
 
-Deliberate change: the original's final window was the last hour whatever the budget (with the
-default 0.1 h, every trial was final). Here it is ``min(1 h, final_fraction * TIME_HOURS)``
-and, with a ``MODEL_TRIAL_COUNT``, also the last ``ceil(final_fraction * count)`` trials.
+Deliberate change (tested): the original's final window was the last hour whatever the
+budget (``BayesOptAdvisor``: FINAL_TRAIN once ``hours left <= 1``), so under its default
+0.1 h budget, and any budget up to 1 h, every trial was FINAL_TRAIN: the EARLY_STOP search
+never ran and the advisor only fell back to plain BO proposals with every policy off. Here the
+window is ``min(1 h, final_fraction * TIME_HOURS)`` (``final_fraction`` 0.25 by default): the
+original's last hour for budgets of 4 h and more, the last quarter of shorter ones. With a
+``MODEL_TRIAL_COUNT`` (which the original's BO never planned for), the last
+``ceil(final_fraction * count)`` trials are final too.
 """
 
 from __future__ import annotations
@@ -201,9 +206,15 @@ class AdvisorSearch(Searcher):
         trial_count: ``MODEL_TRIAL_COUNT`` (``None``: unlimited), for the final window.
         forward_space: pass Tune's ``param_space`` on to ``inner`` (a user's searcher);
             ``False`` when ``inner`` was built with the space.
-        final_fraction: share of the budget kept for FINAL_TRAIN (BAYES_OPT + EARLY_STOP).
+        final_fraction: FINAL_TRAIN window of BAYES_OPT + EARLY_STOP: the last
+            ``min(1 h, final_fraction * TIME_HOURS)`` and the last
+            ``ceil(final_fraction * MODEL_TRIAL_COUNT)`` trials (see the module docstring for
+            why this differs from the original's fixed last hour).
         share_decay: epsilon-greedy decay rate (Rafiki: 4): ``P(no sharing) = exp(-decay*used)``.
         seed: seeds this wrapper's own generator (the sharing coin).
+
+    :attr:`created_s` maps each suggested trial id to the budget seconds spent when it was
+    suggested (kept in the state, so it spans a ``Tuner.restore``).
     """
 
     def __init__(
@@ -244,11 +255,17 @@ class AdvisorSearch(Searcher):
         self._pending: dict[str, dict[str, Any]] = {}
         self._search_results: list[dict[str, Any]] = []  # SEARCH configs and scores
         self._final_done: list[dict[str, Any]] = []  # configs already final-trained
+        # trial id -> budget seconds spent when it was suggested (None without a clock)
+        self._created: dict[str, float | None] = {}
 
     # ------------------------------------------------------------------ helpers
     @property
     def inner(self) -> Searcher:
         return self._inner
+
+    @property
+    def created_s(self) -> dict[str, float | None]:
+        return dict(self._created)
 
     def _knob(self, policy: str) -> str | None:
         for name, pol in self._policies.items():
@@ -339,6 +356,10 @@ class AdvisorSearch(Searcher):
         if DIRECTIVE_KEY not in config:
             config[DIRECTIVE_KEY] = directive
         self._n += 1
+        at = round(self._clock.elapsed(), 3) if self._clock is not None else None
+        self._created[trial_id] = at
+        logger.debug("trial %s suggested (%d of %s) at %s s of the time budget", trial_id,
+                     self._n, self._count, at)
         self._pending[trial_id] = {"config": {k: v for k, v in config.items()
                                               if k != DIRECTIVE_KEY},
                                    "phase": config[DIRECTIVE_KEY].get("phase", "SEARCH"),
@@ -398,7 +419,8 @@ class AdvisorSearch(Searcher):
             "policies": dict(self._policies), "count": self._count, "seed": self._seed,
             "rng": rng_state(self._rng), "n": self._n, "pending": _copy(self._pending),
             "search_results": _copy(self._search_results),
-            "final_done": _copy(self._final_done), "inner": self._inner_state(),
+            "final_done": _copy(self._final_done), "created_s": dict(self._created),
+            "inner": self._inner_state(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -409,6 +431,7 @@ class AdvisorSearch(Searcher):
         self._n, self._pending = int(state["n"]), _copy(state["pending"])
         self._search_results = _copy(state["search_results"])
         self._final_done = _copy(state["final_done"])
+        self._created = dict(state.get("created_s", {}))
         self._set_inner_state(state["inner"])
 
     def save(self, checkpoint_path: str) -> None:

@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 
+#: the instance attribute through which a tune_model trial receives ``checkpoint`` calls
+_CHECKPOINT_HOOK = "_rafiki_checkpoint_hook"
+
+
 class BaseModel(abc.ABC):
     """Base of every Rafiki model (the original's contract, method for method).
 
@@ -76,6 +80,21 @@ class BaseModel(abc.ABC):
 
     def destroy(self) -> None:
         """Free this instance's resources (called once a trial is done)."""
+
+    def checkpoint(self, **metrics: Any) -> None:
+        """Make the training so far count; call it from :meth:`train` between epochs.
+
+        Inside a ``tune_model`` trial, the model is evaluated on the validation data (when
+        the trial evaluates at all), its parameters are dumped, and both are reported to Tune
+        with ``metrics`` (e.g. ``epoch=3``) and ``partial=True``. A trial that the time
+        budget stops before it finishes (after the grace period) keeps its last checkpoint:
+        its score and parameters appear in the result table and can be deployed. Tune
+        schedulers see each checkpoint as one training iteration. Outside a trial (local
+        use, :func:`~rafiki_ray.models.check_model`) it does nothing.
+        """
+        hook = self.__dict__.get(_CHECKPOINT_HOOK)
+        if hook is not None:
+            hook(self, metrics)
 
     @staticmethod
     def teardown() -> None:

@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 
 BEST_DIR = "rafiki_best"
 TABLE_FILE = "rafiki_trials.csv"
-_TABLE_COLUMNS = ("trial_id", "score", "phase", "params_type", "shared_from", "train_time_s",
-                  "time_total_s")
+_TABLE_COLUMNS = ("trial_id", "score", "phase", "partial", "params_type", "shared_from",
+                  "train_time_s", "time_total_s")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class TuneModelResult:
     experiment_path: str
     model_class: type | None = None
     budget: dict[str, Any] = field(default_factory=dict)
+    #: the validation data the trials were scored on (``deploy`` chooses members with it)
+    val: Any = field(default=None, repr=False, compare=False)
 
     @property
     def best_score(self) -> float:
@@ -210,6 +212,8 @@ def build_experiment(
             num_samples=b.trial_count if b.trial_count is not None else -1,
             max_concurrent_trials=max_concurrent_trials, reuse_actors=True,
         ),
+        # every checkpoint is kept (Tune's default): with num_to_keep, each model checkpoint()
+        # beyond it forces an experiment snapshot (measured: a warning per PyFeedForward epoch)
         "run_config": tune.RunConfig(stop=BudgetStopper(clock), callbacks=callbacks, verbose=0),
     }
     return _Experiment(trainable, tuner_kwargs, choice, b, clock, store)
@@ -251,7 +255,10 @@ def tune_model(
             (``Tuner.restore``; the budget continues where its last snapshot left it).
         options: ``max_concurrent_trials``, ``cpus_per_trial``, ``grace_period_s``,
             ``progress`` (True, False, ``"log"`` or a Tune callback), ``progress_interval_s``,
-            ``final_fraction``, ``share_decay``, ``n_initial`` (see :func:`build_experiment`).
+            ``final_fraction`` (BAYES_OPT with EARLY_STOP: FINAL_TRAIN in the last
+            ``min(1 h, final_fraction * TIME_HOURS)``; Rafiki used the last hour whatever the
+            budget, see :mod:`rafiki_ray.models.advisors`), ``share_decay``, ``n_initial``
+            (see :func:`build_experiment` and :class:`~rafiki_ray.models.AdvisorSearch`).
 
     Returns:
         :class:`TuneModelResult` with the ``ResultGrid``, a trials table, the best trials
@@ -295,13 +302,14 @@ def tune_model(
     finally:
         store.shutdown()
     return collect_result(grid, model_class=model_class, choice=exp.choice, budget=exp.budget,
-                          k=k)
+                          k=k, val=val)
 
 
 def collect_result(grid: Any, *, model_class: type | None, choice: AdvisorChoice,
-                   budget: Budget, k: int = 3) -> TuneModelResult:
+                   budget: Budget, k: int = 3, val: Any = None) -> TuneModelResult:
     """Build the result: trials table (also written as ``rafiki_trials.csv``) and the best
-    ``k`` trials' parameters copied to ``<experiment>/rafiki_best``."""
+    ``k`` trials' parameters copied to ``<experiment>/rafiki_best`` (with the validation
+    data's path in ``index.json`` when ``val`` is a path, for ``deploy``)."""
     import pandas as pd
 
     exp_path = grid.experiment_path
@@ -339,10 +347,12 @@ def collect_result(grid: Any, *, model_class: type | None, choice: AdvisorChoice
         "model_class": _class_path(model_class) if model_class is not None else None,
         "advisor": choice.to_dict(),
         "budget": budget.to_dict(),
+        "val": os.path.abspath(os.fspath(val)) if isinstance(val, (str, os.PathLike)) else None,
         "best": [{"rank": b.rank, "trial_id": b.trial_id, "score": b.score, "knobs": b.knobs,
                   "params": os.path.relpath(b.params_path, best_dir)} for b in best],
     }
     with open(os.path.join(best_dir, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
     table.to_csv(os.path.join(exp_path, TABLE_FILE), index=False)
-    return TuneModelResult(grid, table, best, choice, exp_path, model_class, budget.to_dict())
+    return TuneModelResult(grid, table, best, choice, exp_path, model_class, budget.to_dict(),
+                           val=val)

@@ -34,11 +34,31 @@ def clock_states(grid: Any, experiment_path: str) -> dict[str, Any]:
 
     import psutil
 
-    out = []
+    out, restored = [], []
     for path in sorted(glob.glob(os.path.join(experiment_path, "callback-states-*.pkl"))):
         with open(path, "rb") as f:
             states = pickle.load(f)
         for state in states.values():
             if isinstance(state, dict) and "elapsed_s" in state and "grace_s" in state:
                 out.append(float(state["elapsed_s"]))
-    return {"elapsed": out, "restore_process_s": time.time() - psutil.Process().create_time()}
+                restored.append(state.get("restored_from_s"))
+    return {"elapsed": out, "restored_from": restored,
+            "restore_process_s": time.time() - psutil.Process().create_time()}
+
+
+def budget_states(grid: Any, experiment_path: str) -> dict[str, Any]:
+    """:func:`clock_states` plus, per driver session (oldest first), the AdvisorSearch state
+    Tune saved (``searcher-state-<session>.pkl``: trials suggested and the budget seconds at
+    each suggestion) and the trial ids of the final result grid."""
+    out = clock_states(grid, experiment_path)
+    searchers = []
+    # session files are named by the session's start time: sorted names = session order
+    for path in sorted(glob.glob(os.path.join(experiment_path, "searcher-state-*.pkl"))):
+        with open(path, "rb") as f:
+            payload = pickle.load(f)
+        state = payload["state"]
+        searchers.append({"kind": payload["kind"], "n": state["n"],
+                          "created_s": state["created_s"]})
+    out["searchers"] = searchers
+    out["grid_trial_ids"] = sorted((r.metrics or {}).get("trial_id") for r in grid)
+    return out

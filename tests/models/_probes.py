@@ -104,3 +104,35 @@ def slow_probe(seconds: float) -> type:
                                                  "seconds": FixedKnob(float(seconds))}),
         "__module__": __name__,
     })
+
+
+class EpochProbe(BaseModel):
+    """Trains ``epochs`` epochs of ``seconds`` each, calling ``checkpoint(epoch=...)`` after
+    each; scores ``epochs_done / 1000``; parameters: the epochs done."""
+
+    @staticmethod
+    def get_knob_config() -> dict[str, Any]:
+        return {"x": FloatKnob(0.0, 1.0), "epochs": FixedKnob(400), "seconds": FixedKnob(0.5)}
+
+    def __init__(self, **knobs: Any) -> None:
+        super().__init__(**knobs)
+        self.done = 0
+
+    def train(self, dataset: Any, shared_params: dict[str, Any] | None = None,
+              **train_args: Any) -> None:
+        for epoch in range(int(self.knobs["epochs"])):
+            time.sleep(float(self.knobs["seconds"]))
+            self.done = epoch + 1
+            self.checkpoint(epoch=self.done)
+
+    def evaluate(self, dataset: Any) -> float:
+        return self.done / 1000
+
+    def predict(self, queries: list[Any]) -> list[Any]:
+        return [float(self.done)] * len(queries)
+
+    def dump_parameters(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def load_parameters(self, params: dict[str, Any]) -> None:
+        self.done = int(params["done"])

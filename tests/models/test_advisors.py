@@ -181,9 +181,40 @@ def test_time_budget_ends_suggestions():
 
     clock = BudgetClock(budget_s=100.0, grace_s=5.0)
     s = _search({"x": FloatKnob(0.0, 1.0)}, "RANDOM", clock=clock)
+    assert clock.get_state()["restored_from_s"] is None
+    clock.set_state({"elapsed_s": 42.0})
+    assert clock.get_state()["restored_from_s"] == 42.0
     assert isinstance(s.suggest("t0"), dict)
+    assert 42.0 <= s.created_s["t0"] < 43.0  # when in the budget each trial was suggested
+    assert s.get_state()["created_s"] == s.created_s
     clock.set_state({"elapsed_s": 100.5})  # as Tune hands it back after a restore
-    assert s.suggest("t1") == Searcher.FINISHED
+    assert s.suggest("t1") == Searcher.FINISHED and list(s.created_s) == ["t0"]
     assert not clock.grace_over()
     clock.set_state({"elapsed_s": 105.0})
     assert clock.grace_over() and math.isclose(clock.fraction_used(), 1.0)
+
+
+@pytest.mark.parametrize("hours, search_until", [(10.0, 9.0), (2.0, 1.5), (0.1, 0.075)])
+def test_final_window_is_the_last_hour_or_the_last_quarter_of_a_short_budget(hours,
+                                                                             search_until):
+    """Rafiki's BayesOptAdvisor (EARLY_STOP) turned to FINAL_TRAIN once <= 1 h was left, so
+    under its default 0.1 h budget (and any budget <= 1 h) every trial was FINAL_TRAIN:
+    no search, no early stopping. Here the window is min(1 h, final_fraction * TIME_HOURS):
+    the original's last hour for budgets >= 4 h (final_fraction 0.25), the last quarter
+    below."""
+    from rafiki_ray.models import BudgetClock
+
+    knobs = {"x": FloatKnob(0.0, 1.0), "early": PolicyKnob("EARLY_STOP")}
+    clock = BudgetClock(budget_s=hours * 3600, grace_s=0.0)
+    s = _search(knobs, "BAYES_OPT", clock=clock)
+    margin = 0.002 * hours * 3600
+    clock.set_state({"elapsed_s": search_until * 3600 - margin})
+    assert not s.in_final_window()
+    c = s.suggest("a")
+    assert c[DIRECTIVE_KEY]["phase"] == "SEARCH" and c["early"] is True
+    s.on_trial_complete("a", {"score": 0.5})
+    clock.set_state({"elapsed_s": search_until * 3600 + margin})
+    assert s.in_final_window()
+    f = s.suggest("b")
+    assert f[DIRECTIVE_KEY]["phase"] == "FINAL_TRAIN" and f["early"] is False
+    assert f["x"] == c["x"]  # the best SEARCH configuration, re-trained in full

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from rafiki_ray.models import load_parameters, tune_model
+from rafiki_ray.models import deploy, load_parameters, tune_model
 from rafiki_ray.progress import ProgressCallback
-from tests.models._probes import FixedProbe, SharingProbe, slow_probe
+from tests.models._probes import EpochProbe, FixedProbe, SharingProbe, slow_probe
 from tests.models.conftest import example_model
 
 DUMMY = (np.zeros((4, 2)), np.zeros(4, dtype=int))
@@ -101,6 +101,35 @@ def test_time_budget_stops_new_trials_then_running_ones(ray_session, storage):
     assert wall < 100  # the trial alone would take 120 s (worker start-up is counted too)
     assert len(result.result_grid) == 1
     assert result.best == []  # stopped before it reported: nothing to deploy
+
+
+def test_checkpoint_outside_a_trial_does_nothing():
+    m = EpochProbe(x=0.5, epochs=3, seconds=0.0)
+    m.train(DUMMY)  # calls self.checkpoint(epoch=...) three times: no Tune session, no-op
+    assert m.done == 3 and m.evaluate(DUMMY) == 0.003
+
+
+@pytest.mark.slow  # ~35 s: the grace must outlast a worker's start on a loaded machine
+def test_a_trial_stopped_at_the_time_limit_keeps_its_last_checkpoint(ray_session, storage):
+    """4 s of budget plus 30 s of grace, a trial of 400 half-second epochs that calls
+    checkpoint() after each: Tune stops it at its first report after the grace, and its last
+    checkpoint (score and parameters) is in the table and deployable. (With 8 s of grace
+    the trial's worker once started too late, under load, to report anything.)"""
+    t0 = time.monotonic()
+    result = tune_model(EpochProbe, DUMMY, DUMMY, {"TIME_HOURS": 4 / 3600},
+                        storage_path=storage, name="partial", grace_period_s=30.0,
+                        max_concurrent_trials=1, progress=False)
+    wall = time.monotonic() - t0
+    assert wall < 150  # the trial alone would take 200 s
+    assert len(result.result_grid) == 1 and len(result.table) == 1
+    row = result.table.iloc[0]
+    assert bool(row["partial"]) is True and row["status"] == "OK"
+    epochs = int(result.result_grid[0].metrics["epoch"])
+    assert 1 <= epochs < 400 and row["score"] == epochs / 1000
+    assert len(result.best) == 1 and result.best_score == epochs / 1000
+    # the kept parameters are those of the last checkpoint, and deploy loads them
+    assert int(load_parameters(result.best[0].params_path)["done"]) == epochs
+    assert deploy(result, k=1).predict([0]) == [float(epochs)]
 
 
 @pytest.mark.slow  # Optuna's import and its own trials: ~35 s on the shared 2 cores
