@@ -190,6 +190,9 @@ def local_cluster(tmp_path):
     temp_dir = tempfile.mkdtemp(prefix="rr_cluster_", dir="/tmp")
     port = _free_port()
     env = _env(tmp_path)
+    # `ray start` finds no token in the test's HOME (ray.init creates one, `ray start` does
+    # not): a private test cluster runs without token authentication, and so does its client
+    env["RAY_AUTH_MODE"] = "disabled"
     head = subprocess.Popen(
         [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
          f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--num-gpus=0",
