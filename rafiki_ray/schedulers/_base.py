@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from rafiki_ray import _tune_seam
+from rafiki_ray import _args, _tune_seam
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
 from rafiki_ray._state import load_state, save_state
@@ -84,6 +85,9 @@ class RafikiScheduler(FIFOScheduler):
     pauses: bool = False
     #: Minimum seconds between two unforced state writes.
     persist_interval_s: float = 0.5
+    #: Source argument names (NNI classArgs, Polyaxon, Ray) -> keyword, applied by
+    #: :meth:`from_args` and by constructors that take ``**aliases`` (:mod:`rafiki_ray._args`).
+    ALIASES: ClassVar[dict[str, str | None]] = {}
 
     def __init__(
         self,
@@ -117,6 +121,12 @@ class RafikiScheduler(FIFOScheduler):
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
         self._restop: set[str] = set()  # restored trials the scheduler had already stopped
         self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> RafikiScheduler:
+        """Build from a source's argument names (e.g. NNI ``classArgs``) plus keywords,
+        through the class's :attr:`ALIASES` (:func:`rafiki_ray._args.resolve_aliases`)."""
+        return _args.from_args(cls, args, kwargs)
 
     # ------------------------------------------------------------------ metric / mode
     @property
