@@ -16,7 +16,9 @@ the same way everywhere, whether the names arrive as a dict (``Class.from_args(a
   Python's own unexpected keyword, and a ``ValueError``, as for any bad value in a file);
 * one keyword given twice (a source name with our name, or two source names for it):
   ``ValueError`` ``"{Class}.{name}: given together with {other}, got {value!r}"``. A keyword
-  counts as given when its value is neither ``None`` nor the constructor's default.
+  counts as given when its value is neither ``None`` nor the constructor's default. The same
+  name in ``from_args``'s dict and in its keywords is accepted when both values are equal
+  (else ``"{Class}.{name}: given twice, also as {other value!r}, got {value!r}"``).
 
 Numbers
 -------
@@ -83,6 +85,13 @@ def _given(value: Any, default: Any) -> bool:
         return True
 
 
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or a == b)
+    except (TypeError, ValueError):
+        return False
+
+
 def resolve_aliases(
     cls: type,
     source: Mapping[str, Any],
@@ -128,7 +137,10 @@ def resolve_aliases(
         if target in via:
             raise invalid(f"{owner}.{name}", f"given together with {via[target]}", value)
         if target in out and _given(out[target], keywords.get(target, None)):
-            raise invalid(f"{owner}.{name}", f"given together with {target}", value)
+            if name != target:
+                raise invalid(f"{owner}.{name}", f"given together with {target}", value)
+            if not _same(out[target], new):  # from_args: the same name in args and kwargs
+                raise invalid(f"{owner}.{name}", f"given twice, also as {out[target]!r}", value)
         via[target] = name
         out[target] = new
     for key, default in (defaults or {}).items():

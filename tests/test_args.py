@@ -111,6 +111,14 @@ def test_from_args_keywords_left_at_none_may_be_set_by_a_source_name():
         TPESearch.from_args({"random_state": 3}, seed=4)
 
 
+def test_from_args_accepts_the_same_name_with_the_same_value_in_args_and_keywords():
+    bo = {"metric": {"name": "loss", "optimization": "minimize"}, "n_initial_trials": 4}
+    s = GPSearch.from_args(bo, metric="loss", mode="min")  # Polyaxon: the experiment's too
+    assert (s.metric, s.mode) == ("loss", "min")
+    with pytest.raises(ValueError, match="GPSearch.metric: given twice, also as 'acc', got 'loss'"):
+        GPSearch.from_args(bo, metric="acc")
+
+
 # ----------------------------------------------------------------------------- check_number
 
 
