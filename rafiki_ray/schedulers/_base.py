@@ -27,7 +27,9 @@ What the base gives a subclass
   a subclass lists them in ``self._repause`` from ``on_trial_add`` and the base sets them back
   to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all); trials
   the scheduler had stopped after Tune's last snapshot go into ``self._restop`` and are
-  stopped there instead of being restarted.
+  stopped there instead of being restarted; trials Tune's snapshot has finished but the
+  scheduler's (older: Tune uploads the two files separately) state has live go into
+  ``self._reend`` and get ``on_trial_remove`` there.
 
 Everything that touches Tune's private state is in :mod:`rafiki_ray._tune_seam`.
 
@@ -120,6 +122,7 @@ class RafikiScheduler(FIFOScheduler):
         self._checkpointed: set[str] = set()  # trial ids that reported a checkpoint
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
         self._restop: set[str] = set()  # restored trials the scheduler had already stopped
+        self._reend: dict[str, Trial] = {}  # restored trials Tune ended after our last write
         self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
 
     @classmethod
@@ -335,14 +338,15 @@ class RafikiScheduler(FIFOScheduler):
         controller.stop_trial(trial)
 
     def _apply_repause(self, controller: Any) -> None:
-        """Put restored trials that were paused before the crash back into PAUSED.
+        """Put restored trials that were paused before the crash back into PAUSED, stop those
+        stopped before it, and end those listed in ``self._reend`` (via ``on_trial_remove``).
 
         Also writes a state whose last write was throttled (called at every
         ``choose_trial_to_run``, i.e. at every step of Tune's loop).
         """
         if self._file.dirty:
             self._persist()
-        if not self._repause and not self._restop:
+        if not self._repause and not self._restop and not self._reend:
             return
         for trial in list(controller.get_trials()):
             if trial.status != Trial.PENDING:
@@ -353,6 +357,11 @@ class RafikiScheduler(FIFOScheduler):
                 _tune_seam.repause(controller, trial)
         self._repause.clear()
         self._restop.clear()
+        # finished in Tune's snapshot, live in our older state: they end now, as if Tune had
+        # just reported it (rung schedulers: the rung stops waiting for them)
+        ended, self._reend = list(self._reend.values()), {}
+        for trial in ended:
+            self.on_trial_remove(controller, trial)
 
     # ------------------------------------------------------------------ live-trial tracking
     def _track(self, trial: Trial, decision: str | None = None) -> str | None:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from rafiki_ray.schedulers._base import RafikiScheduler
 
 if TYPE_CHECKING:
     from rafiki_ray._tune_seam import TuneController
+
+logger = logging.getLogger(__name__)
 
 
 def rung_milestones(min_resource: float, max_resource: float, eta: float) -> list[float]:
@@ -74,6 +77,16 @@ class RungScheduler(RafikiScheduler):
                     self._restop.add(tid)
                 elif self._was_waiting(tid):
                     self._repause.add(tid)
+            elif trial.status in (Trial.TERMINATED, Trial.ERROR) and not self._was_stopped(tid):
+                # Tune's snapshot is newer than our state file: Tune uploads the two
+                # separately, so a driver crash can keep its experiment_state-*.json of after
+                # a halving and our file of before it. The trial ended after our last write;
+                # it ends here too (at the first choose_trial_to_run, once every trial is
+                # back), else its rung would wait for it and the trials paused there would be
+                # stopped as the run goes dry (the crash-restore test's rare failure)
+                logger.debug("restored trial %s is %s in Tune's snapshot, live in ours: ended",
+                             tid, trial.status)
+                self._reend[tid] = trial
             return
         if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
