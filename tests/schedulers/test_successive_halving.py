@@ -151,3 +151,39 @@ def test_restore_from_a_state_older_than_tunes_snapshot(order):
     assert log.steps[0] == 9, log.steps  # the best trial reached the horizon
     assert log.steps[1] == 3 and all(log.steps[i] == 1 for i in range(2, 6)), log.steps
     assert set(log.statuses.values()) == {"TERMINATED"}
+
+
+def _before_the_first_halving(states):
+    """The last state file version of before the rung-0 halving (for ``stale_state``)."""
+    if not states or states[-1] is None or states[-1]["sub"]["brackets"][0]["cur"] == 0:
+        return None  # the kill came before the halving: nothing to go back over
+    found = [k for k, st in enumerate(states)
+             if st is not None and st["sub"]["brackets"] and st["sub"]["brackets"][0]["cur"] == 0]
+    return found[-1] if found else None
+
+
+@pytest.mark.slow
+def test_driver_crash_restore_with_a_state_file_older_than_tunes_snapshot(storage):
+    """The crash test with our state file of before the rung-0 halving and Tune's snapshot
+    of after it (losers TERMINATED), as a kill between Tune's uploads of the two leaves them
+    (they are uploaded separately). Without the fix the rung waited for a trial Tune had
+    ended and every trial ended at epoch 1 (a script doing the same with real Tune: best
+    epoch 1 before the fix, 9 after)."""
+    from rafiki_ray.testing._crash import log_excerpt, run_crash_restore
+    from rafiki_ray.testing.schedulers import HORIZON
+
+    report = run_crash_restore(
+        "rafiki_ray.testing.schedulers:crash_experiment", storage=storage, name="crash",
+        kill_after=7, stale_state=f"{__name__}:_before_the_first_halving",
+        factory_kwargs={"scheduler": TestSuccessiveHalvingContract.scheduler_path,
+                        "scheduler_kwargs": dict(TestSuccessiveHalvingContract.crash_kwargs)},
+    )
+    assert report["stale_state"] is not None, "no state file of before the halving was seen"
+    assert report["scheduler_state_before"]["sub"]["brackets"][0]["cur"] == 0
+    assert report["restore_error"] is None and len(report["trials"]) == 6
+    for tid, info in report["trials"].items():
+        assert info["error"] is None and info["iterations"].count(1) <= 1, (tid, info)
+    reached = max(int(i["last"].get("epoch", 0)) for i in report["trials"].values())
+    assert reached == HORIZON, (
+        f"best epoch {reached}; {({t: i['iterations'] for t, i in report['trials'].items()})}"
+        f"\n{log_excerpt(report['log'])}")
