@@ -132,6 +132,15 @@ def _count_results(exp_dir: str) -> int:
     return total
 
 
+def _unpickled_state(files: dict[str, bytes]) -> dict[str, Any] | None:
+    """The scheduler state in one version of the files; ``None`` when the state file is
+    missing or was caught half-copied (Tune's upload does not write it atomically)."""
+    try:
+        return _jsonable(pickle.loads(files[STATE_FILE]).get("state"))
+    except (KeyError, EOFError, pickle.UnpicklingError, ValueError, AttributeError):
+        return None
+
+
 def _scheduler_files(exp_dir: str) -> dict[str, bytes]:
     out = {}
     for file in glob.glob(os.path.join(exp_dir, "rafiki_scheduler_*")):
@@ -240,7 +249,7 @@ def run_crash_restore(
                     f"crash harness: the experiment ended (rc={child.returncode}) before "
                     f"{kill_after} results were snapshotted; see {log_path}:\n{_tail(log_path)}"
                 )
-            time.sleep(0.2)
+            time.sleep(0.05 if stale_state else 0.2)  # stale_state: catch every version
         else:
             raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s")
     finally:
@@ -253,8 +262,7 @@ def run_crash_restore(
         now = _scheduler_files(exp_dir)
         if now and (not versions or now != versions[-1]):
             versions.append(now)
-        states = [_jsonable(pickle.loads(v[STATE_FILE]).get("state")) if STATE_FILE in v
-                  else None for v in versions]
+        states = [_unpickled_state(v) for v in versions]
         used_stale = load_factory(stale_state)(states)
         if used_stale is not None:
             for file in glob.glob(os.path.join(exp_dir, "rafiki_scheduler_*")):
