@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from rafiki_ray._args import POSITIVE, check_number
 from rafiki_ray._errors import invalid
 from rafiki_ray.nas._base import NASSearcher
 from rafiki_ray.nas._controller import Controller
@@ -49,19 +49,6 @@ ENAS_DEFAULTS: dict[str, Any] = {
     "baseline_decay": 0.99,
     "baseline": None,
 }
-
-
-def _positive_int(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise invalid(path, "must be an int >= 1", value)
-    return int(value)
-
-
-def _positive_float(value: Any, path: str, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-    if not ok or not (value >= 0 if allow_zero else value > 0) or math.isnan(value):
-        raise invalid(path, "must be a number " + (">= 0" if allow_zero else "> 0"), value)
-    return float(value)
 
 
 class ENASSearch(NASSearcher):
@@ -118,28 +105,22 @@ class ENASSearch(NASSearcher):
         baseline: float | None = ENAS_DEFAULTS["baseline"],
     ) -> None:
         hp = {
-            "hidden_size": _positive_int(hidden_size, "hidden_size"),
-            "num_layers": _positive_int(num_layers, "num_layers"),
-            "tanh_constant": None if tanh_constant is None
-            else _positive_float(tanh_constant, "tanh_constant"),
-            "temperature": None if temperature is None
-            else _positive_float(temperature, "temperature"),
-            "lr": _positive_float(lr, "lr"),
-            "beta1": _positive_float(beta1, "beta1", allow_zero=True),
-            "eps": _positive_float(eps, "eps"),
-            "entropy_weight": _positive_float(entropy_weight, "entropy_weight", allow_zero=True),
-            "baseline_decay": _positive_float(baseline_decay, "baseline_decay", allow_zero=True),
-            "baseline": None if baseline is None else float(baseline),
+            "hidden_size": check_number("hidden_size", hidden_size, integer=True, low=1),
+            "num_layers": check_number("num_layers", num_layers, integer=True, low=1),
+            "tanh_constant": check_number("tanh_constant", tanh_constant, none_ok=True,
+                                          **POSITIVE),
+            "temperature": check_number("temperature", temperature, none_ok=True, **POSITIVE),
+            "lr": check_number("lr", lr, **POSITIVE),
+            "beta1": check_number("beta1", beta1, low=0, high=1, high_open=True),
+            "eps": check_number("eps", eps, **POSITIVE),
+            "entropy_weight": check_number("entropy_weight", entropy_weight, low=0),
+            "baseline_decay": check_number("baseline_decay", baseline_decay, low=0, high=1,
+                                           high_open=True),
+            "baseline": check_number("baseline", baseline, none_ok=True),
         }
-        if not hp["beta1"] < 1:
-            raise invalid("beta1", "must be in [0, 1)", beta1)
-        if not hp["baseline_decay"] < 1:
-            raise invalid("baseline_decay", "must be in [0, 1)", baseline_decay)
         self._hp = hp
-        self._update_every = _positive_int(update_every, "update_every")
-        self._bins = _positive_int(bins, "bins")
-        if self._bins < 2:
-            raise invalid("bins", "must be an int >= 2", bins)
+        self._update_every = check_number("update_every", update_every, integer=True, low=1)
+        self._bins = check_number("bins", bins, integer=True, low=2)
         # the controller's seed is drawn here (not from the searcher's generator) so that
         # setting a space later does not shift the searcher's own draws
         self._controller_seed = int(np.random.default_rng(seed).integers(2**31 - 1))

@@ -27,7 +27,9 @@ What the base gives a subclass
   a subclass lists them in ``self._repause`` from ``on_trial_add`` and the base sets them back
   to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all); trials
   the scheduler had stopped after Tune's last snapshot go into ``self._restop`` and are
-  stopped there instead of being restarted.
+  stopped there instead of being restarted; trials Tune's snapshot has finished but the
+  scheduler's (older: Tune uploads the two files separately) state has live go into
+  ``self._reend`` and get ``on_trial_remove`` there.
 
 Everything that touches Tune's private state is in :mod:`rafiki_ray._tune_seam`.
 
@@ -40,12 +42,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from rafiki_ray import _tune_seam
+from rafiki_ray import _args, _tune_seam
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
 from rafiki_ray._state import load_state, save_state
@@ -84,6 +87,9 @@ class RafikiScheduler(FIFOScheduler):
     pauses: bool = False
     #: Minimum seconds between two unforced state writes.
     persist_interval_s: float = 0.5
+    #: Source argument names (NNI classArgs, Polyaxon, Ray) -> keyword, applied by
+    #: :meth:`from_args` and by constructors that take ``**aliases`` (:mod:`rafiki_ray._args`).
+    ALIASES: ClassVar[dict[str, str | None]] = {}
 
     def __init__(
         self,
@@ -116,7 +122,14 @@ class RafikiScheduler(FIFOScheduler):
         self._checkpointed: set[str] = set()  # trial ids that reported a checkpoint
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
         self._restop: set[str] = set()  # restored trials the scheduler had already stopped
+        self._reend: dict[str, Trial] = {}  # restored trials Tune ended after our last write
         self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> RafikiScheduler:
+        """Build from a source's argument names (e.g. NNI ``classArgs``) plus keywords,
+        through the class's :attr:`ALIASES` (:func:`rafiki_ray._args.resolve_aliases`)."""
+        return _args.from_args(cls, args, kwargs)
 
     # ------------------------------------------------------------------ metric / mode
     @property
@@ -325,14 +338,15 @@ class RafikiScheduler(FIFOScheduler):
         controller.stop_trial(trial)
 
     def _apply_repause(self, controller: Any) -> None:
-        """Put restored trials that were paused before the crash back into PAUSED.
+        """Put restored trials that were paused before the crash back into PAUSED, stop those
+        stopped before it, and end those listed in ``self._reend`` (via ``on_trial_remove``).
 
         Also writes a state whose last write was throttled (called at every
         ``choose_trial_to_run``, i.e. at every step of Tune's loop).
         """
         if self._file.dirty:
             self._persist()
-        if not self._repause and not self._restop:
+        if not self._repause and not self._restop and not self._reend:
             return
         for trial in list(controller.get_trials()):
             if trial.status != Trial.PENDING:
@@ -343,6 +357,11 @@ class RafikiScheduler(FIFOScheduler):
                 _tune_seam.repause(controller, trial)
         self._repause.clear()
         self._restop.clear()
+        # finished in Tune's snapshot, live in our older state: they end now, as if Tune had
+        # just reported it (rung schedulers: the rung stops waiting for them)
+        ended, self._reend = list(self._reend.values()), {}
+        for trial in ended:
+            self.on_trial_remove(controller, trial)
 
     # ------------------------------------------------------------------ live-trial tracking
     def _track(self, trial: Trial, decision: str | None = None) -> str | None:

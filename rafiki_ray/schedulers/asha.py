@@ -22,20 +22,15 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
+from rafiki_ray._args import POSITIVE, check_number, resolve_aliases
 from rafiki_ray._errors import invalid
-from rafiki_ray.schedulers._rungs import (
-    RungScheduler,
-    check_count,
-    check_positive,
-    resolve_args,
-    rung_milestones,
-)
+from rafiki_ray.schedulers._rungs import RungScheduler, rung_milestones
 
 if TYPE_CHECKING:
     from rafiki_ray._tune_seam import TuneController
@@ -44,12 +39,6 @@ __all__ = ["ASHA"]
 
 logger = logging.getLogger(__name__)
 
-#: Accepted alternative argument names (paper / NNI-style) -> our (Ray) name.
-ALIASES = {
-    "min_resource": "grace_period",
-    "max_resource": "max_t",
-    "eta": "reduction_factor",
-}
 _PROMOTIONS = ("pause", "stop")
 
 
@@ -120,7 +109,15 @@ class ASHA(RungScheduler):
             ``grace_period * eta**s``; a new trial joins one at random (weights as Ray's).
         promotion: ``"pause"`` (paper, needs checkpoints) or ``"stop"`` (Ray's behaviour).
         metric, mode, time_attr, seed, persist: see :class:`RafikiScheduler`.
+        **aliases: source argument names, see :attr:`ALIASES`.
     """
+
+    #: Source argument names (paper / NNI style) -> our (Ray) name.
+    ALIASES: ClassVar[dict[str, str | None]] = {
+        "min_resource": "grace_period",
+        "max_resource": "max_t",
+        "eta": "reduction_factor",
+    }
 
     def __init__(
         self,
@@ -138,18 +135,18 @@ class ASHA(RungScheduler):
         **aliases: Any,
     ) -> None:
         name = type(self).__name__
-        values = resolve_args(
-            name, ALIASES, aliases,
+        values = resolve_aliases(
+            type(self), aliases,
             {"max_t": max_t, "grace_period": grace_period, "reduction_factor": reduction_factor},
-            {"max_t": 100, "grace_period": 1, "reduction_factor": 4},
+            defaults={"max_t": 100, "grace_period": 1, "reduction_factor": 4},
         )
         big_r, r, eta = values["max_t"], values["grace_period"], values["reduction_factor"]
-        check_positive(f"{name}.max_t", big_r)
-        check_positive(f"{name}.grace_period", r)
-        check_positive(f"{name}.reduction_factor", eta, minimum=1.0)
+        big_r = check_number(f"{name}.max_t", big_r, **POSITIVE)
+        r = check_number(f"{name}.grace_period", r, **POSITIVE)
+        eta = check_number(f"{name}.reduction_factor", eta, low=1, low_open=True)
         if r > big_r:
             raise invalid(f"{name}.grace_period", f"must be <= max_t ({big_r})", r)
-        check_count(f"{name}.brackets", brackets)
+        brackets = check_number(f"{name}.brackets", brackets, integer=True, low=1)
         if promotion not in _PROMOTIONS:
             raise invalid(f"{name}.promotion", "must be 'pause' or 'stop'", promotion)
         super().__init__(metric=metric, mode=mode, time_attr=time_attr, seed=seed,

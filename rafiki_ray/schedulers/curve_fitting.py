@@ -37,25 +37,15 @@ It never pauses, so trainables need no checkpoints.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ray.tune.schedulers import TrialScheduler
 
-from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._args import POSITIVE, check_number
 from rafiki_ray.schedulers._curves import predict
 from rafiki_ray.schedulers._history import _HistoryScheduler
-from rafiki_ray.schedulers.median_stopping import from_nni_args
 
 __all__ = ["CurveFitting"]
-
-
-def _int_arg(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid_type(f"CurveFitting.{name}", "must be an int", value)
-    if value < low:
-        raise invalid(f"CurveFitting.{name}", f"must be >= {low}", value)
-    return value
 
 
 class CurveFitting(_HistoryScheduler):
@@ -72,8 +62,9 @@ class CurveFitting(_HistoryScheduler):
             Metropolis chains.
     """
 
-    #: NNI ``classArgs`` names -> constructor arguments (Curvefitting's own names are ours)
-    ALIASES: ClassVar[dict[str, str]] = {"optimize_mode": "mode"}
+    #: NNI ``classArgs`` names -> constructor arguments (Curvefitting's own names are ours;
+    #: ``from_args`` takes ``epoch_num``, ``start_step``, ``threshold``, ``gap``)
+    ALIASES: ClassVar[dict[str, str | None]] = {"optimize_mode": "mode"}
 
     def __init__(
         self,
@@ -90,27 +81,14 @@ class CurveFitting(_HistoryScheduler):
     ) -> None:
         super().__init__(metric=metric, mode=mode, time_attr=time_attr, seed=seed,
                          persist=persist)
-        if isinstance(epoch_num, bool) or not isinstance(epoch_num, (int, float)):
-            raise invalid_type("CurveFitting.epoch_num", "must be a number", epoch_num)
-        if not math.isfinite(epoch_num) or epoch_num <= 0:
-            raise invalid("CurveFitting.epoch_num", "must be > 0", epoch_num)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            raise invalid_type("CurveFitting.threshold", "must be a number", threshold)
-        if not (math.isfinite(threshold) and threshold >= 0):
-            raise invalid("CurveFitting.threshold", "must be a finite number >= 0", threshold)
-        self._epoch_num = float(epoch_num)
-        self._start_step = _int_arg("start_step", start_step, 0)
-        self._threshold = float(threshold)
-        self._gap = _int_arg("gap", gap, 1)
+        self._epoch_num = float(check_number("CurveFitting.epoch_num", epoch_num, **POSITIVE))
+        self._start_step = check_number("CurveFitting.start_step", start_step, integer=True, low=0)
+        self._threshold = float(check_number("CurveFitting.threshold", threshold, low=0))
+        self._gap = check_number("CurveFitting.gap", gap, integer=True, low=1)
         self._judged: dict[str, int] = {}  # trial -> history length at its last judgement
         self._finals: dict[str, float] = {}  # successfully completed trial -> final score
         self._best_final = -math.inf
         self.n_judgements = 0  # fits made (runtime statistic, not state)
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> CurveFitting:
-        """Build from NNI ``classArgs`` (``epoch_num``, ``start_step``, ``threshold``, ``gap``)."""
-        return cls(**from_nni_args(cls, cls.ALIASES, args, kwargs))
 
     # ------------------------------------------------------------------ decisions
     def _usable(self, score: float) -> bool:

@@ -32,19 +32,17 @@ Decisions (differences from Polyaxon):
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from ray.tune.experiment import Trial
 
 from rafiki_ray import _tune_seam
+from rafiki_ray._args import POSITIVE, check_number, resolve_aliases
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._brackets import SyncBracketScheduler
-from rafiki_ray.schedulers._rungs import check_positive, resolve_args
 
 __all__ = ["Hyperband", "bracket_table", "s_max"]
 
-#: Accepted alternative argument names (Ray) -> our (Polyaxon) name.
-ALIASES = {"max_t": "max_iter", "reduction_factor": "eta"}
 _TYPES = {"int": int, "float": float}
 _OPTIMIZATION = {"maximize": "max", "minimize": "min"}
 
@@ -87,7 +85,11 @@ class Hyperband(SyncBracketScheduler):
             (False, Polyaxon's default).
         metric: a result key, or Polyaxon's ``{"name": ..., "optimization": ...}``.
         mode, time_attr, seed, persist: see :class:`RafikiScheduler`.
+        **aliases: source argument names, see :attr:`ALIASES`.
     """
+
+    #: Source argument names (Ray) -> our (Polyaxon) name.
+    ALIASES: ClassVar[dict[str, str | None]] = {"max_t": "max_iter", "reduction_factor": "eta"}
 
     def __init__(
         self,
@@ -104,11 +106,10 @@ class Hyperband(SyncBracketScheduler):
         **aliases: Any,
     ) -> None:
         name = type(self).__name__
-        values = resolve_args(name, ALIASES, aliases, {"max_iter": max_iter, "eta": eta},
-                              {"max_iter": 81, "eta": 3})
-        big_r, e = values["max_iter"], values["eta"]
-        check_positive(f"{name}.max_iter", big_r)
-        check_positive(f"{name}.eta", e, minimum=1.0)
+        values = resolve_aliases(type(self), aliases, {"max_iter": max_iter, "eta": eta},
+                                 defaults={"max_iter": 81, "eta": 3})
+        big_r = check_number(f"{name}.max_iter", values["max_iter"], **POSITIVE)
+        e = check_number(f"{name}.eta", values["eta"], low=1, low_open=True)
         if isinstance(metric, dict):
             if "name" not in metric:
                 raise invalid(f"{name}.metric", "a dict needs 'name'", metric)

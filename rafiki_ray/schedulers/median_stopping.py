@@ -33,33 +33,14 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ray.tune.schedulers import TrialScheduler
 
-from rafiki_ray._errors import invalid, invalid_type
+from rafiki_ray._args import check_number
 from rafiki_ray.schedulers._history import _HistoryScheduler
 
-__all__ = ["MedianStopping", "from_nni_args"]
-
-
-def from_nni_args(cls: type, aliases: Mapping[str, str], args: Mapping[str, Any],
-                  kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Map a source's argument names onto ``cls``'s keyword arguments via ``aliases``."""
-    import inspect
-
-    params = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    out = dict(kwargs)
-    for key, value in args.items():
-        name = aliases.get(key, key)
-        if name not in params:
-            raise invalid(f"{cls.__name__}.{key}",
-                          f"is not an argument (known: {sorted(params | set(aliases))})", value)
-        if name == "mode" and value in ("maximize", "minimize"):
-            value = "max" if value == "maximize" else "min"
-        out[name] = value
-    return out
+__all__ = ["MedianStopping"]
 
 
 class MedianStopping(_HistoryScheduler):
@@ -71,8 +52,9 @@ class MedianStopping(_HistoryScheduler):
         start_step: judge a trial only once it has at least this many results (NNI default 0).
     """
 
-    #: NNI ``classArgs`` name -> constructor argument
-    ALIASES: ClassVar[dict[str, str]] = {"optimize_mode": "mode"}
+    #: NNI ``classArgs`` name -> constructor argument (``from_args``: NNI ``classArgs``
+    #: ``optimize_mode``, ``start_step``, plus keywords)
+    ALIASES: ClassVar[dict[str, str | None]] = {"optimize_mode": "mode"}
 
     def __init__(
         self,
@@ -86,19 +68,11 @@ class MedianStopping(_HistoryScheduler):
     ) -> None:
         super().__init__(metric=metric, mode=mode, time_attr=time_attr, seed=seed,
                          persist=persist)
-        if isinstance(start_step, bool) or not isinstance(start_step, int):
-            raise invalid_type("MedianStopping.start_step", "must be an int", start_step)
-        if start_step < 0:
-            raise invalid("MedianStopping.start_step", "must be >= 0", start_step)
-        self._start_step = start_step
+        self._start_step = check_number("MedianStopping.start_step", start_step, integer=True,
+                                        low=0)
         self._best: dict[str, float] = {}  # running trials: best signed score so far
         self._avgs: dict[str, list[float]] = {}  # completed trials: running averages (signed)
         self._by_step: list[list[float]] = []  # step S-1 -> sorted averages of completed trials
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> MedianStopping:
-        """Build from NNI ``classArgs`` (``optimize_mode``, ``start_step``) plus keywords."""
-        return cls(**from_nni_args(cls, cls.ALIASES, args, kwargs))
 
     @property
     def start_step(self) -> int:

@@ -50,11 +50,12 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
+from rafiki_ray._args import POSITIVE, check_number, resolve_aliases
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._base import RafikiScheduler
 from rafiki_ray.schedulers._pbt_exploit import ExploitMixin
@@ -92,17 +93,6 @@ ALIASES: dict[str, str | None] = {
     "all_checkpoint_dir": None,  # NNI: weights move through the ParamStore instead
     "log_config": None,  # Ray: the lineage() DataFrame replaces the per-trial policy files
 }
-_NNI_MODES = {"maximize": "max", "minimize": "min"}
-
-
-def _number(name: str, value: Any, lo: float, hi: float, *, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_type(f"PBT.{name}", "must be a number", value)
-    v = float(value)
-    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
-        bracket = "(" if lo_open else "["
-        raise invalid(f"PBT.{name}", f"must be in {bracket}{lo}, {hi}]", value)
-    return v
 
 
 def _ray_up() -> bool:
@@ -145,6 +135,8 @@ class PBT(ExploitMixin, RafikiScheduler):
 
     pauses = True
     _supports_buffered_results = False
+    #: Source argument names -> keyword (the module's :data:`ALIASES`).
+    ALIASES: ClassVar[dict[str, str | None]] = ALIASES
 
     def __init__(
         self,
@@ -171,46 +163,29 @@ class PBT(ExploitMixin, RafikiScheduler):
         require_attrs: bool = False,
         **aliases: Any,
     ) -> None:
-        given = {"mode": mode, "fraction": fraction}
-        for name, value in aliases.items():
-            if name not in ALIASES:
-                raise invalid_type("PBT", f"unexpected argument {name!r}; aliases: {sorted(ALIASES)}", name)
-            target = ALIASES[name]
-            if target is None:
-                logger.warning("PBT: argument %r is accepted for compatibility and unused", name)
-                continue
-            if name == "optimize_mode":
-                if value not in _NNI_MODES:
-                    raise invalid("PBT.optimize_mode", "must be 'maximize' or 'minimize'", value)
-                value = _NNI_MODES[value]
-            if target == "mode" and mode is not None and mode != value:
-                raise invalid("PBT", f"{name!r} and 'mode' disagree", [value, mode])
-            given[target] = value
+        given = resolve_aliases(type(self), aliases, {"mode": mode, "fraction": fraction})
         super().__init__(metric=metric, mode=given["mode"], time_attr=time_attr, seed=seed,
                          persist=persist)
         self._space: SearchSpace | None = None if space is None else as_space(space, "PBT.space")
-        if population_size is not None and (
-            isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2
-        ):
-            raise invalid("PBT.population_size", "must be None or an int >= 2", population_size)
-        self._population_size = population_size
-        self._interval = _number("perturbation_interval", perturbation_interval, 0, math.inf, lo_open=True)
-        self._burn_in = _number("burn_in_period", burn_in_period, 0, math.inf)
-        self._fraction = _number("fraction", given["fraction"], 0, 0.5, lo_open=True)
-        self._factor = _number("factor", factor, 0, math.inf)
-        self._resample_p = _number("resample_probability", resample_probability, 0, 1)
+        self._population_size = check_number("PBT.population_size", population_size,
+                                             integer=True, low=2, none_ok=True)
+        self._interval = float(check_number("PBT.perturbation_interval", perturbation_interval, **POSITIVE))
+        self._burn_in = float(check_number("PBT.burn_in_period", burn_in_period, low=0))
+        self._fraction = float(check_number("PBT.fraction", given["fraction"], low=0, high=0.5, low_open=True))
+        self._factor = float(check_number("PBT.factor", factor, low=0))
+        self._resample_p = float(check_number("PBT.resample_probability", resample_probability, low=0, high=1))
         self._mutations = None if hyperparam_mutations is None else check_mutations(hyperparam_mutations)
         if not isinstance(perturbation_factors, (list, tuple)) or not perturbation_factors:
             raise invalid_type("PBT.perturbation_factors", "must be a non-empty tuple of numbers",
                                perturbation_factors)
-        self._factors = tuple(_number("perturbation_factors", f, 0, math.inf) for f in perturbation_factors)
+        self._factors = tuple(float(check_number("PBT.perturbation_factors", f, low=0)) for f in perturbation_factors)
         if custom_explore_fn is not None and not callable(custom_explore_fn):
             raise invalid_type("PBT.custom_explore_fn", "must be callable", custom_explore_fn)
         self._explore_fn = custom_explore_fn
         if not isinstance(synch, bool):
             raise invalid_type("PBT.synch", "must be a bool", synch)
         self._synch = synch
-        self._weight_noise = _number("weight_noise", weight_noise, 0, math.inf)
+        self._weight_noise = float(check_number("PBT.weight_noise", weight_noise, low=0))
         from rafiki_ray.sharing.param_store import ParamStore
 
         if isinstance(store, ParamStore):

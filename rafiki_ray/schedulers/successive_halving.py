@@ -9,22 +9,14 @@ Further trials open new brackets, which progress independently.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+from rafiki_ray._args import POSITIVE, check_number, resolve_aliases
 from rafiki_ray._errors import invalid
 from rafiki_ray.schedulers._brackets import SyncBracketScheduler
-from rafiki_ray.schedulers._rungs import check_count, check_positive, resolve_args, rung_milestones
+from rafiki_ray.schedulers._rungs import rung_milestones
 
 __all__ = ["SuccessiveHalving", "rung_milestones"]
-
-#: Accepted alternative argument names (Ray / paper) -> our name.
-ALIASES = {
-    "grace_period": "min_resource",
-    "max_t": "max_resource",
-    "eta": "reduction_factor",
-    "n": "num_trials",
-}
-
 
 class SuccessiveHalving(SyncBracketScheduler):
     """Synchronous SHA with pause/resume from checkpoints.
@@ -36,7 +28,16 @@ class SuccessiveHalving(SyncBracketScheduler):
         num_trials: trials per bracket (alias ``n``); default ``eta**(rungs - 1)`` so that
             exactly one trial reaches ``max_resource``.
         metric, mode, time_attr, seed, persist: see :class:`RafikiScheduler`.
+        **aliases: source argument names, see :attr:`ALIASES`.
     """
+
+    #: Source argument names (Ray / paper) -> our name.
+    ALIASES: ClassVar[dict[str, str | None]] = {
+        "grace_period": "min_resource",
+        "max_t": "max_resource",
+        "eta": "reduction_factor",
+        "n": "num_trials",
+    }
 
     def __init__(
         self,
@@ -53,17 +54,16 @@ class SuccessiveHalving(SyncBracketScheduler):
         **aliases: Any,
     ) -> None:
         name = type(self).__name__
-        values = resolve_args(
-            name, ALIASES, aliases,
+        values = resolve_aliases(
+            type(self), aliases,
             {"min_resource": min_resource, "max_resource": max_resource,
              "reduction_factor": reduction_factor, "num_trials": num_trials},
-            {"min_resource": 1, "max_resource": 81, "reduction_factor": 3},
+            defaults={"min_resource": 1, "max_resource": 81, "reduction_factor": 3},
         )
-        r, big_r = values["min_resource"], values["max_resource"]
-        eta = values["reduction_factor"]
-        check_positive(f"{name}.min_resource", r)
-        check_positive(f"{name}.max_resource", big_r)
-        check_positive(f"{name}.reduction_factor", eta, minimum=1.0)
+        r = check_number(f"{name}.min_resource", values["min_resource"], **POSITIVE)
+        big_r = check_number(f"{name}.max_resource", values["max_resource"], **POSITIVE)
+        eta = check_number(f"{name}.reduction_factor", values["reduction_factor"], low=1,
+                           low_open=True)
         if big_r < r:
             raise invalid(f"{name}.max_resource", f"must be >= min_resource ({r})", big_r)
         super().__init__(reduction_factor=eta, metric=metric, mode=mode, time_attr=time_attr,
@@ -72,8 +72,7 @@ class SuccessiveHalving(SyncBracketScheduler):
         n = values["num_trials"]
         if n is None:
             n = max(1, int(round(eta ** (len(self._milestones) - 1))))
-        check_count(f"{name}.num_trials", n)
-        self._num_trials = n
+        self._num_trials = check_number(f"{name}.num_trials", n, integer=True, low=1)
         self._min_resource, self._max_resource = r, big_r
 
     @property

@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 import numpy as np
 from ray.tune.search import Searcher
 
+from rafiki_ray import _args
+from rafiki_ray._args import check_number
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
 from rafiki_ray._state import load_state, save_state
@@ -77,8 +79,9 @@ class RafikiSearcher(Searcher, abc.ABC):
         max_concurrent: at most this many pending trials (``None``: no limit of our own).
     """
 
-    #: Source argument names accepted by subclasses' ``from_args`` (e.g. NNI classArgs).
-    ALIASES: ClassVar[dict[str, str]] = {"optimize_mode": "mode", "random_state": "seed"}
+    #: Source argument names (NNI classArgs, Polyaxon, Ray) -> keyword, for ``from_args``
+    #: (:mod:`rafiki_ray._args`); subclasses extend it.
+    ALIASES: ClassVar[dict[str, str | None]] = {"optimize_mode": "mode", "random_state": "seed"}
 
     def __init__(
         self,
@@ -100,11 +103,8 @@ class RafikiSearcher(Searcher, abc.ABC):
         if constant_liar_type is not None and constant_liar_type not in LIAR_TYPES:
             raise invalid("constant_liar_type", f"must be one of {list(LIAR_TYPES)} or None", constant_liar_type)
         self._liar = constant_liar_type
-        if max_concurrent is not None and (
-            isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1
-        ):
-            raise invalid("max_concurrent", "must be a positive int or None", max_concurrent)
-        self._max_concurrent = max_concurrent
+        self._max_concurrent = check_number("max_concurrent", max_concurrent, integer=True,
+                                            low=1, none_ok=True)
         if points_to_evaluate is not None and (
             isinstance(points_to_evaluate, Mapping) or not isinstance(points_to_evaluate, Sequence)
         ):
@@ -405,23 +405,9 @@ class RafikiSearcher(Searcher, abc.ABC):
     @classmethod
     def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> RafikiSearcher:
         """Build from a source's argument names (NNI classArgs, Polyaxon, Ray) through
-        the class's ``ALIASES`` table; unknown names raise a ``ValueError`` listing them."""
-        import inspect
-
-        params = set(inspect.signature(cls.__init__).parameters) - {"self"}
-        out = dict(kwargs)
-        for key, value in args.items():
-            name = cls.ALIASES.get(key, key)
-            if name not in params:
-                raise invalid(
-                    f"{cls.__name__}.{key}",
-                    f"is not an argument (known: {sorted(params | set(cls.ALIASES))})",
-                    value,
-                )
-            if name == "mode" and value in ("maximize", "minimize"):
-                value = "max" if value == "maximize" else "min"
-            out[name] = value
-        return cls(**out)
+        the class's ``ALIASES`` table (:func:`rafiki_ray._args.resolve_aliases`): unknown
+        names raise an error listing the known ones."""
+        return _args.from_args(cls, args, kwargs)
 
 
 def _is_nan(v: Any) -> bool:

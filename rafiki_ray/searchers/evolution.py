@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rafiki_ray._args import check_number
 from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.spaces import Conditional, Fixed, Policy, SearchSpace
@@ -122,26 +123,15 @@ class EvolutionSearch(RafikiSearcher):
         regularized: bool = False,
         sample_size: int | None = None,
     ) -> None:
-        if (
-            isinstance(population_size, bool)
-            or not isinstance(population_size, (int, np.integer))
-            or population_size < 2
-        ):
-            raise invalid("population_size", "must be an int >= 2", population_size)
+        population_size = check_number("population_size", population_size, integer=True, low=2)
         if not isinstance(regularized, bool):
             raise invalid("regularized", "must be a bool", regularized)
         if sample_size is None:
-            sample_size = max(2, int(population_size) // 4)
-        if (
-            isinstance(sample_size, bool)
-            or not isinstance(sample_size, (int, np.integer))
-            or not 1 <= sample_size <= population_size
-        ):
-            raise invalid(
-                "sample_size",
-                f"must be an int in [1, population_size={population_size}]",
-                sample_size,
-            )
+            sample_size = max(2, population_size // 4)
+        sample_size = check_number("sample_size", sample_size, integer=True, low=1)
+        if sample_size > population_size:
+            raise invalid("sample_size", f"must be <= population_size ({population_size})",
+                          sample_size)
         self._population_size = int(population_size)
         self._regularized = regularized
         self._sample_size = int(sample_size)

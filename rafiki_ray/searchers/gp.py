@@ -61,6 +61,7 @@ from scipy import stats
 from scipy.optimize import minimize
 from scipy.stats import qmc
 
+from rafiki_ray._args import POSITIVE, check_number
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import child_seed
 from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
@@ -103,26 +104,6 @@ def _yeo_johnson_with(ys: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np
         logger.debug("output warping skipped: Yeo-Johnson fit not finite for %d losses", len(ys))
         return ys, extra
     return (w - w.mean()) / sd, (we - w.mean()) / sd
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise invalid_type(name, "must be an int", value)
-    if value < low:
-        raise invalid(name, f"must be >= {low}", value)
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise invalid_type(name, "must be a number", value)
-    v = float(value)
-    if not math.isfinite(v) or v < low or (strict and v == low):
-        raise invalid(name, f"must be a finite number {'>' if strict else '>='} {low}", value)
-    return v
 
 
 class GPSearch(RafikiSearcher):
@@ -219,26 +200,28 @@ class GPSearch(RafikiSearcher):
             raise invalid("acquisition", f"must be one of {list(ACQUISITIONS)}", acquisition)
         if kernel not in KERNELS:
             raise invalid("kernel", f"must be one of {list(KERNELS)}", kernel)
-        nu_f = _check_float("nu", nu, 0.0, strict=True)
+        nu_f = check_number("nu", nu, **POSITIVE)
         if nu_f not in (0.5, 1.5, 2.5):
             raise invalid("nu", "must be 0.5, 1.5 or 2.5", nu)
         self._acq = str(acquisition)
-        self._kappa = _check_float("kappa", kappa, 0.0)
-        self._xi = _check_float("xi", xi, 0.0)
+        self._kappa = check_number("kappa", kappa, low=0.0)
+        self._xi = check_number("xi", xi, low=0.0)
         self._kernel, self._nu = str(kernel), nu_f
-        self._length_scale = _check_float("length_scale", length_scale, 0.0, strict=True)
-        self._alpha = _check_float("alpha", alpha, 0.0)
-        self._n_restarts = _check_int("n_restarts", n_restarts, 0)
-        self._n_initial = None if n_initial is None else _check_int("n_initial", n_initial, 1)
-        self._n_candidates = _check_int("n_candidates", n_candidates, 1)
-        self._n_polish = _check_int("n_polish", n_polish, 0)
-        self._n_iterations = None if n_iterations is None else _check_int("n_iterations", n_iterations, 0)
-        self._exploit_every = None if exploit_every is None else _check_int("exploit_every", exploit_every, 0)
+        self._length_scale = check_number("length_scale", length_scale, **POSITIVE)
+        self._alpha = check_number("alpha", alpha, low=0.0)
+        self._n_restarts = check_number("n_restarts", n_restarts, integer=True, low=0)
+        self._n_initial = check_number("n_initial", n_initial, integer=True, low=1, none_ok=True)
+        self._n_candidates = check_number("n_candidates", n_candidates, integer=True, low=1)
+        self._n_polish = check_number("n_polish", n_polish, integer=True, low=0)
+        self._n_iterations = check_number("n_iterations", n_iterations, integer=True, low=0,
+                                          none_ok=True)
+        self._exploit_every = check_number("exploit_every", exploit_every, integer=True, low=0,
+                                           none_ok=True)
         self._n_bo = 0  # model-based suggestions so far
         self._max_pending = 0  # most trials seen pending at a suggestion (parallel runs)
         self._exploit_ids: list[str] = []  # pending trials that were exploitation points
         self._global_ids: list[str] = []  # pending trials whose acquisition saw the whole space
-        tr0 = None if trust_region is None else _check_float("trust_region", trust_region, 0.0, strict=True)
+        tr0 = check_number("trust_region", trust_region, none_ok=True, **POSITIVE)
         self._tr = None if tr0 is None else TrustRegion(tr0)
         self._gp: GP | None = None
         self._fit_key: str | None = None  # real data of the last hyperparameter fit

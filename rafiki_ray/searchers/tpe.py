@@ -55,6 +55,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rafiki_ray._args import POSITIVE, check_number
 from rafiki_ray._errors import invalid
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.searchers._near import pick_new
@@ -69,22 +70,6 @@ logger = logging.getLogger(__name__)
 ALGOS = ("tpe", "anneal", "random")
 #: ``batch_strategy`` values (see :mod:`rafiki_ray.searchers._tpe_batch`).
 BATCH_STRATEGIES = ("local", "liar")
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise invalid(name, f"must be an int >= {minimum}", value)
-    return int(value)
-
-
-def _positive_float(name: str, value: Any, *, upper: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise invalid(name, "must be a number", value)
-    v = float(value)
-    if not math.isfinite(v) or v <= 0 or (upper is not None and v > upper):
-        bound = f" and <= {upper}" if upper is not None else ""
-        raise invalid(name, f"must be > 0{bound}", value)
-    return v
 
 
 class TPESearch(RafikiSearcher):
@@ -218,61 +203,39 @@ class TPESearch(RafikiSearcher):
         if algo not in ALGOS:
             raise invalid("algo", f"must be one of {list(ALGOS)}", algo)
         self._algo = algo
-        self._n_startup = _positive_int("n_startup_trials", n_startup_trials, 0)
-        self._n_candidates = _positive_int("n_candidates", n_candidates)
-        self._gamma = _positive_float("gamma", gamma, upper=1.0)
-        self._max_good = _positive_int("max_good", max_good)
-        self._prior_weight = _positive_float("prior_weight", prior_weight)
-        self._bandwidth = _positive_float("bandwidth", bandwidth)
-        self._forget = (
-            None
-            if linear_forgetting is None
-            else _positive_int("linear_forgetting", linear_forgetting)
-        )
-        self._avg_best_idx = _positive_float("avg_best_idx", avg_best_idx)
-        self._shrink_coef = _positive_float("shrink_coef", shrink_coef)
+        self._n_startup = check_number("n_startup_trials", n_startup_trials, integer=True, low=0)
+        self._n_candidates = check_number("n_candidates", n_candidates, integer=True, low=1)
+        self._gamma = check_number("gamma", gamma, low=0, high=1.0, low_open=True)
+        self._max_good = check_number("max_good", max_good, integer=True, low=1)
+        self._prior_weight = check_number("prior_weight", prior_weight, **POSITIVE)
+        self._bandwidth = check_number("bandwidth", bandwidth, **POSITIVE)
+        self._forget = check_number("linear_forgetting", linear_forgetting, integer=True, low=1, none_ok=True)
+        self._avg_best_idx = check_number("avg_best_idx", avg_best_idx, **POSITIVE)
+        self._shrink_coef = check_number("shrink_coef", shrink_coef, **POSITIVE)
         if budget_attr is not None and not isinstance(budget_attr, str):
             raise invalid("budget_attr", "must be a str or None", budget_attr)
         self._budget_attr = budget_attr
-        self._min_points = (
-            None
-            if min_points_in_model is None
-            else _positive_int("min_points_in_model", min_points_in_model, 2)
-        )
-        if (
-            isinstance(random_fraction, bool)
-            or not isinstance(random_fraction, (int, float, np.number))
-            or not 0.0 <= float(random_fraction) <= 1.0
-        ):
-            raise invalid("random_fraction", "must be a number in [0, 1]", random_fraction)
-        self._random_fraction = float(random_fraction)
-        self._budget_bandwidth = _positive_float("budget_bandwidth", budget_bandwidth)
+        self._min_points = check_number("min_points_in_model", min_points_in_model, integer=True, low=2, none_ok=True)
+        self._random_fraction = check_number("random_fraction", random_fraction, low=0, high=1)
+        self._budget_bandwidth = check_number("budget_bandwidth", budget_bandwidth, **POSITIVE)
         if batch_strategy not in BATCH_STRATEGIES:
             raise invalid(
                 "batch_strategy", f"must be one of {list(BATCH_STRATEGIES)}", batch_strategy
             )
         self._batch = str(batch_strategy)
-        self._local_scale = _positive_float("local_scale", local_scale)
-        self._pending_scale = _positive_float("pending_scale", pending_scale)
-        self._pending_weight = _positive_float("pending_weight", pending_weight)
-        self._incumbent_every = (
-            None if incumbent_every is None else _positive_int("incumbent_every", incumbent_every)
-        )
-        self._incumbent_scale = _positive_float("incumbent_scale", incumbent_scale)
-        self._incumbent_scale_min = (
-            None
-            if incumbent_scale_min is None
-            else _positive_float("incumbent_scale_min", incumbent_scale_min)
-        )
+        self._local_scale = check_number("local_scale", local_scale, **POSITIVE)
+        self._pending_scale = check_number("pending_scale", pending_scale, **POSITIVE)
+        self._pending_weight = check_number("pending_weight", pending_weight, **POSITIVE)
+        self._incumbent_every = check_number("incumbent_every", incumbent_every, integer=True, low=1, none_ok=True)
+        self._incumbent_scale = check_number("incumbent_scale", incumbent_scale, **POSITIVE)
+        self._incumbent_scale_min = check_number("incumbent_scale_min", incumbent_scale_min, none_ok=True, **POSITIVE)
         if self._incumbent_scale_min is not None and self._incumbent_scale_min > self._incumbent_scale:
             raise invalid(
                 "incumbent_scale_min",
                 f"must be <= incumbent_scale ({self._incumbent_scale})",
                 incumbent_scale_min,
             )
-        self._min_distance = (
-            None if min_distance is None else _positive_float("min_distance", min_distance)
-        )
+        self._min_distance = check_number("min_distance", min_distance, none_ok=True, **POSITIVE)
         self._n_sequential = 0  # TPE proposals made with no trial pending
         self._parallel = False  # a proposal has been made with trials pending
         # proposals since the last one drawn from l(x) while trials were pending ("local")

@@ -273,7 +273,7 @@ def _pbt(args: dict[str, Any], space: SearchSpace, path: str, seed: int | None) 
         scheduler=Component("rafiki_ray.schedulers.pbt:PBT", args,
                             {"mode": mode, "seed": seed, "space": space,
                              "time_attr": "generation", "perturbation_interval": 1},
-                            from_args=False, path=path),
+                            path=path),
         mode=mode, pbt_population=population,
     )
 

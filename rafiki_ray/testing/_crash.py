@@ -20,6 +20,13 @@ introspect=None, timeout_s=300) -> dict``
 * Both children log the scheduler's messages and Tune's controller decisions (staging, actor
   reuse, status changes) at DEBUG to ``<storage>/<name>-crash-harness.log`` (``report["log"]``);
   ``log_excerpt(path)`` returns those lines, for a failing assertion to quote.
+* ``stale_state``: optional ``"module:function"``; before the restore, the ``rafiki_scheduler_*``
+  files in the experiment directory are put back as they were at an earlier poll, as when the
+  kill lands while Tune uploads its snapshot and our files (separately, in a background
+  thread): Tune's snapshot is then newer than the scheduler's state. The parent keeps every
+  distinct version of the files it saw while polling; ``function(states)`` gets their
+  scheduler states (oldest first; the last is the one at the kill) and returns the index of
+  the version to restore from, or ``None``. ``report["stale_state"]`` is that index.
 * ``introspect``: optional ``"module:function"`` called in the restore child as
   ``function(result_grid, experiment_path) -> JSON-able``; its value is ``report["introspection"]``.
 
@@ -33,7 +40,8 @@ The returned report (JSON data)::
      "scheduler_state_after": dict | None,     # the same file after the restored run
      "trials": {trial_id: {"config": dict, "iterations": [int, ...], "status": str,
                            "error": str | None}},
-     "restore_error": str | None, "survivors": [pid, ...], "introspection": Any}
+     "restore_error": str | None, "survivors": [pid, ...], "introspection": Any,
+     "stale_state": int | None}                # see ``stale_state`` above
 
 ``iterations`` lists every ``training_iteration`` the trial reported over both runs (from
 Tune's ``result.json``), so a trial resumed from its checkpoint reads 1,2,3,4,5 and one
@@ -124,6 +132,26 @@ def _count_results(exp_dir: str) -> int:
     return total
 
 
+def _unpickled_state(files: dict[str, bytes]) -> dict[str, Any] | None:
+    """The scheduler state in one version of the files; ``None`` when the state file is
+    missing or was caught half-copied (Tune's upload does not write it atomically)."""
+    try:
+        return _jsonable(pickle.loads(files[STATE_FILE]).get("state"))
+    except (KeyError, EOFError, pickle.UnpicklingError, ValueError, AttributeError):
+        return None
+
+
+def _scheduler_files(exp_dir: str) -> dict[str, bytes]:
+    out = {}
+    for file in glob.glob(os.path.join(exp_dir, "rafiki_scheduler_*")):
+        try:
+            with open(file, "rb") as f:
+                out[os.path.basename(file)] = f.read()
+        except OSError:
+            continue
+    return out
+
+
 def _session_pids(sid: int) -> list[int]:
     """Live (non-zombie) processes of session ``sid``, read from ``/proc`` (Linux)."""
     pids = []
@@ -196,6 +224,7 @@ def run_crash_restore(
     factory_kwargs: dict[str, Any] | None = None,
     introspect: str | None = None,
     timeout_s: float = 300.0,
+    stale_state: str | None = None,
 ) -> dict[str, Any]:
     """Run, SIGKILL after ``kill_after`` results, restore, finish; return the JSON report."""
     exp_dir = os.path.join(storage, name)
@@ -205,9 +234,14 @@ def run_crash_restore(
     deadline = time.monotonic() + timeout_s
     child = _spawn(["fit", *common], log_path)
     seen = -1
+    versions: list[dict[str, bytes]] = []  # distinct versions of the scheduler files seen
     try:
         while time.monotonic() < deadline:
             seen = _count_results(exp_dir)
+            if stale_state:
+                files = _scheduler_files(exp_dir)
+                if files and (not versions or files != versions[-1]):
+                    versions.append(files)
             if seen >= kill_after:
                 break
             if child.poll() is not None:
@@ -215,7 +249,7 @@ def run_crash_restore(
                     f"crash harness: the experiment ended (rc={child.returncode}) before "
                     f"{kill_after} results were snapshotted; see {log_path}:\n{_tail(log_path)}"
                 )
-            time.sleep(0.2)
+            time.sleep(0.05 if stale_state else 0.2)  # stale_state: catch every version
         else:
             raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s")
     finally:
@@ -223,6 +257,19 @@ def run_crash_restore(
     if survivors:
         raise RuntimeError(f"crash harness: processes {survivors} survived SIGKILL")
     # read once nothing writes any more: exactly the files the restore will download
+    used_stale = None
+    if stale_state:
+        now = _scheduler_files(exp_dir)
+        if now and (not versions or now != versions[-1]):
+            versions.append(now)
+        states = [_unpickled_state(v) for v in versions]
+        used_stale = load_factory(stale_state)(states)
+        if used_stale is not None:
+            for file in glob.glob(os.path.join(exp_dir, "rafiki_scheduler_*")):
+                os.remove(file)
+            for fname, data in versions[used_stale].items():
+                with open(os.path.join(exp_dir, fname), "wb") as f:
+                    f.write(data)
     state_before = _read_state(exp_dir)
     files_before = os.path.join(storage, f"{name}-at-kill")
     os.makedirs(files_before, exist_ok=True)
@@ -250,6 +297,7 @@ def run_crash_restore(
     report["scheduler_files_before"] = files_before
     report["scheduler_state_after"] = _read_state(exp_dir)
     report["survivors"] = survivors
+    report["stale_state"] = used_stale
     report["log"] = log_path
     return report
 

@@ -237,7 +237,7 @@ def test_nni_arguments_and_validation():
     assert (s._epoch_num, s._start_step, s._threshold, s._gap) == (20, 6, 0.9, 2)
     with pytest.raises(ValueError, match="epoch_num: must be > 0, got 0"):
         CurveFitting(epoch_num=0)
-    with pytest.raises(ValueError, match="gap: must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="gap: must be an int >= 1, got 0"):
         CurveFitting(epoch_num=10, gap=0)
     with pytest.raises(TypeError, match="start_step"):
         CurveFitting(epoch_num=10, start_step="6")

@@ -209,7 +209,7 @@ def test_nni_aliases_and_bad_arguments():
     assert s.mode == "min" and s.start_step == 4 and s.metric == "loss"
     with pytest.raises(ValueError, match="optimize_mod"):
         MedianStopping.from_args({"optimize_mod": "maximize"})
-    with pytest.raises(ValueError, match="start_step: must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="start_step: must be an int >= 0, got -1"):
         MedianStopping(start_step=-1)
     with pytest.raises(TypeError, match="start_step"):
         MedianStopping(start_step=1.5)

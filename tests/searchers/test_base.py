@@ -46,7 +46,7 @@ def _searcher(**kw) -> _Random:
         ({"mode": "maximize"}, "mode: must be 'min' or 'max', got 'maximize'"),
         ({"seed": 1.5}, "seed: must be None or an int, got 1.5"),
         ({"constant_liar_type": "best"}, "constant_liar_type: must be one of"),
-        ({"max_concurrent": 0}, "max_concurrent: must be a positive int or None, got 0"),
+        ({"max_concurrent": 0}, "max_concurrent: must be an int >= 1, got 0"),
         ({"points_to_evaluate": {"x": 1}}, "points_to_evaluate: must be a list of dicts"),
         ({"points_to_evaluate": [{"x": 99.0}]}, "points_to_evaluate[0].x: is outside"),
     ],

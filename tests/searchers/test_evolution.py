@@ -188,7 +188,7 @@ def test_from_args_accepts_nni_class_arguments():
         ({"population_size": 1}, "population_size: must be an int >= 2, got 1"),
         (
             {"population_size": 4, "sample_size": 5},
-            "sample_size: must be an int in [1, population_size=4], got 5",
+            "sample_size: must be <= population_size (4), got 5",
         ),
         ({"regularized": "yes"}, "regularized: must be a bool, got 'yes'"),
     ],

@@ -188,9 +188,8 @@ def test_from_args_accepts_nni_and_t9k_class_arguments():
         ({"algo": "bohb"}, "algo: must be one of ['tpe', 'anneal', 'random'], got 'bohb'"),
         ({"n_candidates": 0}, "n_candidates: must be an int >= 1, got 0"),
         ({"n_startup_trials": -1}, "n_startup_trials: must be an int >= 0, got -1"),
-        ({"gamma": 1.5}, "gamma: must be > 0 and <= 1.0, got 1.5"),
+        ({"gamma": 1.5}, "gamma: must be in (0, 1.0], got 1.5"),
         ({"bandwidth": 0}, "bandwidth: must be > 0, got 0"),
-        ({"linear_forgetting": 2.5}, "linear_forgetting: must be an int >= 1, got 2.5"),
         ({"batch_strategy": "kb"}, "batch_strategy: must be one of ['local', 'liar'], got 'kb'"),
         ({"local_scale": 0}, "local_scale: must be > 0, got 0"),
         ({"pending_weight": -1}, "pending_weight: must be > 0, got -1"),
@@ -198,6 +197,20 @@ def test_from_args_accepts_nni_and_t9k_class_arguments():
 )
 def test_bad_arguments_name_the_field(kwargs, message):
     with pytest.raises(ValueError) as err:
+        TPESearch(**kwargs)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"linear_forgetting": 2.5}, "linear_forgetting: must be an int >= 1, got 2.5"),
+        ({"n_candidates": True}, "n_candidates: must be an int >= 1, got True"),
+        ({"bandwidth": "0.1"}, "bandwidth: must be a number > 0, got '0.1'"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_type_errors(kwargs, message):
+    with pytest.raises(TypeError) as err:
         TPESearch(**kwargs)
     assert message in str(err.value)
 
@@ -395,7 +408,7 @@ def test_multi_fidelity_state_is_plain_data_and_restores_the_next_suggestion():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"random_fraction": 1.5}, "random_fraction: must be a number in [0, 1], got 1.5"),
+        ({"random_fraction": 1.5}, "random_fraction: must be in [0, 1], got 1.5"),
         ({"min_points_in_model": 1}, "min_points_in_model: must be an int >= 2, got 1"),
         ({"budget_attr": 3}, "budget_attr: must be a str or None, got 3"),
         ({"budget_bandwidth": -0.1}, "budget_bandwidth: must be > 0, got -0.1"),
