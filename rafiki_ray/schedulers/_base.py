@@ -28,6 +28,12 @@ What the base gives a subclass
   to PAUSED at the next ``choose_trial_to_run`` (Tune would otherwise start them all); trials
   the scheduler had stopped after Tune's last snapshot go into ``self._restop`` and are
   stopped there instead of being restarted.
+* Retries (``FailureConfig(max_failures=...)``): Tune announces a retry through
+  ``on_trial_error`` and then adds the trial again, PENDING, through ``on_trial_add``; it goes
+  on from its last checkpoint. A subclass that overrides ``on_trial_error`` calls
+  ``if self._retry(tune_controller, trial): return`` first (the trial has not ended: keep
+  its state), and one that overrides ``on_trial_add`` takes ``self._take_retry(trial)``
+  before calling ``super().on_trial_add`` (the trial is not new, nor restored).
 
 Everything that touches Tune's private state is in :mod:`rafiki_ray._tune_seam`.
 
@@ -117,6 +123,7 @@ class RafikiScheduler(FIFOScheduler):
         self._repause: set[str] = set()  # restored trials to put back into PAUSED
         self._restop: set[str] = set()  # restored trials the scheduler had already stopped
         self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
+        self._retried: set[str] = set()  # errored trials Tune is about to add again (retry)
 
     # ------------------------------------------------------------------ metric / mode
     @property
@@ -344,6 +351,27 @@ class RafikiScheduler(FIFOScheduler):
         self._repause.clear()
         self._restop.clear()
 
+    # ------------------------------------------------------------------ retries
+    def _retry(self, controller: Any, trial: Trial) -> bool:
+        """Call first in ``on_trial_error``: True when Tune is about to retry the trial from
+        its last checkpoint (:func:`rafiki_ray._tune_seam.retrying`), so that it has not
+        ended. The trial runs again: it takes back a concurrency slot that a pause freed."""
+        if not _tune_seam.retrying(trial):
+            return False
+        tid = trial.trial_id
+        self._retried.add(tid)
+        self._slots.claim(controller, tid, force=True)
+        logger.info("%s: trial %s failed and is retried from its last checkpoint",
+                    type(self).__name__, tid)
+        return True
+
+    def _take_retry(self, trial: Trial) -> bool:
+        """In ``on_trial_add``: whether this is a retried trial coming back (once)."""
+        if trial.trial_id in self._retried:
+            self._retried.discard(trial.trial_id)
+            return True
+        return False
+
     # ------------------------------------------------------------------ live-trial tracking
     def _track(self, trial: Trial, decision: str | None = None) -> str | None:
         """Note that ``trial`` runs (or may start) unless ``decision`` is PAUSE or STOP.
@@ -376,6 +404,7 @@ class RafikiScheduler(FIFOScheduler):
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         self._require_metric()
+        self._retried.discard(trial.trial_id)
         self._attach(trial)
         if trial.status not in (Trial.TERMINATED, Trial.ERROR):
             self._maybe_running[trial.trial_id] = trial
@@ -385,6 +414,9 @@ class RafikiScheduler(FIFOScheduler):
     ) -> str:
         self._note_checkpoint(trial, result)
         return TrialScheduler.CONTINUE
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._retry(tune_controller, trial)
 
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         self._apply_repause(tune_controller)

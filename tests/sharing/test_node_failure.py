@@ -1,6 +1,6 @@
 """Faults on a two-node cluster (issue 17): the worker node is killed in the middle of an
 ASHA + TPESearch experiment whose trials publish to a ParamStore on the head (Tune's ASHA, and
-rafiki_ray's, which does not yet rerun a recovered trial: see ``RAFIKI_ASHA_RETRY``).
+rafiki_ray's, stopping and pausing).
 
 Trials on the dead node are retried (``FailureConfig(max_failures=...)``) from their last
 checkpoint on the head, the experiment finishes, every trial stops at an ASHA rung or at
@@ -111,11 +111,14 @@ SCRIPT = textwrap.dedent(
             tune_config=tune.TuneConfig(
                 metric="score", mode="max", num_samples=N_TRIALS,
                 search_alg=TPESearch(seed=0, n_startup_trials=3),
-                scheduler=(
-                    ASHA(max_t=MAX_T, grace_period=1, reduction_factor=2, promotion="stop", seed=0)
-                    if "__SCHEDULER__" == "rafiki_asha"
-                    else AsyncHyperBandScheduler(max_t=MAX_T, grace_period=1, reduction_factor=2)
-                ),
+                scheduler={
+                    "rafiki_asha_stop": lambda: ASHA(max_t=MAX_T, grace_period=1,
+                                                     reduction_factor=2, promotion="stop", seed=0),
+                    "rafiki_asha_pause": lambda: ASHA(max_t=MAX_T, grace_period=1,
+                                                      reduction_factor=2, seed=0),
+                    "tune_asha": lambda: AsyncHyperBandScheduler(max_t=MAX_T, grace_period=1,
+                                                                 reduction_factor=2),
+                }["__SCHEDULER__"](),
             ),
             run_config=tune.RunConfig(
                 storage_path=tempfile.mkdtemp(), verbose=0,
@@ -132,6 +135,7 @@ SCRIPT = textwrap.dedent(
             df = r.metrics_dataframe
             trials.append({
                 "its": [int(v) for v in df["it"]], "starts": r.metrics["starts"],
+                "nodes": [str(v) for v in df["node"]],
                 "last_node": str(df["node"].iloc[-1]), "error": r.error is not None,
                 "recent": None if (got := store.fetch_trial(r.metrics["trial_id"])) is None
                 else float(got["w"][0]),
@@ -153,24 +157,8 @@ SCRIPT = textwrap.dedent(
 )
 
 
-RAFIKI_ASHA_RETRY = (
-    "rafiki_ray's ASHA (promotion='stop') does not rerun a trial that Tune recovers after its "
-    "node died: the trial ends TERMINATED at its last result (num_failures=1, no new result); "
-    "with Tune's AsyncHyperBandScheduler the same run retries it from its checkpoint "
-    "(starts [0, 3], reaches max_t). Scheduler internals are being refactored (h18a)."
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "scheduler",
-    [
-        "tune_asha",
-        pytest.param(
-            "rafiki_asha", marks=pytest.mark.xfail(reason=RAFIKI_ASHA_RETRY, strict=False)
-        ),
-    ],
-)
+@pytest.mark.parametrize("scheduler", ["tune_asha", "rafiki_asha_stop", "rafiki_asha_pause"])
 def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, scheduler):
     script = tmp_path / "node_failure.py"
     script.write_text(SCRIPT.replace("__SCHEDULER__", scheduler))
@@ -199,12 +187,15 @@ def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, schedul
     trials = res["trials"]
     # the experiment finished: every trial, none in error
     assert res["errors"] == 0 and len(trials) == 6 and not any(t["error"] for t in trials)
-    # trials that ran on the dead node were retried from their last checkpoint, not from 0
-    retried = [t for t in trials if len(t["starts"]) > 1]
+    # trials that ran on the dead node were retried on the head from their last checkpoint,
+    # not from 0 (a pausing ASHA also restarts trials from checkpoints, on either node)
+    retried = [t for t in trials if res["node_b"] in t["nodes"] and t["last_node"] != res["node_b"]]
     assert retried, json.dumps(res)
     for t in retried:
-        assert t["starts"][-1] > 0, t
+        assert len(t["starts"]) > 1 and t["starts"][-1] > 0, t
         assert t["its"] == sorted(t["its"]), t  # the history continues, never restarts at 1
+        last_on_b = max(i for i, n in enumerate(t["nodes"]) if n == res["node_b"])
+        assert t["its"][last_on_b + 1] > 1, t  # the first result on the head continues B's
     # ASHA's decisions stay consistent: a trial stops at a rung (1, 2, 4) or at max_t
     assert all(t["its"][-1] in (1, 2, 4, 8) for t in trials), [t["its"] for t in trials]
     assert any(t["its"][-1] == 8 for t in trials)
