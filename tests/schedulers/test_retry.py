@@ -119,6 +119,7 @@ def _pbt_trainable(config):
             tune.report({"score": state["v"]}, checkpoint=tune.Checkpoint.from_directory(d))
 
 
+@pytest.mark.slow
 def test_pbt_keeps_a_retried_member_in_the_population(ray_session, storage, tmp_path):
     """Two members; member 0 fails at iteration 3 and is retried. PBT must still rank it:
     with one of two members dropped (as before the fix) nobody is ever exploited again."""
