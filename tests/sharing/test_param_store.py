@@ -312,6 +312,7 @@ def test_retire_trial_keeps_only_top_k_and_global_sets(make_store):
     assert store.retire_trial("never-published") == 0
 
 
+@pytest.mark.slow  # 47 s with another Ray job running beside it
 def test_retire_ended_trials_callback_bounds_the_store(make_store, storage):
     """Tune ends 6 trials that each publish; with the callback only the top-k set stays."""
     from ray import tune
