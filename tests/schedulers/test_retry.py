@@ -5,9 +5,11 @@ rafiki_ray scheduler took that ``on_trial_error`` for the trial's end: ASHA stop
 retried trial at once (it ended at its last result, never rerun), PBT dropped it from the
 population, the bracket schedulers halved without it.
 
-Real Tune, one node: the best of four configurations raises at iteration 3 on its first
-attempt; it must go on from its checkpoint at iteration 2 and reach ``max_t``. The same
-retry after a killed worker node is in tests/sharing/test_node_failure.py.
+Default run: Tune's call order for a retry replayed on the schedulers without Ray (fails for
+ASHA without the fix). Slow suite, real Tune on one node: the best of four configurations
+raises at iteration 3 on its first attempt; it must go on from its checkpoint at iteration 2
+and reach ``max_t`` (ASHA pausing: 30 s + 12 s Ray start at load 3-7). The same retry after
+a killed worker node is in tests/sharing/test_node_failure.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import tempfile
 
 import pytest
 from ray import tune
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 
 MAX_T = 8
 
@@ -78,15 +82,67 @@ def _check(by_x, errors, marks):
     assert os.path.exists(os.path.join(marks, "failed")), "the trial never failed"
     assert errors == 0, {x: r.error for x, r in by_x.items() if r.error}
     best = by_x[0.9]
-    its = [int(v) for v in best.metrics_dataframe["training_iteration"]]
-    # retried from its checkpoint at 2 (never from scratch again) and run to max_t
-    assert its == list(range(1, MAX_T + 1)), its
+    # retried from its checkpoint at 2 (never from scratch again) and run to max_t. (Tune's
+    # result.json of a retried trial may lack the rows of the retried incarnation, seen:
+    # training_iteration 1, 2, 5, 6, 7, 8 with starts [0, 2, 4]: the trial's own counters
+    # are what is checked.)
+    assert best.metrics["training_iteration"] == MAX_T, best.metrics
     starts = best.metrics["starts"]
     assert starts[0] == 0 and 2 in starts and starts.count(0) == 1, starts
 
 
+def _tune_retries(ctrl, sched, trial):
+    """Tune's order for a retry (TuneController._try_recover / _requeue_trial)."""
+    trial.set_status(Trial.ERROR)
+    sched.on_trial_error(ctrl, trial)
+    trial.set_status(Trial.PENDING)
+    sched.on_trial_add(ctrl, trial)
+
+
+@pytest.mark.parametrize("name", ["asha_pause", "asha_stop", "median_stopping"])
+def test_the_retry_call_order_keeps_the_trial(name):
+    """Without Ray: Tune's calls for a retry on a trial at iteration 2. The scheduler must
+    hand the PENDING trial back to Tune (not stop it) and go on deciding on its results;
+    a final error (on_trial_error while RUNNING) still ends it."""
+    from rafiki_ray.testing._driver import SimController
+
+    sched = _make(name)
+    sched.set_search_properties("score", "max")
+    ctrl = SimController(sched)
+    trials = [Trial("__fake", config={"i": i}, stub=True) for i in range(4)]
+    for t in trials:
+        ctrl.add_trial(t)
+        t.set_status(Trial.RUNNING)
+    for k in (1, 2):
+        for t in trials:
+            if t.status == Trial.RUNNING:
+                ctrl.last_result[t.trial_id] = r = {"score": t.config["i"] + 0.1 * k,
+                                                    "training_iteration": k,
+                                                    "should_checkpoint": True}
+                if sched.on_trial_result(ctrl, t, r) == TrialScheduler.PAUSE:
+                    t.set_status(Trial.PAUSED)
+    best = trials[3]
+    assert best.status == Trial.RUNNING
+    _tune_retries(ctrl, sched, best)
+    for _ in range(3):  # nothing stops it; it is (or stays) the trial handed to Tune
+        chosen = sched.choose_trial_to_run(ctrl)
+        assert best.status == Trial.PENDING, best.status
+        if chosen is not None:
+            assert chosen.status in (Trial.PENDING, Trial.PAUSED)
+    best.set_status(Trial.RUNNING)
+    r = {"score": 3.3, "training_iteration": 3, "should_checkpoint": True}
+    assert sched.on_trial_result(ctrl, best, r) in (TrialScheduler.CONTINUE,
+                                                     TrialScheduler.PAUSE)
+    # a final error still ends the trial: Tune calls on_trial_error while it is RUNNING
+    sched.on_trial_error(ctrl, best)
+    best.set_status(Trial.ERROR)
+    assert best.trial_id not in sched._retried
+    if name.startswith("asha"):
+        assert best.trial_id in sched._done
+
+
 @pytest.mark.parametrize("name", [
-    "asha_pause",
+    pytest.param("asha_pause", marks=pytest.mark.slow),
     pytest.param("asha_stop", marks=pytest.mark.slow),
     pytest.param("successive_halving", marks=pytest.mark.slow),
     pytest.param("hyperband", marks=pytest.mark.slow),
