@@ -41,7 +41,7 @@ def _make(name: str):
                                   promotion="stop", seed=0),
         "successive_halving": lambda: SuccessiveHalving(
             min_resource=1, max_resource=MAX_T, reduction_factor=2, num_trials=4, seed=0),
-        "hyperband": lambda: Hyperband(max_iter=MAX_T, eta=2, seed=0),
+        "hyperband": lambda: Hyperband(max_iter=MAX_T, eta=2, resume=True, seed=0),
         "median_stopping": lambda: MedianStopping(seed=0),
         "curve_fitting": lambda: CurveFitting(epoch_num=MAX_T, seed=0),
     }[name]()
