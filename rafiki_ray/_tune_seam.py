@@ -19,6 +19,8 @@ Behaviours (one function each):
 * :func:`restart_from_checkpoint` -- pause a running trial without saving it, so that it
   resumes from another trial's checkpoint (what Ray's PopulationBasedTraining does);
 * :func:`repause` -- put a restored trial (PENDING after ``Tuner.restore``) back into PAUSED;
+* :func:`retrying` -- whether ``on_trial_error`` announces a retry (``FailureConfig``) rather
+  than the end of the trial;
 * :func:`unmark_staged` -- hand a paused trial back although Tune still marks it as staged;
 * :func:`concurrency_slots` / :func:`free_slot` / :func:`take_slot` -- the trials
   ``max_concurrent_trials`` counts, freeing and retaking one paused trial's slot.
@@ -45,6 +47,7 @@ __all__ = [
     "latest_checkpoint",
     "repause",
     "restart_from_checkpoint",
+    "retrying",
     "same_run",
     "take_slot",
     "unmark_staged",
@@ -214,6 +217,25 @@ def repause(controller: Any, trial: Trial) -> bool:
         logger.debug("cannot re-pause %s: %s", trial, exc)
         return False
     return True
+
+
+def retrying(trial: Trial) -> bool:
+    """Whether Tune calls ``on_trial_error`` for ``trial`` because it is about to retry it.
+
+    Relies on: when a trial fails and ``FailureConfig(max_failures=...)`` allows another try
+    (``Trial.should_recover()``), ``TuneController._try_recover`` first stops the trial with
+    the error (status ERROR), then ``_requeue_trial`` calls the scheduler's ``on_trial_error``,
+    sets the trial PENDING and calls ``on_trial_add`` again: the trial goes on from its last
+    checkpoint. For a final error ``on_trial_error`` comes while the trial is still RUNNING
+    or PENDING (``_process_trial_failure``), and no ``on_trial_add`` follows.
+    """
+    from ray.tune.experiment import Trial
+
+    recover = getattr(trial, "should_recover", None)
+    if recover is None:
+        raise _broken("Trial.should_recover() says whether Tune retries a failed trial",
+                      type(trial).__name__)
+    return trial.status == Trial.ERROR and bool(recover())
 
 
 def unmark_staged(controller: Any, trial: Trial) -> bool:

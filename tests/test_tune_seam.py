@@ -222,3 +222,59 @@ def test_forget_checkpoint_restarts_from_scratch(probe_run):
     assert seen["forget"] is True and seen["forgotten"] is None
     assert seen["its"]["c"] == [1, 2, 3, 1, 2, 3, 4, 5], seen["its"]
     assert results["c"].metrics["loaded"] == ""
+
+
+# ----------------------------------------------------------------------------- retries
+def _failing_trainable(config):
+    ckpt = tune.get_checkpoint()
+    start = 0
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "s.json")) as f:
+            start = json.load(f)["it"]
+    for it in range(start + 1, 4):
+        if it == 2 and (config["who"] == "always" or start == 0):
+            raise RuntimeError(f"{config['who']} fails at 2")
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "s.json"), "w") as f:
+                json.dump({"it": it}, f)
+            tune.report({"it": it, "start": start}, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+class _ErrorProbe(FIFOScheduler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, str, str, bool | None]] = []
+
+    def on_trial_add(self, tune_controller, trial):
+        super().on_trial_add(tune_controller, trial)
+        self.events.append(("add", trial.config["who"], trial.status, None))
+
+    def on_trial_error(self, tune_controller, trial):
+        self.events.append(("error", trial.config["who"], trial.status, seam.retrying(trial)))
+
+
+def test_retrying_tells_a_retry_from_a_final_error(ray_session, storage):
+    """retrying: with FailureConfig(max_failures=1) Tune announces a retry by on_trial_error
+    on an ERROR trial followed by on_trial_add (PENDING); the final error comes on a
+    RUNNING trial and nothing follows. "once" fails once and goes on from its checkpoint,
+    "always" fails twice and ends in ERROR."""
+    probe = _ErrorProbe()
+    grid = tune.Tuner(
+        _failing_trainable,
+        param_space={"who": tune.grid_search(["once", "always"])},
+        tune_config=tune.TuneConfig(scheduler=probe, max_concurrent_trials=1),
+        run_config=tune.RunConfig(storage_path=storage, name="retry", verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=1)),
+    ).fit()
+    by_who = {r.config["who"]: r for r in grid}
+    assert by_who["once"].error is None and by_who["once"].metrics["it"] == 3
+    assert by_who["once"].metrics["start"] == 1  # from its checkpoint
+    assert by_who["always"].error is not None
+    events = [e for e in probe.events if e[0] == "error" or e[2] == Trial.PENDING]
+    for who in ("once", "always"):
+        mine = [e for e in events if e[1] == who]
+        assert mine[:3] == [("add", who, Trial.PENDING, None), ("error", who, Trial.ERROR, True),
+                            ("add", who, Trial.PENDING, None)], probe.events
+    assert [e for e in events if e[1] == "once"][3:] == []
+    assert [e for e in events if e[1] == "always"][3:] == [
+        ("error", "always", Trial.RUNNING, False)], probe.events

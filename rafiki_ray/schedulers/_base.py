@@ -30,6 +30,12 @@ What the base gives a subclass
   stopped there instead of being restarted; trials Tune's snapshot has finished but the
   scheduler's (older: Tune uploads the two files separately) state has live go into
   ``self._reend`` and get ``on_trial_remove`` there.
+* Retries (``FailureConfig(max_failures=...)``): Tune announces a retry through
+  ``on_trial_error`` and then adds the trial again, PENDING, through ``on_trial_add``; it goes
+  on from its last checkpoint. A subclass that overrides ``on_trial_error`` calls
+  ``if self._retry(tune_controller, trial): return`` first (the trial has not ended: keep
+  its state), and one that overrides ``on_trial_add`` takes ``self._take_retry(trial)``
+  before calling ``super().on_trial_add`` (the trial is not new, nor restored).
 
 Everything that touches Tune's private state is in :mod:`rafiki_ray._tune_seam`.
 
@@ -124,6 +130,7 @@ class RafikiScheduler(FIFOScheduler):
         self._restop: set[str] = set()  # restored trials the scheduler had already stopped
         self._reend: dict[str, Trial] = {}  # restored trials Tune ended after our last write
         self._maybe_running: dict[str, Trial] = {}  # pending/running, for O(live) scans
+        self._retried: set[str] = set()  # errored trials Tune is about to add again (retry)
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any], **kwargs: Any) -> RafikiScheduler:
@@ -363,6 +370,27 @@ class RafikiScheduler(FIFOScheduler):
         for trial in ended:
             self.on_trial_remove(controller, trial)
 
+    # ------------------------------------------------------------------ retries
+    def _retry(self, controller: Any, trial: Trial) -> bool:
+        """Call first in ``on_trial_error``: True when Tune is about to retry the trial from
+        its last checkpoint (:func:`rafiki_ray._tune_seam.retrying`), so that it has not
+        ended. The trial runs again: it takes back a concurrency slot that a pause freed."""
+        if not _tune_seam.retrying(trial):
+            return False
+        tid = trial.trial_id
+        self._retried.add(tid)
+        self._slots.claim(controller, tid, force=True)
+        logger.info("%s: trial %s failed and is retried from its last checkpoint",
+                    type(self).__name__, tid)
+        return True
+
+    def _take_retry(self, trial: Trial) -> bool:
+        """In ``on_trial_add``: whether this is a retried trial coming back (once)."""
+        if trial.trial_id in self._retried:
+            self._retried.discard(trial.trial_id)
+            return True
+        return False
+
     # ------------------------------------------------------------------ live-trial tracking
     def _track(self, trial: Trial, decision: str | None = None) -> str | None:
         """Note that ``trial`` runs (or may start) unless ``decision`` is PAUSE or STOP.
@@ -395,6 +423,7 @@ class RafikiScheduler(FIFOScheduler):
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
         self._require_metric()
+        self._retried.discard(trial.trial_id)
         self._attach(trial)
         if trial.status not in (Trial.TERMINATED, Trial.ERROR):
             self._maybe_running[trial.trial_id] = trial
@@ -404,6 +433,9 @@ class RafikiScheduler(FIFOScheduler):
     ) -> str:
         self._note_checkpoint(trial, result)
         return TrialScheduler.CONTINUE
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._retry(tune_controller, trial)
 
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         self._apply_repause(tune_controller)

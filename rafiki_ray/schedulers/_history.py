@@ -126,6 +126,8 @@ class _HistoryScheduler(RafikiScheduler):
         self._persist(force=True)
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        if self._retry(tune_controller, trial):  # its history goes on (replays are cut)
+            return
         self._drop(trial)
 
     def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:

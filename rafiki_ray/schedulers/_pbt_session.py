@@ -261,6 +261,20 @@ class PBTSession:
         out[APPLIED_KEY] = self._applied
         return out
 
+    def _read_source(self, source: str, ref: Any) -> dict[str, Any] | None:
+        """The source's set (zero-copy). When its object died with its node, the store drops
+        it and the source's next valid set is read instead (``None`` if none is left)."""
+        import ray
+        from ray.exceptions import ObjectLostError
+
+        try:
+            return ray.get(ref)
+        except ObjectLostError:
+            logger.warning("PBT: the set of member %s that %s was to copy was lost with its "
+                           "node; reading its next valid set", source, self.trial_id)
+            # the store's reader drops the lost record (and every record of a dead node)
+            return self._store.fetch_trial(source)
+
     def poll(self) -> Exploit | None:
         """Take and apply the exploit instruction posted for this trial, if any.
 
@@ -280,9 +294,7 @@ class PBTSession:
                     "weights and takes the new hyperparameters", msg["source"], self.trial_id,
                 )
             else:
-                import ray
-
-                raw = ray.get(ref)
+                raw = self._read_source(msg["source"], ref)
         self.config = copy.deepcopy(msg["config"])
         self._applied = int(msg["id"])
         noise = float(msg.get("weight_noise", 0.0))

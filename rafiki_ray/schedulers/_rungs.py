@@ -68,9 +68,12 @@ class RungScheduler(RafikiScheduler):
         return set(self._bracket_of)
 
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        retry = self._take_retry(trial)
         super().on_trial_add(tune_controller, trial)
         tid = trial.trial_id
         self._trials[tid] = trial
+        if retry:  # Tune retries it from its checkpoint: it keeps its bracket and rung
+            return
         if tid in self._bracket_of:  # seen before a driver restore
             if trial.status == Trial.PENDING:
                 if self._was_stopped(tid):
@@ -104,6 +107,8 @@ class RungScheduler(RafikiScheduler):
         self._forget(tune_controller, trial)
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        if self._retry(tune_controller, trial):
+            return
         self._forget(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:

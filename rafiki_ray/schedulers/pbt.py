@@ -311,6 +311,10 @@ class PBT(ExploitMixin, RafikiScheduler):
 
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        if self._take_retry(trial):  # Tune retries a member from its checkpoint
+            super().on_trial_add(tune_controller, trial)
+            self._trials[trial.trial_id] = trial
+            return
         super().on_trial_add(tune_controller, trial)
         self._find_space(tune_controller)
         if self._store is None and _ray_up():
@@ -471,6 +475,11 @@ class PBT(ExploitMixin, RafikiScheduler):
         self._finish(trial)
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        if self._retry(tune_controller, trial):
+            # retried from its checkpoint: still a member; an instruction posted for it
+            # stays in the store and PBTSession.start applies it
+            self._persist(force=True)
+            return
         self._finish(trial)
 
     def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:

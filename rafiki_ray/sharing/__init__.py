@@ -9,6 +9,7 @@ from rafiki_ray._lazy import lazy_exports
 _LAZY = {
     "ParamStore": "rafiki_ray.sharing.param_store",
     "SharePolicy": "rafiki_ray.sharing.param_store",
+    "RetireEndedTrials": "rafiki_ray.sharing._callback",
     "torch_to_params": "rafiki_ray.sharing.convert",
     "params_to_torch": "rafiki_ray.sharing.convert",
     "keras_to_params": "rafiki_ray.sharing.convert",

@@ -343,6 +343,17 @@ class ParamStoreActor:
         self._gc()
         return self._released - before
 
+    def retire_trial(self, trial_id: str) -> int:
+        """The trial ended: its own slots (most recent, best) stop protecting its sets, which
+        stay only while the top-k or a global slot holds them; returns how many were released.
+        (A later ``forget_lost`` refill may point its slots at a set still held.)"""
+        before = self._released
+        self._recent.pop(trial_id, None)
+        self._best.pop(trial_id, None)
+        self._best_score.pop(trial_id, None)
+        self._gc()
+        return self._released - before
+
     def clear(self) -> int:
         n = len(self._records)
         for rid in list(self._records):

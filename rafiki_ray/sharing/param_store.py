@@ -494,6 +494,15 @@ class ParamStore:
 
         return ray.get(self.actor.drop_trial.remote(_trial_id(trial_id)))
 
+    def retire_trial(self, trial_id: str) -> int:
+        """The trial ended: release its sets except those the top-``keep_top_k`` or the
+        global slots still hold (its ``LOCAL_*`` slots become empty); returns how many sets
+        were released. :class:`~rafiki_ray.sharing.RetireEndedTrials` calls it for every
+        trial Tune ends, so that a long experiment keeps a bounded number of sets."""
+        import ray
+
+        return ray.get(self.actor.retire_trial.remote(_trial_id(trial_id)))
+
     def clear(self) -> int:
         """Release every parameter set and message; returns how many sets were released."""
         import ray

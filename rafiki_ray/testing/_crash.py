@@ -3,7 +3,7 @@
 API
 ---
 ``run_crash_restore(factory, *, storage, name="crash", kill_after=4, factory_kwargs=None,
-introspect=None, timeout_s=300) -> dict``
+introspect=None, timeout_s=300, address=None, kill_when=None) -> dict``
 
 * ``factory`` is an importable ``"module:function"``; ``function(**factory_kwargs)`` returns
   ``(trainable, tuner_kwargs)`` where ``tuner_kwargs`` holds what ``tune.Tuner`` takes besides
@@ -17,6 +17,12 @@ introspect=None, timeout_s=300) -> dict``
   the child's session (Ray's processes included) and checks that none is left. ``ray stop`` is
   never used: other Ray clusters on the machine are left alone.
 * Phase 2: a second child runs ``Tuner.restore(path, trainable, resume_unfinished=True).fit()``.
+* ``address``: the children attach to this running Ray cluster (e.g. a
+  ``ray.cluster_utils.Cluster`` the caller owns) instead of starting their own instance; only
+  the driver is killed then, the cluster (and detached actors on it) lives on. Without a
+  namespace of its own each driver gets an anonymous one: name actors' namespaces explicitly.
+* ``kill_when``: an optional callable polled with the results; the kill waits until it also
+  returns true (e.g. until a worker node the caller killed has seen its trials retried).
 * Both children log the scheduler's messages and Tune's controller decisions (staging, actor
   reuse, status changes) at DEBUG to ``<storage>/<name>-crash-harness.log`` (``report["log"]``);
   ``log_excerpt(path)`` returns those lines, for a failing assertion to quote.
@@ -225,11 +231,15 @@ def run_crash_restore(
     introspect: str | None = None,
     timeout_s: float = 300.0,
     stale_state: str | None = None,
+    address: str | None = None,
+    kill_when: Any = None,
 ) -> dict[str, Any]:
     """Run, SIGKILL after ``kill_after`` results, restore, finish; return the JSON report."""
     exp_dir = os.path.join(storage, name)
     kw = json.dumps(factory_kwargs or {})
     common = ["--factory", factory, "--storage", storage, "--name", name, "--kwargs", kw]
+    if address:
+        common += ["--address", address]
     log_path = os.path.join(storage, f"{name}-crash-harness.log")
     deadline = time.monotonic() + timeout_s
     child = _spawn(["fit", *common], log_path)
@@ -242,7 +252,7 @@ def run_crash_restore(
                 files = _scheduler_files(exp_dir)
                 if files and (not versions or files != versions[-1]):
                     versions.append(files)
-            if seen >= kill_after:
+            if seen >= kill_after and (kill_when is None or kill_when()):
                 break
             if child.poll() is not None:
                 raise RuntimeError(
@@ -251,7 +261,8 @@ def run_crash_restore(
                 )
             time.sleep(0.05 if stale_state else 0.2)  # stale_state: catch every version
         else:
-            raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s")
+            raise TimeoutError(f"crash harness: no {kill_after} results (or kill_when never "
+                               f"held) within {timeout_s} s; saw {seen}")
     finally:
         survivors = _kill_session(child)
     if survivors:
@@ -349,6 +360,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--kwargs", default="{}")
     parser.add_argument("--out")
     parser.add_argument("--introspect")
+    parser.add_argument("--address")
     a = parser.parse_args(argv)
 
     import dataclasses
@@ -367,8 +379,11 @@ def _child(argv: list[str]) -> int:
     tune_log.setLevel(logging.DEBUG)
     from ray import tune
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)  # a new instance, never another process's cluster
+    if a.address:  # the caller's cluster: only this driver dies at the kill
+        ray.init(address=a.address, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)  # a new instance, never another process's cluster
     trainable, tuner_kwargs = load_factory(a.factory)(**json.loads(a.kwargs))
     exp_dir = os.path.join(a.storage, a.name)
     if a.phase == "fit":

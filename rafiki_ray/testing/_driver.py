@@ -218,8 +218,10 @@ def drive(
         log.steps[i] = k
         events += 1
         if fail_at.get(i) == k:
-            trial.set_status(Trial.ERROR)
+            # a final error, in Tune's order: on_trial_error while RUNNING, then ERROR
+            # (a retry would come as ERROR first; see _tune_seam.retrying)
             scheduler.on_trial_error(ctrl, trial)
+            trial.set_status(Trial.ERROR)
             continue
         value = curve(i, k)
         result = {

@@ -1,6 +1,6 @@
 """Faults on a two-node cluster (issue 17): the worker node is killed in the middle of an
 ASHA + TPESearch experiment whose trials publish to a ParamStore on the head (Tune's ASHA, and
-rafiki_ray's, which does not yet rerun a recovered trial: see ``RAFIKI_ASHA_RETRY``).
+rafiki_ray's, stopping and pausing).
 
 Trials on the dead node are retried (``FailureConfig(max_failures=...)``) from their last
 checkpoint on the head, the experiment finishes, every trial stops at an ASHA rung or at
@@ -24,6 +24,11 @@ import pytest
 
 from tests.sharing.test_multinode import _assert_no_process_left
 
+#: GCS health checks (Ray's defaults: a node missing 5 checks 3 s apart is dead). On 2 cores
+#: loaded by other jobs (load average 37-40 seen) the head's raylet missed them and was
+#: declared dead, killing the store; the killed worker node is still found dead within ~40 s.
+HEALTH = {"health_check_failure_threshold": 12, "health_check_period_ms": 3000}
+
 SCRIPT = textwrap.dedent(
     """
     import json, os, tempfile, threading, time
@@ -33,10 +38,12 @@ SCRIPT = textwrap.dedent(
     from ray.cluster_utils import Cluster
 
     MAX_T, N_TRIALS = 8, 6
+    HEALTH = __HEALTH__
     N = 64 * 1024  # 512 KiB per set: in the object store, not inlined
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={"num_cpus": 1, "resources": {"node_a": 1}, "include_dashboard": False},
+        head_node_args={"num_cpus": 1, "resources": {"node_a": 1}, "include_dashboard": False,
+                        "_system_config": HEALTH},
     )
     sessions = []
     try:
@@ -111,11 +118,14 @@ SCRIPT = textwrap.dedent(
             tune_config=tune.TuneConfig(
                 metric="score", mode="max", num_samples=N_TRIALS,
                 search_alg=TPESearch(seed=0, n_startup_trials=3),
-                scheduler=(
-                    ASHA(max_t=MAX_T, grace_period=1, reduction_factor=2, promotion="stop", seed=0)
-                    if "__SCHEDULER__" == "rafiki_asha"
-                    else AsyncHyperBandScheduler(max_t=MAX_T, grace_period=1, reduction_factor=2)
-                ),
+                scheduler={
+                    "rafiki_asha_stop": lambda: ASHA(max_t=MAX_T, grace_period=1,
+                                                     reduction_factor=2, promotion="stop", seed=0),
+                    "rafiki_asha_pause": lambda: ASHA(max_t=MAX_T, grace_period=1,
+                                                      reduction_factor=2, seed=0),
+                    "tune_asha": lambda: AsyncHyperBandScheduler(max_t=MAX_T, grace_period=1,
+                                                                 reduction_factor=2),
+                }["__SCHEDULER__"](),
             ),
             run_config=tune.RunConfig(
                 storage_path=tempfile.mkdtemp(), verbose=0,
@@ -132,6 +142,7 @@ SCRIPT = textwrap.dedent(
             df = r.metrics_dataframe
             trials.append({
                 "its": [int(v) for v in df["it"]], "starts": r.metrics["starts"],
+                "nodes": [str(v) for v in df["node"]],
                 "last_node": str(df["node"].iloc[-1]), "error": r.error is not None,
                 "recent": None if (got := store.fetch_trial(r.metrics["trial_id"])) is None
                 else float(got["w"][0]),
@@ -153,27 +164,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
-RAFIKI_ASHA_RETRY = (
-    "rafiki_ray's ASHA (promotion='stop') does not rerun a trial that Tune recovers after its "
-    "node died: the trial ends TERMINATED at its last result (num_failures=1, no new result); "
-    "with Tune's AsyncHyperBandScheduler the same run retries it from its checkpoint "
-    "(starts [0, 3], reaches max_t). Scheduler internals are being refactored (h18a)."
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "scheduler",
-    [
-        "tune_asha",
-        pytest.param(
-            "rafiki_asha", marks=pytest.mark.xfail(reason=RAFIKI_ASHA_RETRY, strict=False)
-        ),
-    ],
-)
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("scheduler", ["tune_asha", "rafiki_asha_stop", "rafiki_asha_pause"])
 def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, scheduler):
     script = tmp_path / "node_failure.py"
-    script.write_text(SCRIPT.replace("__SCHEDULER__", scheduler))
+    script.write_text(SCRIPT.replace("__SCHEDULER__", scheduler).replace("__HEALTH__", repr(HEALTH)))
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -199,12 +195,15 @@ def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, schedul
     trials = res["trials"]
     # the experiment finished: every trial, none in error
     assert res["errors"] == 0 and len(trials) == 6 and not any(t["error"] for t in trials)
-    # trials that ran on the dead node were retried from their last checkpoint, not from 0
-    retried = [t for t in trials if len(t["starts"]) > 1]
+    # trials that ran on the dead node were retried on the head from their last checkpoint,
+    # not from 0 (a pausing ASHA also restarts trials from checkpoints, on either node)
+    retried = [t for t in trials if res["node_b"] in t["nodes"] and t["last_node"] != res["node_b"]]
     assert retried, json.dumps(res)
     for t in retried:
-        assert t["starts"][-1] > 0, t
+        assert len(t["starts"]) > 1 and t["starts"][-1] > 0, t
         assert t["its"] == sorted(t["its"]), t  # the history continues, never restarts at 1
+        last_on_b = max(i for i, n in enumerate(t["nodes"]) if n == res["node_b"])
+        assert t["its"][last_on_b + 1] > 1, t  # the first result on the head continues B's
     # ASHA's decisions stay consistent: a trial stops at a rung (1, 2, 4) or at max_t
     assert all(t["its"][-1] in (1, 2, 4, 8) for t in trials), [t["its"] for t in trials]
     assert any(t["its"][-1] == 8 for t in trials)
@@ -219,3 +218,181 @@ def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, schedul
             assert t["recent"] == pytest.approx(t["score"]), t
         else:
             assert t["recent"] is None, t
+
+
+PBT_SCRIPT = textwrap.dedent(
+    """
+    import json, os, tempfile, threading, time
+    import numpy as np
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from tests.sharing._pbt_fault import MAX_T, NAMESPACE, STORE, N
+    HEALTH = __HEALTH__
+
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "resources": {"node_a": 1}, "include_dashboard": False,
+                        "_system_config": HEALTH},
+    )
+    sessions = []
+    try:
+        ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+        victim = cluster.add_node(num_cpus=1, resources={"node_b": 1})
+        sessions = sorted({n.get_session_dir_path() for n in cluster.list_all_nodes()})
+        print("SESSIONS " + json.dumps(sessions), flush=True)
+        cluster.wait_for_nodes()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        from rafiki_ray.sharing import ParamStore
+        from rafiki_ray.testing._crash import run_crash_restore
+
+        node_a, node_b = ray.get_runtime_context().get_node_id(), victim.node_id
+        assert node_a == cluster.head_node.node_id != node_b
+        # the store PBT uses (its settings), detached on the head: it outlives both drivers
+        store = ParamStore.create(STORE, namespace=NAMESPACE, mode="max", max_bytes=1,
+                                  keep_top_k=1)
+
+        @ray.remote(num_cpus=0)
+        def publish_on_b(store):
+            return store.publish({"w": np.full(N, 1e9)}, trial_id="pinned_b", score=1e9)
+
+        on_b = NodeAffinitySchedulingStrategy(node_b, soft=False)
+        ray.get(publish_on_b.options(scheduling_strategy=on_b).remote(store))
+        marks, storage = tempfile.mkdtemp(), tempfile.mkdtemp()
+
+        def parse():
+            return [f.split("~") + [os.path.getmtime(os.path.join(marks, f))]
+                    for f in os.listdir(marks) if f.count("~") == 3 and not f.startswith("exc")]
+
+        killed = {}
+
+        def killer():
+            deadline = time.monotonic() + 400
+            while time.monotonic() < deadline:
+                trigger = [m for m in parse() if m[0] == node_b and int(m[2]) >= 3]
+                if trigger:
+                    cluster.remove_node(victim, allow_graceful=False)
+                    killed["at"] = time.time()
+                    killed["trigger"] = trigger[0][1]
+                    return
+                time.sleep(0.1)
+
+        def kill_when():  # the driver dies once trials went on on the head after the kill
+            return "at" in killed and sum(
+                m[0] == node_a and m[4] > killed["at"] for m in parse()) >= 2
+
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        report = run_crash_restore(
+            "tests.sharing._pbt_fault:make", storage=storage, name="pbt_fault", kill_after=6,
+            factory_kwargs={"marks": marks}, introspect="tests.sharing._pbt_fault:introspect",
+            timeout_s=600, address=cluster.address, kill_when=kill_when,
+        )
+        wall = time.monotonic() - t0
+        t.join(timeout=5)
+        t0 = time.monotonic()
+        best = store.fetch("GLOBAL_BEST")  # was pinned_b's set, lost with node B
+        pinned = store.fetch_trial("pinned_b")
+        recent = {}
+        for tid in report["trials"]:
+            got = store.fetch_trial(tid)
+            recent[tid] = None if got is None else float(got["w"][0])
+        fetch_s = time.monotonic() - t0
+        stats = store.stats()
+        store.shutdown()
+        state = report["scheduler_state_after"]
+        print("RESULT " + json.dumps({
+            "killed": "at" in killed, "trigger": killed.get("trigger"), "node_a": node_a,
+            "node_b": node_b, "wall_s": wall, "report": {
+                k: report[k] for k in ("trials", "restore_error", "introspection",
+                                       "results_before_kill", "survivors")},
+            "members": None if state is None else state["sub"]["members"],
+            "lineage": None if state is None else state["sub"]["lineage"],
+            "exc": sorted(f for f in os.listdir(marks) if f.startswith("exc")),
+            "best": None if best is None else float(best["w"][0]), "pinned": pinned,
+            "recent": recent, "fetch_s": fetch_s, "lost": stats["lost"],
+        }), flush=True)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    """
+)
+
+
+def _run_script(tmp_path, text, timeout):
+    script = tmp_path / "script.py"
+    script.write_text(text)
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, cwd=root, start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"two-node fault script timed out (a hang?):\n{out[-4000:]}")
+    sessions = [json.loads(line[len("SESSIONS "):]) for line in out.splitlines()
+                if line.startswith("SESSIONS ")]
+    assert sessions and sessions[0], out[-4000:]
+    _assert_no_process_left(sessions[0])
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, out[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_worker_node_killed_then_driver_killed_pbt_paramstore(tmp_path):
+    """PBT + ParamStore on two nodes: the worker node dies mid-experiment (its trials are
+    retried from their checkpoints on the head, the sets they published are lost), then the
+    driver is SIGKILLed and the experiment restored (Tuner.restore) by a new driver on the
+    same cluster; it finishes, PBT's state stays consistent and the store keeps working."""
+    from tests.sharing._pbt_fault import MAX_T, N_TRIALS
+
+    res = _run_script(tmp_path, PBT_SCRIPT.replace("__HEALTH__", repr(HEALTH)), timeout=840)
+    rep = res["report"]
+    assert res["killed"], "the worker node was never killed"
+    assert rep["restore_error"] is None and not rep["survivors"], rep
+    trials = rep["trials"]
+    assert len(trials) == N_TRIALS, trials
+    # the experiment finished: every member ran to MAX_T, none in error, and no trial ever
+    # raised in its own code (ObjectLostError from a lost source set included)
+    assert all(t["status"] == "TERMINATED" and t["error"] is None for t in trials.values())
+    assert all(t["last"]["it"] == MAX_T for t in trials.values()), trials
+    assert res["exc"] == []
+    rows = rep["introspection"]
+    # the trial on B that triggered the kill was retried on the head from its checkpoint
+    mine = rows[res["trigger"]]
+    on_b = [i for i, r in enumerate(mine) if r[1] == res["node_b"]]
+    assert on_b and on_b[-1] + 1 < len(mine), mine
+    after = mine[on_b[-1] + 1]
+    assert after[1] == res["node_a"] and after[2] > 0 and after[0] > 1, mine
+    # no trial restarted from scratch once it had checkpointed a few iterations (the node
+    # kill and the driver kill both resume from checkpoints)
+    for tid, seq in rows.items():
+        its = [r[0] for r in seq]
+        reached = [i for i, it in enumerate(its) if it >= 3]
+        assert not reached or 1 not in its[reached[0]:], (tid, seq)
+    # PBT's state after the restore: every member known and finished at MAX_T, exploits
+    # recorded between members of the population
+    members, lineage = res["members"], res["lineage"]
+    assert sorted(members) == sorted(trials), (sorted(members), sorted(trials))
+    assert all(m["finished"] and m["time"] == MAX_T for m in members.values()), members
+    exploits = [r for r in lineage if r["event"] == "exploit"]
+    assert exploits, lineage
+    assert all(r["source"] in members and r["source"] != r["trial_id"] for r in exploits)
+    # the ParamStore on the head kept working: the lost best set was dropped, readers got the
+    # next valid set, every member's latest set (published on the head) is readable
+    assert res["lost"] >= 1 and res["pinned"] is None
+    finals = {tid: t["last"]["score"] for tid, t in trials.items()}
+    assert res["best"] is not None and res["best"] < 1e9
+    assert res["best"] >= max(finals.values()) - 1e-9
+    for tid, score in finals.items():
+        assert res["recent"][tid] == pytest.approx(score), (tid, res["recent"], finals)
+    assert res["fetch_s"] < 30

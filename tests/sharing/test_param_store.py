@@ -292,6 +292,55 @@ def test_drop_trial_releases_only_that_trial(make_store):
     assert _value(store.fetch("GLOBAL_RECENT")) == 3.0
 
 
+def test_retire_trial_keeps_only_top_k_and_global_sets(make_store):
+    store = make_store(keep_top_k=1)
+    store.publish(_params(5.0), trial_id="best", score=5.0)
+    store.publish(_params(1.0), trial_id="a", score=1.0)
+    store.publish(_params(0.5), trial_id="a", score=0.5)  # a: recent 0.5, best 1.0
+    store.publish(_params(2.0), trial_id="b", score=2.0)
+    store.publish(_params(3.0), trial_id="live", score=3.0)
+    assert store.stats()["count"] == 5
+    assert store.retire_trial("a") == 2  # neither top-1 nor a global slot
+    assert store.fetch_trial("a") is None and store.fetch_trial("a", "best") is None
+    assert store.retire_trial("best") == 0  # top-1 and GLOBAL_BEST: kept
+    assert _value(store.fetch("GLOBAL_BEST")) == 5.0 and store.fetch_trial("best") is None
+    assert store.retire_trial("b") == 1
+    stats = store.stats()
+    assert stats["count"] == 2 and set(stats["trials"]) == {"best", "live"}
+    assert _value(store.fetch_trial("live")) == 3.0  # a live trial keeps its sets
+    assert _value(store.fetch("GLOBAL_RECENT")) == 3.0
+    assert store.retire_trial("never-published") == 0
+
+
+@pytest.mark.slow  # 47 s with another Ray job running beside it
+def test_retire_ended_trials_callback_bounds_the_store(make_store, storage):
+    """Tune ends 6 trials that each publish; with the callback only the top-k set stays."""
+    from ray import tune
+
+    from rafiki_ray.sharing import RetireEndedTrials
+
+    store = make_store(keep_top_k=2)
+
+    def train(config):
+        store.publish(_params(config["x"]), score=config["x"])
+        tune.report({"x": config["x"]})
+
+    callback = RetireEndedTrials(store)
+    tune.Tuner(
+        train, param_space={"x": tune.grid_search([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])},
+        run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[callback]),
+    ).fit()
+    stats = store.stats()
+    assert stats["published"] == 6 and callback.retired == 6
+    kept = [float(r["score"]) for t in stats["trials"].values() for r in t["records"]]
+    # the top-2 and whichever set GLOBAL_RECENT holds (the last one published)
+    assert len(kept) == len(set(kept)) and set(kept) == {
+        5.0, 6.0, _value(store.fetch("GLOBAL_RECENT"))}, kept
+    assert _value(store.fetch("GLOBAL_BEST")) == 6.0
+    with pytest.raises(TypeError, match="RetireEndedTrials.store"):
+        RetireEndedTrials("name")
+
+
 def test_protected_sets_stay_over_the_cap(make_store):
     # same options as the eviction test: reuses its actor
     store = make_store(mode="max", max_bytes=int(13 * MIB), keep_top_k=2)
