@@ -16,12 +16,13 @@ of the tuning run (trials plus Tune's own overhead, equal for all methods).
 
     python benchmarks/rafiki_advisors.py --quick            # smoke test: SkDt, 4 trials, 1 seed
     python benchmarks/rafiki_advisors.py --write            # full: 3 models x 20 trials x 3 seeds
+
+``--write`` replaces the ``rafiki_advisors`` section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import statistics
 import sys
@@ -34,10 +35,12 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._machine import cpu_model
+from benchmarks._report import Report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ("auto", "random", "rafiki-skopt", "rafiki-random", "optuna")
+SECTION = "rafiki_advisors"
+FULL_COMMAND = "python benchmarks/rafiki_advisors.py --write"
 
 
 def _data() -> tuple[Any, Any, Any]:
@@ -102,6 +105,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def ensemble_summary(rows: list[dict[str, Any]]) -> str:
+    """One generated sentence: in how many runs the deployed ensemble scored at least as well
+    on the test split as the single best trial, and the runs where it did not."""
+    worse = [r for r in rows if r["test_top3"] < r["test_best"]]
+    text = (f"Deployed ensemble >= best single trial on the test split in "
+            f"{len(rows) - len(worse)} of {len(rows)} runs")
+    if worse:
+        text += "; below it in: " + ", ".join(
+            f"{r['model']} {r['method']} seed {r['seed']} ({r['test_top3']:.4f} < "
+            f"{r['test_best']:.4f})" for r in worse)
+    return text + "."
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="SkDt, 4 trials, 1 seed")
@@ -109,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--write", action="store_true", help="append the table to RESULTS.md")
+    ap.add_argument("--write", action="store_true",
+                    help="write the rafiki_advisors section of benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
+    report = Report(SECTION, argv, quick=args.quick, full_command=FULL_COMMAND)
     if args.quick:
         args.models, args.trials, args.seeds = ["SkDt"], 4, 1
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -132,12 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     ray.shutdown()
     text = table(rows)
     print(text)
-    if args.write and not args.quick:
-        header = (f"\n## Rafiki advisors on digits ({datetime.date.today()}, {cpu_model()}, "
-                  f"2 CPUs)\n\n`python benchmarks/rafiki_advisors.py --write` "
-                  f"({args.trials} trials, {args.seeds} seeds, medians)\n\n")
-        with open(os.path.join(ROOT, "benchmarks", "RESULTS.md"), "a") as f:
-            f.write(header + text + "\n")
+    if args.write:
+        report.write("\n".join(report.header() + [
+            (f"{args.trials} trials per run (one at a time), {args.seeds} seed(s), medians over "
+             "seeds; accuracy on a held-out test split of digits."), "", text, "",
+            ensemble_summary(rows)]))
     return 0
 
 
