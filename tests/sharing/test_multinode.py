@@ -99,36 +99,38 @@ def _assert_no_process_left(session_dirs: list[str], timeout: float = 20.0) -> N
     assert not left, left
 
 
-@pytest.mark.slow
-def test_publish_on_one_node_fetch_on_the_other(tmp_path):
-    script = tmp_path / "two_nodes.py"
-    script.write_text(SCRIPT)
+def run_cluster_script(tmp_path, text: str, timeout: float, *, cwd: str | None = None) -> dict:
+    """Run a cluster script in its own process group (killed whole on timeout); check that it
+    left no Ray process behind (its first ``SESSIONS`` line) and succeeded; return its last
+    ``RESULT`` line's JSON."""
+    script = tmp_path / "cluster_script.py"
+    script.write_text(text)
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=str(tmp_path),
-        start_new_session=True,  # its own process group: killable as a whole on timeout
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env, cwd=cwd or str(tmp_path), start_new_session=True,
     )
     try:
-        out, _ = proc.communicate(timeout=240)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        pytest.fail(f"two-node cluster script timed out:\n{out[-3000:]}")
+        pytest.fail(f"cluster script timed out (a hang?):\n{out[-4000:]}")
     sessions = [json.loads(line[len("SESSIONS "):]) for line in out.splitlines()
                 if line.startswith("SESSIONS ")]
-    assert sessions and sessions[0], out[-3000:]
+    assert sessions and sessions[0], out[-4000:]
     _assert_no_process_left(sessions[0])
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, out[-3000:]
-    res = json.loads(lines[-1][len("RESULT "):])
+    assert proc.returncode == 0 and lines, out[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.slow
+def test_publish_on_one_node_fetch_on_the_other(tmp_path):
+    res = run_cluster_script(tmp_path, SCRIPT, timeout=240)
     n = 2 * 2**20 // 8
     assert res["node_a"] != res["node_b"]
     assert res["rec_nodes"] == [res["node_a"], res["node_b"]]

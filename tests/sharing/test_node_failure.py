@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from tests.sharing.test_multinode import _assert_no_process_left
+from tests.sharing.test_multinode import run_cluster_script
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: GCS health checks (Ray's defaults: a node missing 5 checks 3 s apart is dead). On 2 cores
 #: loaded by other jobs (load average 37-40 seen) the head's raylet missed them and was
@@ -168,29 +167,9 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("scheduler", ["tune_asha", "rafiki_asha_stop", "rafiki_asha_pause"])
 def test_worker_node_killed_mid_experiment_asha_tpe_paramstore(tmp_path, scheduler):
-    script = tmp_path / "node_failure.py"
-    script.write_text(SCRIPT.replace("__SCHEDULER__", scheduler).replace("__HEALTH__", repr(HEALTH)))
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env=env, cwd=str(tmp_path), start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=540)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"two-node fault script timed out (a hang?):\n{out[-4000:]}")
-    sessions = [json.loads(line[len("SESSIONS "):]) for line in out.splitlines()
-                if line.startswith("SESSIONS ")]
-    assert sessions and sessions[0], out[-4000:]
-    _assert_no_process_left(sessions[0])
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, out[-4000:]
-    res = json.loads(lines[-1][len("RESULT "):])
+    res = run_cluster_script(
+        tmp_path, SCRIPT.replace("__SCHEDULER__", scheduler).replace("__HEALTH__", repr(HEALTH)),
+        timeout=540)
     assert res["killed"], "the worker node was never killed"
     trials = res["trials"]
     # the experiment finished: every trial, none in error
@@ -320,32 +299,6 @@ PBT_SCRIPT = textwrap.dedent(
 )
 
 
-def _run_script(tmp_path, text, timeout):
-    script = tmp_path / "script.py"
-    script.write_text(text)
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    env.pop("RAY_ADDRESS", None)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env=env, cwd=root, start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f"two-node fault script timed out (a hang?):\n{out[-4000:]}")
-    sessions = [json.loads(line[len("SESSIONS "):]) for line in out.splitlines()
-                if line.startswith("SESSIONS ")]
-    assert sessions and sessions[0], out[-4000:]
-    _assert_no_process_left(sessions[0])
-    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, out[-4000:]
-    return json.loads(lines[-1][len("RESULT "):])
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_worker_node_killed_then_driver_killed_pbt_paramstore(tmp_path):
@@ -355,7 +308,8 @@ def test_worker_node_killed_then_driver_killed_pbt_paramstore(tmp_path):
     same cluster; it finishes, PBT's state stays consistent and the store keeps working."""
     from tests.sharing._pbt_fault import MAX_T, N_TRIALS
 
-    res = _run_script(tmp_path, PBT_SCRIPT.replace("__HEALTH__", repr(HEALTH)), timeout=840)
+    res = run_cluster_script(tmp_path, PBT_SCRIPT.replace("__HEALTH__", repr(HEALTH)),
+                             timeout=840, cwd=ROOT)
     rep = res["report"]
     assert res["killed"], "the worker node was never killed"
     assert rep["restore_error"] is None and not rep["survivors"], rep
