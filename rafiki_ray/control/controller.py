@@ -218,6 +218,16 @@ class LiveControl:
         run = self.runs.get(self.trial_run.get(trial_id, ""))
         return run is not None and run["status"] == "deleted"
 
+    def has_waiting(self) -> bool:
+        """Whether runs wait for a trial to be created (resumes, clones, fixed runs not
+        started, a searcher with samples left): :class:`rafiki_ray.schedulers.RoundRobin`
+        then lets a running trial yield its slot."""
+        if any(self.runs[q["run"]]["status"] == "ongoing" for q in self.queue):
+            return True
+        if any(self.runs[r]["status"] == "ongoing" for r in self.initial):
+            return True
+        return not self.inner_done and len(self.inner_trials) < (self._args["num_samples"] or 0)
+
     def should_stop(self, trial_id: str) -> bool:
         run = self.runs.get(self.trial_run.get(trial_id, ""))
         return run is not None and run["status"] in ("stopped", "deleted")

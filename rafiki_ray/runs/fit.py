@@ -59,6 +59,7 @@ def prepare(
     num_to_keep: int | None = None,
     verbose: int | None = None,
     cpus_per_run: float = 1.0,
+    round_robin: bool = True,
 ) -> tuple[Any, dict[str, Any], Any]:
     """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``.
 
@@ -67,6 +68,11 @@ def prepare(
 
     ``num_to_keep``: checkpoints kept per trial (None: all). A run always keeps its latest,
     which resume needs; a warm clone copies its parent's checkpoint when it is made.
+
+    ``round_robin`` (default): when more runs wait than there are slots, a run yields its slot
+    after each chunk and the waiting run with the fewest chunks done trains next
+    (:class:`rafiki_ray.schedulers.RoundRobin` around ``scheduler``, RapidFire's chunk-wise
+    rotation); False: a run keeps its slot until it ends.
     """
     from rafiki_ray.control.controller import LiveControl
 
@@ -105,10 +111,17 @@ def prepare(
 
         cbs.append(HParamsCallback(exp_dir, exclude=control.is_deleted,
                                    metrics=[metric, "loss", "train_loss"]))
+    if not isinstance(round_robin, bool):
+        raise invalid_type("round_robin", "must be a bool", round_robin)
+    inner = scheduler
+    if round_robin:
+        from rafiki_ray.schedulers.round_robin import RoundRobin
+
+        scheduler = RoundRobin(inner, waiting=control.has_waiting, should_stop=control.should_stop)
     tune_config = tune.TuneConfig(search_alg=control.searcher, scheduler=scheduler,
                                   num_samples=-1, max_concurrent_trials=max_concurrent_trials,
                                   trial_dirname_creator=trial_dirname, reuse_actors=True)
-    if scheduler is None:
+    if inner is None:
         tune_config.metric, tune_config.mode = metric, mode
     run_config = tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name,
                                 callbacks=cbs, stop=control.stopper,
