@@ -67,6 +67,9 @@ class LiveControl:
         num_samples: how many runs the searcher proposes (required with a searcher: Tune
             runs ``num_samples=-1`` so that control can add trials, and most searchers never
             say they are finished).
+        refuse: ``{op: reason}``, operations this kind of run does not support (e.g. stop and
+            resume of a Rafiki model trial, which trains in one call); they are refused with
+            the reason, whatever the run's state.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class LiveControl:
         validate: Callable[[dict], Any] | None = None,
         seed: int | None = 0,
         num_samples: int | None = None,
+        refuse: Mapping[str, str] | None = None,
         _key: str | None = None,
     ) -> None:
         if not isinstance(experiment_dir, (str, os.PathLike)):
@@ -94,11 +98,15 @@ class LiveControl:
                 num_samples, int) or num_samples < 1):
             raise invalid("LiveControl.num_samples", "must be an int >= 1 with a searcher (how "
                           "many runs it proposes)", num_samples)
+        if refuse is not None and (not isinstance(refuse, Mapping) or not all(
+                isinstance(v, str) for v in refuse.values())):
+            raise invalid_type("LiveControl.refuse", "must be a dict {op: reason}", refuse)
         self.experiment_dir = os.path.abspath(os.fspath(experiment_dir))
         self._args = {"experiment_dir": self.experiment_dir, "searcher": searcher,
                       "runs": [copy.deepcopy(dict(r)) for r in runs or []],
                       "validate": validate, "seed": check_seed(seed),
-                      "num_samples": num_samples}
+                      "num_samples": num_samples, "refuse": dict(refuse or {})}
+        self.refuse = dict(refuse or {})
         self.inner = searcher
         self.validate = validate
         self.seed = check_seed(seed) or 0
@@ -263,6 +271,8 @@ class LiveControl:
         """Decide and act on one op; nothing changes unless every check passed."""
         kind, rid = op.get("op"), op.get("run")
         run = self.runs.get(rid) if isinstance(rid, str) else None
+        if kind in self.refuse and run is not None:
+            return {"outcome": "refused", "reason": self.refuse[kind], "new_run": None}
         outcome, reason = decide(kind, None if run is None else run["status"])
         if outcome != "apply":
             return {"outcome": outcome + "d", "reason": reason, "new_run": None}
@@ -301,7 +311,7 @@ class LiveControl:
                             f"parent's checkpoint {run['checkpoint']!r}: {exc}"}
             child = self._new_run(config, "clone", parent=rid, warm=warm)
             child["from_chunk"] = run["checkpoint_chunks"] if warm else 0
-            start = {"warm_from": pin} if warm else {}
+            start = {"warm_from": pin, "clone_of": rid} if warm else {"clone_of": rid}
             self.queue.append({"run": child["id"], "config": self._trial_config(child, **start)})
             note = "" if warm or not op.get("warm") else "parent has no checkpoint; cold clone"
             return {"outcome": "applied", "reason": note, "new_run": child["id"]}
