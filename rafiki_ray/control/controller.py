@@ -317,6 +317,39 @@ class LiveControl:
             return {"outcome": "applied", "reason": note, "new_run": child["id"]}
         return {"outcome": "applied", "reason": "", "new_run": None}
 
+    def discard_orphans(self, known: set[str]) -> list[str]:
+        """Remove the folders of trials that Tune's restored snapshot does not know.
+
+        A driver that crashed after a trial of a run had started (a clone, a resume, the next
+        fixed run) but before Tune's next snapshot leaves that trial's folder (and its
+        TensorBoard folder) behind; the restored experiment creates the trial again (the
+        operation is applied again, once, from the journal), so the old folder would be a
+        second, orphaned copy of the run. Only folders of this control's runs are touched
+        (``params.json`` holding :data:`CONTROL_KEY`; TensorBoard folders named
+        ``run-NNNN_<trial id>``). Returns the removed paths (also journaled).
+        """
+        removed = []
+        for parent, marked in ((self.experiment_dir, True),
+                               (os.path.join(self.experiment_dir, "tensorboard"), False)):
+            try:
+                entries = list(os.scandir(parent))
+            except OSError:
+                continue
+            for entry in entries:
+                if not entry.is_dir() or any(tid in entry.name for tid in known):
+                    continue
+                if marked and not _holds_control_config(entry.path):
+                    continue
+                if not marked and not (entry.name.startswith("run-") and "_" in entry.name):
+                    continue
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+        for path in removed:
+            logger.info("control: removed %s, a trial started after Tune's last snapshot "
+                        "(the restored run starts it again)", path)
+            self.journal.append({"kind": "discarded", "path": path, "time": time.time()})
+        return removed
+
     def status(self) -> dict[str, Any]:
         runs = {}
         for rid, r in self.runs.items():
@@ -330,6 +363,17 @@ class LiveControl:
         st = self.status()
         st["finished"] = finished
         write_status(self.experiment_dir, st)
+
+
+def _holds_control_config(trial_dir: str) -> bool:
+    import json
+
+    try:
+        with open(os.path.join(trial_dir, "params.json")) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and CONTROL_KEY in config
 
 
 class ControlSearcher(Searcher):
@@ -397,6 +441,7 @@ class ControlCallback(Callback):
 
     def __init__(self, control: LiveControl) -> None:
         self.control = control
+        self._restored = False
 
     def setup(self, **info: Any) -> None:
         # a restored experiment keeps the status its driver left until its state is back
@@ -404,6 +449,9 @@ class ControlCallback(Callback):
             self.control._write_status()
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self._restored:  # the first step after Tuner.restore: before any new trial
+            self._restored = False
+            self.control.discard_orphans({t.trial_id for t in trials})
         self.control.poll()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
@@ -423,6 +471,7 @@ class ControlCallback(Callback):
 
     def set_state(self, state: dict) -> None:
         self.control.set_state(state)
+        self._restored = True
 
 
 class ControlStopper(Stopper):

@@ -16,6 +16,10 @@ introspect=None, timeout_s=300) -> dict``
   trials together have reported at least ``kill_after`` results, then SIGKILLs every process of
   the child's session (Ray's processes included) and checks that none is left. ``ray stop`` is
   never used: other Ray clusters on the machine are left alone.
+* ``kill_after=None``: the experiment crashes itself at a point of its choosing (e.g. a
+  callback of the factory that SIGKILLs its own driver right after a given event, with a long
+  ``TUNE_GLOBAL_CHECKPOINT_S`` so that no snapshot comes in between); the harness waits for
+  the child to die by SIGKILL (anything else is an error), then kills the rest of its session.
 * Phase 2: a second child runs ``Tuner.restore(path, trainable, resume_unfinished=True).fit()``.
 * Both children log the scheduler's messages and Tune's controller decisions (staging, actor
   reuse, status changes) at DEBUG to ``<storage>/<name>-crash-harness.log`` (``report["log"]``);
@@ -192,12 +196,13 @@ def run_crash_restore(
     *,
     storage: str,
     name: str = "crash",
-    kill_after: int = 4,
+    kill_after: int | None = 4,
     factory_kwargs: dict[str, Any] | None = None,
     introspect: str | None = None,
     timeout_s: float = 300.0,
 ) -> dict[str, Any]:
-    """Run, SIGKILL after ``kill_after`` results, restore, finish; return the JSON report."""
+    """Run, SIGKILL after ``kill_after`` results (None: wait for the experiment to SIGKILL
+    itself), restore, finish; return the JSON report."""
     exp_dir = os.path.join(storage, name)
     kw = json.dumps(factory_kwargs or {})
     common = ["--factory", factory, "--storage", storage, "--name", name, "--kwargs", kw]
@@ -208,7 +213,13 @@ def run_crash_restore(
     try:
         while time.monotonic() < deadline:
             seen = _count_results(exp_dir)
-            if seen >= kill_after:
+            if kill_after is not None and seen >= kill_after:
+                break
+            if kill_after is None and child.poll() is not None:
+                if child.returncode != -signal.SIGKILL:
+                    raise RuntimeError(
+                        f"crash harness: the experiment ended (rc={child.returncode}) without "
+                        f"killing itself; see {log_path}:\n{_tail(log_path)}")
                 break
             if child.poll() is not None:
                 raise RuntimeError(
@@ -217,7 +228,9 @@ def run_crash_restore(
                 )
             time.sleep(0.2)
         else:
-            raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s")
+            raise TimeoutError(f"crash harness: no {kill_after} results within {timeout_s} s"
+                               if kill_after is not None else
+                               f"crash harness: the experiment did not crash within {timeout_s} s")
     finally:
         survivors = _kill_session(child)
     if survivors:
