@@ -105,7 +105,9 @@ def prepare(
     trainable = tune.with_resources(
         tune.with_parameters(train_run, spec=spec, train_data=train_data, eval_data=eval_data,
                              num_chunks=num_chunks, seed=seed or 0), {"cpu": cpus_per_run})
-    cbs = [control.callback, *(callbacks or [])]
+    from rafiki_ray.runs._history import ResultHistory
+
+    cbs = [control.callback, ResultHistory(), *(callbacks or [])]
     if tensorboard:
         from rafiki_ray.tensorboard import HParamsCallback
 

@@ -29,12 +29,12 @@ def test_restore_discards_trial_folders_the_snapshot_does_not_know(tmp_path):
     assert all(r["status"] == "completed" for r in runs.values())
     ops = [r for r in info["journal"] if r.get("kind") == "op"]
     assert len(ops) == 1 and info["status"]["ops"][ops[0]["id"]]["outcome"] == "applied"
-    # the crashed clone trial's folders were discarded, with the other unknown trials'
-    discarded = [r["path"] for r in info["journal"] if r.get("kind") == "discarded"]
-    assert any(crashed_clone_trial in p for p in discarded), discarded
     # one folder per run, each a trial of the restored experiment; the same in tensorboard/
     assert Counter(info["folders"].values()) == {r: 1 for r in runs}, info["folders"]
     assert all(any(t in name for t in info["grid"]) for name in info["folders"])
     assert len(info["grid"]) == 4
     assert Counter(n.split("_")[0] for n in info["tensorboard"]) == {r: 1 for r in runs}, \
         info["tensorboard"]
+    # the crashed clone trial's folders were discarded, with the other unknown trials'
+    discarded = [r["path"] for r in info["journal"] if r.get("kind") == "discarded"]
+    assert any(crashed_clone_trial in p for p in discarded), discarded
