@@ -462,6 +462,16 @@ class ControlCallback(Callback):
                       **info: Any) -> None:
         self.control.on_checkpoint(trial.trial_id, checkpoint.path)
 
+    # A ConcurrencyLimiter (max_concurrent_trials) passes on_trial_complete to the searcher
+    # only for trials in its live set; a trial that yielded its slot before a driver crash
+    # comes back outside that set, so the run also learns its end from Tune's callbacks
+    # (on_complete ignores a second notice).
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.control.on_complete(trial.trial_id, False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.control.on_complete(trial.trial_id, True)
+
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.control.poll()
         self.control._write_status(finished=True)
