@@ -23,7 +23,10 @@ Behaviours (one function each):
   than the end of the trial;
 * :func:`unmark_staged` -- hand a paused trial back although Tune still marks it as staged;
 * :func:`concurrency_slots` / :func:`free_slot` / :func:`take_slot` -- the trials
-  ``max_concurrent_trials`` counts, freeing and retaking one paused trial's slot.
+  ``max_concurrent_trials`` counts, freeing and retaking one paused trial's slot;
+* :func:`trial_driver_dir` / :func:`download_trial_file` -- a trial's folder on the driver
+  and fetching one of its files back from storage (for a result log that a pause/resume
+  does not cut, unlike Tune's ``result.json``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "TESTED_RAY",
     "TuneSeamError",
     "concurrency_slots",
+    "download_trial_file",
     "experiment_dir",
     "forget_checkpoint",
     "free_slot",
@@ -50,6 +54,7 @@ __all__ = [
     "retrying",
     "same_run",
     "take_slot",
+    "trial_driver_dir",
     "unmark_staged",
 ]
 
@@ -343,4 +348,50 @@ def take_slot(controller: Any, trial_id: str, *, force: bool = False) -> bool:
     live.add(trial_id)
     if attr == "live_trials":
         obj.num_unfinished_live_trials += 1
+    return True
+
+
+# ----------------------------------------------------------------------------- trial files
+def trial_driver_dir(trial: Trial) -> str | None:
+    """The trial's folder on the driver (``None`` for a stub trial).
+
+    Relies on: ``Trial.local_path`` is the driver's staging copy of the trial folder, which
+    Tune uploads to ``trial.storage.trial_fs_path`` with its experiment snapshots. (Tune's
+    JSON logger copies the storage ``result.json`` back over the staging one whenever a
+    trial with a checkpoint starts again, e.g. after a PAUSE, so the rows written since the
+    last upload are lost from ``result.json``.)
+    """
+    if getattr(trial, "storage", None) is None:
+        return None
+    try:
+        return str(trial.local_path)
+    except AttributeError as exc:
+        raise _broken("Trial.local_path names the trial's folder on the driver", exc) from exc
+
+
+def download_trial_file(trial: Trial, name: str) -> bool:
+    """Copy the trial's file ``name`` from storage to the driver's folder if the driver has
+    none (a driver restored after a crash starts with empty trial folders); whether it did.
+
+    Relies on: ``trial.storage.trial_fs_path`` is the trial folder on
+    ``trial.storage.storage_filesystem`` (a ``pyarrow.fs.FileSystem``), as Tune's own
+    ``LoggerCallback._restore_from_remote`` uses them.
+    """
+    import os
+
+    local = trial_driver_dir(trial)
+    if local is None or os.path.exists(os.path.join(local, name)):
+        return False
+    try:
+        remote = f"{trial.storage.trial_fs_path}/{name}"
+        fs = trial.storage.storage_filesystem
+    except AttributeError as exc:
+        raise _broken("Trial.storage has trial_fs_path and storage_filesystem", exc) from exc
+    import pyarrow.fs
+
+    info = fs.get_file_info(remote)
+    if info.type != pyarrow.fs.FileType.File:
+        return False
+    os.makedirs(local, exist_ok=True)
+    pyarrow.fs.copy_files(remote, os.path.join(local, name), source_filesystem=fs)
     return True

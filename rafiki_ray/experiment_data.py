@@ -1,6 +1,7 @@
 """Read a Tune experiment directory back: trials, their configs and result histories.
 
 ``load_experiment(path)`` needs no Ray: it reads each trial directory's ``params.json`` and
+``rafiki_result.json`` (written by ``rafiki_ray.runs``; complete across pauses) or else
 ``result.json`` (one JSON object per line) and, when present, live control's
 ``rafiki_control/status.json`` (run ids, run states; deleted runs are dropped unless
 ``include_deleted``) and the rafiki schedulers' state file (rungs, PBT lineage).
@@ -78,7 +79,10 @@ def load_experiment(path: str, *, include_deleted: bool = False) -> ExperimentDa
     trials: dict[str, TrialData] = {}
     for name in sorted(os.listdir(path)):
         d = os.path.join(path, name)
-        results = _read_results(os.path.join(d, "result.json"))
+        # rafiki_result.json (rafiki_ray.runs._history) keeps the rows a pause cuts from
+        # Tune's result.json
+        results = _read_results(os.path.join(d, "rafiki_result.json")) or _read_results(
+            os.path.join(d, "result.json"))
         if not os.path.isdir(d) or not (results or os.path.exists(os.path.join(d,
                                                                                "params.json"))):
             continue

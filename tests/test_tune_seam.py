@@ -136,6 +136,11 @@ class _Probe(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result):
         who, it = trial.config["who"], result["training_iteration"]
         self.seen["its"].setdefault(who, []).append(it)
+        if who == "a" and it == 2 and "trial_dir" not in self.seen:
+            local = seam.trial_driver_dir(trial)
+            with open(os.path.join(local, "seam_trial_probe.txt"), "w") as f:
+                f.write("x")
+            self.seen["trial_dir"] = (local, os.path.basename(local))
         if who == "a" and it == 1:
             tid = trial.trial_id
             before = seam.concurrency_slots(tune_controller)
@@ -156,6 +161,9 @@ class _Probe(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
 
+_PROBE_TRIALS: dict[str, Trial] = {}
+
+
 @pytest.fixture(scope="module")
 def probe_run(ray_session, tmp_path_factory):
     storage = str(tmp_path_factory.mktemp("seam"))
@@ -170,6 +178,7 @@ def probe_run(ray_session, tmp_path_factory):
         run_config=tune.RunConfig(storage_path=storage, name="seam", verbose=0),
     ).fit()
     assert grid.num_errors == 0, [r.error for r in grid if r.error]
+    _PROBE_TRIALS.update(probe.by_who)
     return probe.seen, {r.config["who"]: r for r in grid}, os.path.join(storage, "seam")
 
 
@@ -278,3 +287,17 @@ def test_retrying_tells_a_retry_from_a_final_error(ray_session, storage):
     assert [e for e in events if e[1] == "once"][3:] == []
     assert [e for e in events if e[1] == "always"][3:] == [
         ("error", "always", Trial.RUNNING, False)], probe.events
+
+
+def test_trial_driver_dir_is_uploaded_and_files_download_back(probe_run):
+    """trial_driver_dir: a file written in the trial's driver folder reaches its folder on
+    storage; download_trial_file fetches it back when the driver's copy is missing."""
+    seen, _, exp = probe_run
+    local, name = seen["trial_dir"]
+    assert os.path.exists(os.path.join(exp, name, "seam_trial_probe.txt")), os.listdir(exp)
+    t = _PROBE_TRIALS["a"]  # the Trial the probe scheduler saw
+    os.remove(os.path.join(local, "seam_trial_probe.txt"))
+    assert seam.download_trial_file(t, "seam_trial_probe.txt")
+    assert os.path.exists(os.path.join(local, "seam_trial_probe.txt"))
+    assert not seam.download_trial_file(t, "seam_trial_probe.txt")  # present: left alone
+    assert not seam.download_trial_file(t, "no_such_file")

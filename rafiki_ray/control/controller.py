@@ -67,6 +67,9 @@ class LiveControl:
         num_samples: how many runs the searcher proposes (required with a searcher: Tune
             runs ``num_samples=-1`` so that control can add trials, and most searchers never
             say they are finished).
+        refuse: ``{op: reason}``, operations this kind of run does not support (e.g. stop and
+            resume of a Rafiki model trial, which trains in one call); they are refused with
+            the reason, whatever the run's state.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class LiveControl:
         validate: Callable[[dict], Any] | None = None,
         seed: int | None = 0,
         num_samples: int | None = None,
+        refuse: Mapping[str, str] | None = None,
         _key: str | None = None,
     ) -> None:
         if not isinstance(experiment_dir, (str, os.PathLike)):
@@ -94,11 +98,15 @@ class LiveControl:
                 num_samples, int) or num_samples < 1):
             raise invalid("LiveControl.num_samples", "must be an int >= 1 with a searcher (how "
                           "many runs it proposes)", num_samples)
+        if refuse is not None and (not isinstance(refuse, Mapping) or not all(
+                isinstance(v, str) for v in refuse.values())):
+            raise invalid_type("LiveControl.refuse", "must be a dict {op: reason}", refuse)
         self.experiment_dir = os.path.abspath(os.fspath(experiment_dir))
         self._args = {"experiment_dir": self.experiment_dir, "searcher": searcher,
                       "runs": [copy.deepcopy(dict(r)) for r in runs or []],
                       "validate": validate, "seed": check_seed(seed),
-                      "num_samples": num_samples}
+                      "num_samples": num_samples, "refuse": dict(refuse or {})}
+        self.refuse = dict(refuse or {})
         self.inner = searcher
         self.validate = validate
         self.seed = check_seed(seed) or 0
@@ -218,6 +226,16 @@ class LiveControl:
         run = self.runs.get(self.trial_run.get(trial_id, ""))
         return run is not None and run["status"] == "deleted"
 
+    def has_waiting(self) -> bool:
+        """Whether runs wait for a trial to be created (resumes, clones, fixed runs not
+        started, a searcher with samples left): :class:`rafiki_ray.schedulers.RoundRobin`
+        then lets a running trial yield its slot."""
+        if any(self.runs[q["run"]]["status"] == "ongoing" for q in self.queue):
+            return True
+        if any(self.runs[r]["status"] == "ongoing" for r in self.initial):
+            return True
+        return not self.inner_done and len(self.inner_trials) < (self._args["num_samples"] or 0)
+
     def should_stop(self, trial_id: str) -> bool:
         run = self.runs.get(self.trial_run.get(trial_id, ""))
         return run is not None and run["status"] in ("stopped", "deleted")
@@ -253,6 +271,8 @@ class LiveControl:
         """Decide and act on one op; nothing changes unless every check passed."""
         kind, rid = op.get("op"), op.get("run")
         run = self.runs.get(rid) if isinstance(rid, str) else None
+        if kind in self.refuse and run is not None:
+            return {"outcome": "refused", "reason": self.refuse[kind], "new_run": None}
         outcome, reason = decide(kind, None if run is None else run["status"])
         if outcome != "apply":
             return {"outcome": outcome + "d", "reason": reason, "new_run": None}
@@ -291,11 +311,44 @@ class LiveControl:
                             f"parent's checkpoint {run['checkpoint']!r}: {exc}"}
             child = self._new_run(config, "clone", parent=rid, warm=warm)
             child["from_chunk"] = run["checkpoint_chunks"] if warm else 0
-            start = {"warm_from": pin} if warm else {}
+            start = {"warm_from": pin, "clone_of": rid} if warm else {"clone_of": rid}
             self.queue.append({"run": child["id"], "config": self._trial_config(child, **start)})
             note = "" if warm or not op.get("warm") else "parent has no checkpoint; cold clone"
             return {"outcome": "applied", "reason": note, "new_run": child["id"]}
         return {"outcome": "applied", "reason": "", "new_run": None}
+
+    def discard_orphans(self, known: set[str]) -> list[str]:
+        """Remove the folders of trials that Tune's restored snapshot does not know.
+
+        A driver that crashed after a trial of a run had started (a clone, a resume, the next
+        fixed run) but before Tune's next snapshot leaves that trial's folder (and its
+        TensorBoard folder) behind; the restored experiment creates the trial again (the
+        operation is applied again, once, from the journal), so the old folder would be a
+        second, orphaned copy of the run. Only folders of this control's runs are touched
+        (``params.json`` holding :data:`CONTROL_KEY`; TensorBoard folders named
+        ``run-NNNN_<trial id>``). Returns the removed paths (also journaled).
+        """
+        removed = []
+        for parent, marked in ((self.experiment_dir, True),
+                               (os.path.join(self.experiment_dir, "tensorboard"), False)):
+            try:
+                entries = list(os.scandir(parent))
+            except OSError:
+                continue
+            for entry in entries:
+                if not entry.is_dir() or any(tid in entry.name for tid in known):
+                    continue
+                if marked and not _holds_control_config(entry.path):
+                    continue
+                if not marked and not (entry.name.startswith("run-") and "_" in entry.name):
+                    continue
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+        for path in removed:
+            logger.info("control: removed %s, a trial started after Tune's last snapshot "
+                        "(the restored run starts it again)", path)
+            self.journal.append({"kind": "discarded", "path": path, "time": time.time()})
+        return removed
 
     def status(self) -> dict[str, Any]:
         runs = {}
@@ -310,6 +363,17 @@ class LiveControl:
         st = self.status()
         st["finished"] = finished
         write_status(self.experiment_dir, st)
+
+
+def _holds_control_config(trial_dir: str) -> bool:
+    import json
+
+    try:
+        with open(os.path.join(trial_dir, "params.json")) as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and CONTROL_KEY in config
 
 
 class ControlSearcher(Searcher):
@@ -377,6 +441,7 @@ class ControlCallback(Callback):
 
     def __init__(self, control: LiveControl) -> None:
         self.control = control
+        self._restored = False
 
     def setup(self, **info: Any) -> None:
         # a restored experiment keeps the status its driver left until its state is back
@@ -384,6 +449,9 @@ class ControlCallback(Callback):
             self.control._write_status()
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self._restored:  # the first step after Tuner.restore: before any new trial
+            self._restored = False
+            self.control.discard_orphans({t.trial_id for t in trials})
         self.control.poll()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
@@ -394,6 +462,16 @@ class ControlCallback(Callback):
                       **info: Any) -> None:
         self.control.on_checkpoint(trial.trial_id, checkpoint.path)
 
+    # A ConcurrencyLimiter (max_concurrent_trials) passes on_trial_complete to the searcher
+    # only for trials in its live set; a trial that yielded its slot before a driver crash
+    # comes back outside that set, so the run also learns its end from Tune's callbacks
+    # (on_complete ignores a second notice).
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.control.on_complete(trial.trial_id, False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.control.on_complete(trial.trial_id, True)
+
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self.control.poll()
         self.control._write_status(finished=True)
@@ -403,6 +481,7 @@ class ControlCallback(Callback):
 
     def set_state(self, state: dict) -> None:
         self.control.set_state(state)
+        self._restored = True
 
 
 class ControlStopper(Stopper):

@@ -78,11 +78,18 @@ def run_trial(config: dict[str, Any], *, model_class: type, train: Any, val: Any
     ``tune.with_parameters``)."""
     from ray import tune
 
-    directive = parse_directive(config)
-    knobs = {k: _plain(v) for k, v in config.items() if k != DIRECTIVE_KEY}
+    from rafiki_ray.control.protocol import CONTROL_KEY
+    from rafiki_ray.models._control import clone_directive, warm_parameters
+
+    run = config.get(CONTROL_KEY) or {}  # live control (tune_model's clones)
+    directive = clone_directive(parse_directive(config), run)
+    knobs = {k: _plain(v) for k, v in config.items() if k not in (DIRECTIVE_KEY, CONTROL_KEY)}
     policies = dict(policies or {})
     shared, shared_from, shared_score = None, "", float("nan")
-    if directive["params_type"] is not None:
+    warm = warm_parameters(run)
+    if warm is not None:  # a warm clone: its parent's parameters
+        shared, shared_from = warm, str(run.get("clone_of") or "")
+    elif directive["params_type"] is not None:
         if store is None:
             raise RuntimeError("the directive asks for shared parameters but no ParamStore "
                                "was given to the trial")

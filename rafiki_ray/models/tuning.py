@@ -253,7 +253,10 @@ def tune_model(
         k: how many best trials' parameters to keep in ``<experiment>/rafiki_best``.
         resume: continue the experiment at ``storage_path/name`` if there is one
             (``Tuner.restore``; the budget continues where its last snapshot left it).
-        options: ``max_concurrent_trials``, ``cpus_per_trial``, ``grace_period_s``,
+        options: ``control`` (default True: the trials can be deleted and cloned while
+            the job runs, from :class:`rafiki_ray.control.Control` or ``rafiki-ray ctl``;
+            see :mod:`rafiki_ray.models._control`), ``max_concurrent_trials``,
+            ``cpus_per_trial``, ``grace_period_s``,
             ``progress`` (True, False, ``"log"`` or a Tune callback), ``progress_interval_s``,
             ``final_fraction`` (BAYES_OPT with EARLY_STOP: FINAL_TRAIN in the last
             ``min(1 h, final_fraction * TIME_HOURS)``; Rafiki used the last hour whatever the
@@ -285,13 +288,21 @@ def tune_model(
     # a named namespace: Ray warns about detached actors in the driver's anonymous one
     store = ParamStore.get_or_create(f"rafiki_params_{name}", namespace="rafiki_ray",
                                      mode="max")
+    control = options.pop("control", True)
+    if not isinstance(control, bool):
+        raise invalid_type("control", "must be a bool", control)
     try:
         exp = build_experiment(model_class, train, val, budget, advisor=advisor,
                                search_alg=search_alg, scheduler=scheduler, seed=seed,
                                store=store, **options)
+        path = os.path.abspath(os.path.join(
+            storage_path or os.path.expanduser("~/ray_results"), name))
+        if control:
+            from rafiki_ray.models._control import attach_control
+
+            attach_control(exp, path, knob_config)
         run_config = dataclasses.replace(exp.tuner_kwargs.pop("run_config"),
                                          storage_path=storage_path, name=name)
-        path = os.path.join(storage_path or os.path.expanduser("~/ray_results"), name)
         if resume and tune.Tuner.can_restore(path):
             logger.info("resuming the experiment at %s", path)
             tuner = tune.Tuner.restore(path, exp.trainable, resume_unfinished=True,
@@ -312,12 +323,19 @@ def collect_result(grid: Any, *, model_class: type | None, choice: AdvisorChoice
     data's path in ``index.json`` when ``val`` is a path, for ``deploy``)."""
     import pandas as pd
 
+    from rafiki_ray.models._control import deleted_trials
+
     exp_path = grid.experiment_path
+    deleted = deleted_trials(exp_path)
     rows = []
     ranked = []
     for res in grid:
         m = res.metrics or {}
         tid = m.get("trial_id") or os.path.basename(res.path)
+        if tid in deleted:  # live control deleted it: its metrics are dropped
+            rows.append({**{c: None for c in _TABLE_COLUMNS}, "trial_id": tid,
+                         "status": "DELETED"})
+            continue
         row = {c: m.get(c) for c in _TABLE_COLUMNS}
         row["trial_id"] = tid
         row["status"] = "ERROR" if res.error else "OK"

@@ -6,7 +6,8 @@ evaluation rows and reports (``tune.report``) with a checkpoint of the model, op
 scheduler and position, so a run can be paused, stopped, resumed or cloned at any chunk
 boundary (RapidFire's chunk granularity). ``chunks_done`` counts chunks over the whole run
 (also across control resumes, which start a new Tune trial), ``epoch`` is
-``chunks_done / num_chunks``.
+``chunks_done / num_chunks``; ``chunks_total`` is where the run ends (so that
+:class:`rafiki_ray.schedulers.RoundRobin` does not pause a run at its last chunk).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def train_run(config: dict[str, Any], *, spec: MLSpec, train_data: Any, eval_dat
         order = state["order"]
     if done >= total:  # e.g. a warm clone of a finished run with the same epochs
         metrics = _evaluate(spec, model, eval_data, cfg, bs)
-        metrics.update(chunks_done=done, epoch=done / num_chunks, run_id=run.get("id", ""),
+        metrics.update(chunks_done=done, chunks_total=total, epoch=done / num_chunks,
+                       run_id=run.get("id", ""),
                        lr=float(optimizer.param_groups[0]["lr"]))
         tune.report(metrics)
         return
@@ -137,7 +139,7 @@ def train_run(config: dict[str, Any], *, spec: MLSpec, train_data: Any, eval_dat
             else:
                 scheduler.step()
         metrics.update(train_loss=sum(train_losses) / max(1, len(train_losses)),
-                       chunks_done=done, epoch=done / num_chunks,
+                       chunks_done=done, chunks_total=total, epoch=done / num_chunks,
                        lr=float(optimizer.param_groups[0]["lr"]), run_id=run.get("id", ""))
         with tempfile.TemporaryDirectory() as d:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),

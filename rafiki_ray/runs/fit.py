@@ -60,6 +60,7 @@ def prepare(
     verbose: int | None = None,
     cpus_per_run: float = 1.0,
     progress: Any = False,
+    round_robin: bool = True,
 ) -> tuple[Any, dict[str, Any], Any]:
     """``(trainable, tuner_kwargs, control)`` for ``tune.Tuner(trainable, **tuner_kwargs)``.
 
@@ -72,6 +73,11 @@ def prepare(
     ``progress``: ``True`` adds :class:`rafiki_ray.progress.ProgressCallback` (trials by
     state, best ``metric``, elapsed time; a notebook output or terminal line updated in place),
     a Tune callback is added as given, ``False`` shows nothing.
+
+    ``round_robin`` (default): when more runs wait than there are slots, a run yields its slot
+    after each chunk and the waiting run with the fewest chunks done trains next
+    (:class:`rafiki_ray.schedulers.RoundRobin` around ``scheduler``, RapidFire's chunk-wise
+    rotation); False: a run keeps its slot until it ends.
     """
     from rafiki_ray.control.controller import LiveControl
 
@@ -104,7 +110,9 @@ def prepare(
     trainable = tune.with_resources(
         tune.with_parameters(train_run, spec=spec, train_data=train_data, eval_data=eval_data,
                              num_chunks=num_chunks, seed=seed or 0), {"cpu": cpus_per_run})
-    cbs = [control.callback, *(callbacks or [])]
+    from rafiki_ray.runs._history import ResultHistory
+
+    cbs = [control.callback, ResultHistory(), *(callbacks or [])]
     if isinstance(progress, tune.Callback):
         cbs.append(progress)
     elif progress:
@@ -116,10 +124,17 @@ def prepare(
 
         cbs.append(HParamsCallback(exp_dir, exclude=control.is_deleted,
                                    metrics=[metric, "loss", "train_loss"]))
+    if not isinstance(round_robin, bool):
+        raise invalid_type("round_robin", "must be a bool", round_robin)
+    inner = scheduler
+    if round_robin:
+        from rafiki_ray.schedulers.round_robin import RoundRobin
+
+        scheduler = RoundRobin(inner, waiting=control.has_waiting, should_stop=control.should_stop)
     tune_config = tune.TuneConfig(search_alg=control.searcher, scheduler=scheduler,
                                   num_samples=-1, max_concurrent_trials=max_concurrent_trials,
                                   trial_dirname_creator=trial_dirname, reuse_actors=True)
-    if scheduler is None:
+    if inner is None:
         tune_config.metric, tune_config.mode = metric, mode
     run_config = tune.RunConfig(storage_path=os.path.abspath(storage_path), name=name,
                                 callbacks=cbs, stop=control.stopper,

@@ -14,6 +14,7 @@ _LAZY = {
     "MedianStopping": "rafiki_ray.schedulers.median_stopping",
     "CurveFitting": "rafiki_ray.schedulers.curve_fitting",
     "PBT": "rafiki_ray.schedulers.pbt",
+    "RoundRobin": "rafiki_ray.schedulers.round_robin",
 }
 __all__ = list(_LAZY)
 __getattr__: Any = lazy_exports(__name__, _LAZY)

@@ -291,6 +291,12 @@ class SyncBracketScheduler(RungScheduler):
         self._persist()
         return chosen
 
+    def resumable_trials(self) -> list[Trial]:
+        """The PAUSED trials this scheduler has promoted and will resume next (public for
+        wrappers such as :class:`rafiki_ray.schedulers.RoundRobin`)."""
+        return [t for t in (self._trials.get(tid) for tid in self._to_resume)
+                if t is not None and t.status == Trial.PAUSED]
+
     def _first_resumable(self, controller: Any) -> Trial | None:
         for tid in self._to_resume:
             trial = self._trials.get(tid)

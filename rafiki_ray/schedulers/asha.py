@@ -394,6 +394,14 @@ class ASHA(RungScheduler):
                     best = (level, tid)
         return None if best is None else self._trials[best[1]]
 
+    def resumable_trials(self) -> list[Trial]:
+        """The paused trial this scheduler would promote now, if any (public for wrappers
+        such as :class:`rafiki_ray.schedulers.RoundRobin`)."""
+        if self._promotion != "pause" or not self._paused:
+            return []
+        trial = self._candidate_any(None, relaxed=False)
+        return [] if trial is None else [trial]
+
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         self._apply_repause(tune_controller)
         if self._promotion == "pause" and self._paused:

@@ -16,6 +16,10 @@ introspect=None, timeout_s=300, address=None, kill_when=None) -> dict``
   trials together have reported at least ``kill_after`` results, then SIGKILLs every process of
   the child's session (Ray's processes included) and checks that none is left. ``ray stop`` is
   never used: other Ray clusters on the machine are left alone.
+* ``kill_after=None``: the experiment crashes itself at a point of its choosing (e.g. a
+  callback of the factory that SIGKILLs its own driver right after a given event, with a long
+  ``TUNE_GLOBAL_CHECKPOINT_S`` so that no snapshot comes in between); the harness waits for
+  the child to die by SIGKILL (anything else is an error), then kills the rest of its session.
 * Phase 2: a second child runs ``Tuner.restore(path, trainable, resume_unfinished=True).fit()``.
 * ``address``: the children attach to this running Ray cluster (e.g. a
   ``ray.cluster_utils.Cluster`` the caller owns) instead of starting their own instance; only
@@ -226,7 +230,7 @@ def run_crash_restore(
     *,
     storage: str,
     name: str = "crash",
-    kill_after: int = 4,
+    kill_after: int | None = 4,
     factory_kwargs: dict[str, Any] | None = None,
     introspect: str | None = None,
     timeout_s: float = 300.0,
@@ -234,7 +238,8 @@ def run_crash_restore(
     address: str | None = None,
     kill_when: Any = None,
 ) -> dict[str, Any]:
-    """Run, SIGKILL after ``kill_after`` results, restore, finish; return the JSON report."""
+    """Run, SIGKILL after ``kill_after`` results (None: wait for the experiment to SIGKILL
+    itself), restore, finish; return the JSON report."""
     exp_dir = os.path.join(storage, name)
     kw = json.dumps(factory_kwargs or {})
     common = ["--factory", factory, "--storage", storage, "--name", name, "--kwargs", kw]
@@ -252,7 +257,14 @@ def run_crash_restore(
                 files = _scheduler_files(exp_dir)
                 if files and (not versions or files != versions[-1]):
                     versions.append(files)
-            if seen >= kill_after and (kill_when is None or kill_when()):
+            if kill_after is not None and seen >= kill_after and (kill_when is None
+                                                                  or kill_when()):
+                break
+            if kill_after is None and child.poll() is not None:
+                if child.returncode != -signal.SIGKILL:
+                    raise RuntimeError(
+                        f"crash harness: the experiment ended (rc={child.returncode}) without "
+                        f"killing itself; see {log_path}:\n{_tail(log_path)}")
                 break
             if child.poll() is not None:
                 raise RuntimeError(
@@ -262,7 +274,9 @@ def run_crash_restore(
             time.sleep(0.05 if stale_state else 0.2)  # stale_state: catch every version
         else:
             raise TimeoutError(f"crash harness: no {kill_after} results (or kill_when never "
-                               f"held) within {timeout_s} s; saw {seen}")
+                               f"held) within {timeout_s} s; saw {seen}"
+                               if kill_after is not None else
+                               f"crash harness: the experiment did not crash within {timeout_s} s")
     finally:
         survivors = _kill_session(child)
     if survivors:

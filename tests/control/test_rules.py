@@ -159,9 +159,10 @@ def test_clone_warm_cold_and_invalid(tmp_path):
         k: v for k, v in before.items() if k != "applied"}  # nothing half-applied
     _, c1 = s.start()
     _, c2 = s.start()
-    assert c1 == {"lr": 0.5, CONTROL_KEY: {"id": "run-0001", "seed": 8}}
+    assert c1 == {"lr": 0.5, CONTROL_KEY: {"id": "run-0001", "seed": 8, "clone_of": "run-0000"}}
     pin = os.path.join(s.dir, "rafiki_control", "pins", "run-0002")
-    assert c2 == {"lr": 0.25, CONTROL_KEY: {"id": "run-0002", "seed": 9, "warm_from": pin}}
+    assert c2 == {"lr": 0.25, CONTROL_KEY: {"id": "run-0002", "seed": 9, "warm_from": pin,
+                                            "clone_of": "run-0000"}}
     with open(os.path.join(pin, "w")) as f:  # a copy of the parent's checkpoint
         assert f.read() == "3"
     assert s.ctl.runs["run-0002"]["parent"] == "run-0000" and s.ctl.runs["run-0002"]["warm"]
