@@ -26,7 +26,9 @@ Behaviours (one function each):
   ``max_concurrent_trials`` counts, freeing and retaking one paused trial's slot;
 * :func:`trial_driver_dir` / :func:`download_trial_file` -- a trial's folder on the driver
   and fetching one of its files back from storage (for a result log that a pause/resume
-  does not cut, unlike Tune's ``result.json``).
+  does not cut, unlike Tune's ``result.json``);
+* :func:`upload_trial_logs` -- bring a paused trial's ``progress.csv`` / ``result.json`` in
+  storage up to date before it resumes, so that Tune's restore of them loses no row.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "take_slot",
     "trial_driver_dir",
     "unmark_staged",
+    "upload_trial_logs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -367,6 +370,44 @@ def trial_driver_dir(trial: Trial) -> str | None:
         return str(trial.local_path)
     except AttributeError as exc:
         raise _broken("Trial.local_path names the trial's folder on the driver", exc) from exc
+
+
+#: The trial log files Tune's CSV / JSON logger callbacks write and restore from storage.
+TRIAL_LOG_FILES = ("progress.csv", "result.json")
+
+
+def upload_trial_logs(trial: Trial) -> list[str]:
+    """Copy the trial's ``progress.csv`` / ``result.json`` from the driver's folder to storage
+    now; the names copied. Call it before handing a paused trial back to Tune.
+
+    Relies on: when a trial with a checkpoint starts again, Tune's CSV and JSON logger
+    callbacks copy these files from ``trial.storage.trial_fs_path`` over the driver's
+    (``LoggerCallback._restore_from_remote``), so the rows written since Tune's last upload
+    would vanish from ``result.json`` / ``metrics_dataframe``; uploaded first, the copy
+    brought back is complete.
+    """
+    import os
+
+    local = trial_driver_dir(trial)
+    if local is None:
+        return []
+    try:
+        remote = str(trial.storage.trial_fs_path)
+        fs = trial.storage.storage_filesystem
+    except AttributeError as exc:
+        raise _broken("Trial.storage has trial_fs_path and storage_filesystem", exc) from exc
+    import pyarrow.fs
+
+    copied = []
+    for name in TRIAL_LOG_FILES:
+        src = os.path.join(local, name)
+        if not os.path.isfile(src) or os.path.realpath(src) == os.path.realpath(
+                os.path.join(remote, name)):
+            continue
+        fs.create_dir(remote, recursive=True)
+        pyarrow.fs.copy_files(src, f"{remote}/{name}", destination_filesystem=fs)
+        copied.append(name)
+    return copied
 
 
 def download_trial_file(trial: Trial, name: str) -> bool:

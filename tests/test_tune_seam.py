@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -301,3 +302,57 @@ def test_trial_driver_dir_is_uploaded_and_files_download_back(probe_run):
     assert os.path.exists(os.path.join(local, "seam_trial_probe.txt"))
     assert not seam.download_trial_file(t, "seam_trial_probe.txt")  # present: left alone
     assert not seam.download_trial_file(t, "no_such_file")
+
+
+# ----------------------------------------------------------------------------- trial logs
+class _PauseAndUpload(FIFOScheduler):
+    """Pauses trial "p" at iteration 2 and resumes it once "q" ended (one slot), uploading its
+    logs with :func:`seam.upload_trial_logs` first; records the storage copies then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused, self.uploaded, self.same = False, None, None
+
+    def on_trial_result(self, tune_controller, trial, result):
+        if trial.config["who"] == "p" and result["training_iteration"] == 2 and not self.paused:
+            self.paused = True
+            return TrialScheduler.PAUSE
+        return TrialScheduler.CONTINUE
+
+    def choose_trial_to_run(self, tune_controller):
+        for t in tune_controller.get_trials():
+            if t.status == Trial.PENDING:
+                return t
+        for t in tune_controller.get_trials():
+            if t.status == Trial.PAUSED:
+                remote = t.storage.trial_fs_path
+                os.makedirs(remote, exist_ok=True)
+                with open(os.path.join(remote, "result.json"), "w") as f:
+                    f.write("")  # as if Tune had not uploaded since the trial started
+                self.uploaded = seam.upload_trial_logs(t)
+                self.same = all(
+                    Path(t.local_path, n).read_text() == Path(remote, n).read_text()
+                    for n in seam.TRIAL_LOG_FILES)
+                return t
+        return None
+
+
+def test_upload_trial_logs_keeps_every_row_of_a_resumed_trial(ray_session, storage):
+    """upload_trial_logs: the storage copies of progress.csv / result.json become the driver's,
+    so Tune's restore of them when the paused trial starts again (LoggerCallback.
+    _restore_from_remote) brings back every row; the trial's result.json and
+    metrics_dataframe hold iterations 1-4 although the storage copy had been emptied."""
+    sched = _PauseAndUpload()
+    grid = tune.Tuner(
+        _probe_trainable,
+        param_space={"who": tune.grid_search(["p", "q"]), "limit": 4},
+        tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=1,
+                                    reuse_actors=False),
+        run_config=tune.RunConfig(storage_path=storage, name="logs", verbose=0),
+    ).fit()
+    assert grid.num_errors == 0, [r.error for r in grid if r.error]
+    assert sched.paused and sched.uploaded == list(seam.TRIAL_LOG_FILES) and sched.same
+    p = next(r for r in grid if r.config["who"] == "p")
+    with open(os.path.join(p.path, "result.json")) as f:
+        reported = [json.loads(line)["it"] for line in f if line.strip()]
+    assert reported == list(p.metrics_dataframe["it"]) == [1, 2, 3, 4]

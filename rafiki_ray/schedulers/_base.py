@@ -333,7 +333,9 @@ class RafikiScheduler(FIFOScheduler):
 
     def _hand_over(self, controller: Any, trial: Trial) -> Trial:
         """Return the PAUSED ``trial`` for Tune to resume (see
-        :func:`rafiki_ray._tune_seam.unmark_staged`: a stale "staged" mark is dropped first)."""
+        :func:`rafiki_ray._tune_seam.unmark_staged`: a stale "staged" mark is dropped first;
+        :func:`rafiki_ray._tune_seam.upload_trial_logs`: its result.json keeps every row)."""
+        _tune_seam.upload_trial_logs(trial)
         if _tune_seam.unmark_staged(controller, trial):
             logger.debug("%s: trial %s was marked staged without an actor; unmarked",
                          type(self).__name__, trial.trial_id)

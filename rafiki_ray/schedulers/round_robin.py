@@ -33,6 +33,7 @@ from typing import Any
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from rafiki_ray import _tune_seam
 from rafiki_ray._errors import invalid_type
 from rafiki_ray.schedulers._slots import Slots
 
@@ -191,6 +192,7 @@ class RoundRobin(FIFOScheduler):
                 trial = best[2]
                 if self._slots.claim(tune_controller, trial.trial_id):
                     del self._yielded[trial.trial_id]
+                    _tune_seam.upload_trial_logs(trial)  # its result.json keeps every row
                     return trial
                 return None
         if self.inner is not None:
