@@ -54,7 +54,11 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_second() -> None:
     ci = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines()
           if ln.strip() and not ln.startswith(("#", "set ", "cd ", "export "))]
     assert ci == [tests]
-    assert "ruff check ." in tests and "-m slow" not in tests
+    assert "ruff check ." in tests
+    # of the slow suite, CI runs only the parts shown reliable (issue 18: all of it once ten
+    # consecutive slow runs pass): today the notebooks
+    assert [part.strip() for part in re.findall(r"-m slow([^&]*)", tests)] == [
+        "tests/test_notebooks.py"], tests
 
 
 def test_readme_says_how_to_get_the_cpu_build_of_torch_and_the_ray_range() -> None:
