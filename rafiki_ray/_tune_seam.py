@@ -372,6 +372,19 @@ def trial_driver_dir(trial: Trial) -> str | None:
         raise _broken("Trial.local_path names the trial's folder on the driver", exc) from exc
 
 
+def _trial_storage(trial: Trial) -> tuple[str, Any]:
+    """The trial's folder in storage and its ``pyarrow.fs.FileSystem``.
+
+    Relies on: ``trial.storage.trial_fs_path`` is the trial folder on
+    ``trial.storage.storage_filesystem``, as Tune's own ``LoggerCallback._restore_from_remote``
+    uses them.
+    """
+    try:
+        return str(trial.storage.trial_fs_path), trial.storage.storage_filesystem
+    except AttributeError as exc:
+        raise _broken("Trial.storage has trial_fs_path and storage_filesystem", exc) from exc
+
+
 #: The trial log files Tune's CSV / JSON logger callbacks write and restore from storage.
 TRIAL_LOG_FILES = ("progress.csv", "result.json")
 
@@ -391,11 +404,7 @@ def upload_trial_logs(trial: Trial) -> list[str]:
     local = trial_driver_dir(trial)
     if local is None:
         return []
-    try:
-        remote = str(trial.storage.trial_fs_path)
-        fs = trial.storage.storage_filesystem
-    except AttributeError as exc:
-        raise _broken("Trial.storage has trial_fs_path and storage_filesystem", exc) from exc
+    remote, fs = _trial_storage(trial)
     import pyarrow.fs
 
     copied = []
@@ -423,11 +432,8 @@ def download_trial_file(trial: Trial, name: str) -> bool:
     local = trial_driver_dir(trial)
     if local is None or os.path.exists(os.path.join(local, name)):
         return False
-    try:
-        remote = f"{trial.storage.trial_fs_path}/{name}"
-        fs = trial.storage.storage_filesystem
-    except AttributeError as exc:
-        raise _broken("Trial.storage has trial_fs_path and storage_filesystem", exc) from exc
+    folder, fs = _trial_storage(trial)
+    remote = f"{folder}/{name}"
     import pyarrow.fs
 
     info = fs.get_file_info(remote)

@@ -449,18 +449,12 @@ class PBT(ExploitMixin, RafikiScheduler):
                 # decided at the trial's last report: nobody will apply it (lineage keeps
                 # the row with applied=False)
                 self._store.take(instruction_key(trial.trial_id))
-                for row in reversed(self._lineage):
-                    if row["instruction"] == m["pending"]:
-                        row["dropped"] = True
-                        break
+                self._mark(m["pending"], "dropped")
                 m["pending"] = None
             if m.get("restart") is not None:
                 # restarted from the copied checkpoint, then ended without reporting again
                 # (the copy was already at the last step): the exploit changed nothing
-                for row in reversed(self._lineage):
-                    if row["instruction"] == m["restart"]:
-                        row["dropped"] = True
-                        break
+                self._mark(m["restart"], "dropped")
                 m["restart"] = None
         self._released.discard(trial.trial_id)
         self._persist(force=True)
