@@ -9,13 +9,18 @@ trained from scratch, the best validation accuracy, given ``--standalone-factor`
 ENAS's CPU seconds. Target (issue 20): ENAS's final accuracy >= random-standalone's best with
 at most 1/5 of its compute (median over seeds). CPU hours are the trials' process CPU time.
 
-    python benchmarks/nas.py --seeds 5              # full: ~1-2 CPU hours on 2 cores
+    python benchmarks/nas.py --seeds 5 --write      # full: ~1-2 CPU hours on 2 cores
     python benchmarks/nas.py --quick                # smoke: 1 seed, tiny settings
+
+``--rows FILE`` keeps every finished search as a JSON line and skips those already there, so
+an interrupted full run continues where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
 import uuid
@@ -26,6 +31,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._report import Report
+
+NAME = "nas"
+FULL_COMMAND = "python benchmarks/nas.py --seeds 5 --write"
 
 METHODS = ("ENAS", "RandomNAS", "RegEvo")
 
@@ -145,51 +155,105 @@ def run_standalone(seed: int, quick: bool, cpu_budget_s: float, **changes: Any
             "n_trials": len(accs)}
 
 
+def _load_rows(path: Path | None) -> list[dict[str, Any]]:
+    if path is None or not path.exists():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a line torn by an interrupted run
+                print(f"{path}:{i + 1}: ignoring a torn line", file=sys.stderr)
+    return rows
+
+
+def table(rows: list[dict[str, Any]], methods: list[str]) -> list[str]:
+    """The results table (medians over seeds) and the issue's target."""
+    seeds = sorted({r["seed"] for r in rows})
+    out = ["| method | median final accuracy | accuracy per seed | median CPU hours | trials |",
+           "|---|---|---|---|---|"]
+    summary = {}
+    for m in [*methods, "random-standalone"]:
+        rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["seed"])
+        if not rs:
+            continue
+        acc = float(np.median([r["final_acc"] for r in rs]))
+        hours = float(np.median([r["cpu_s"] for r in rs])) / 3600
+        summary[m] = (acc, hours)
+        per_seed = " ".join(f"{r['final_acc']:.3f}" for r in rs)
+        out.append(f"| {m} | {acc:.4f} | {per_seed} | {hours:.4f} | "
+                   f"{int(np.median([r['n_trials'] for r in rs]))} |")
+    if "ENAS" in summary and "random-standalone" in summary:
+        (ea, eh), (ra, rh) = summary["ENAS"], summary["random-standalone"]
+        ok = ea >= ra and eh <= rh / 5
+        out += ["", (f"Target (ENAS's architecture >= random's best with <= 1/5 of its compute, "
+                     f"medians over {len(seeds)} seed(s)): {'met' if ok else 'NOT met'} "
+                     f"({ea:.4f} vs {ra:.4f}; {eh:.4f} vs {rh:.4f} CPU h).")]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--standalone-factor", type=float, default=5.0)
     ap.add_argument("--quick", action="store_true", help="1 seed, tiny settings (smoke test)")
+    ap.add_argument("--rows", default=None,
+                    help="JSON-lines file of finished searches: kept, and reused on a rerun")
+    ap.add_argument("--write", action="store_true",
+                    help="write the nas section of benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     methods = args.methods.split(",")
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"--methods: must be in {list(METHODS)}, got {m!r}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds: must be >= 1, got {args.seeds}")
+    report = Report(NAME, argv, quick=args.quick, full_command=FULL_COMMAND)
     seeds = 1 if args.quick else args.seeds
+    rows_path = Path(args.rows) if args.rows else None
+    rows = [r for r in _load_rows(rows_path) if r.get("quick", False) == args.quick]
+    done = {(r["method"], r["seed"]) for r in rows}
+
+    def keep(r: dict[str, Any]) -> None:
+        r["quick"] = args.quick
+        rows.append(r)
+        print(f"{r['method']} seed {r['seed']}: final accuracy {r['final_acc']:.4f}, "
+              f"{r['cpu_s']:.0f} CPU s, {r['n_trials']} trials", flush=True)
+        if rows_path is not None:
+            with rows_path.open("a") as f:
+                f.write(json.dumps(r) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ray
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    rows = []
     for seed in range(seeds):
-        enas_cpu = None
         for m in methods:
-            r = run_search(m, seed, args.quick)
-            rows.append(r)
-            if m == "ENAS":
-                enas_cpu = r["cpu_s"]
-        if enas_cpu is not None and not args.quick:
-            rows.append(run_standalone(seed, args.quick, args.standalone_factor * enas_cpu))
-        elif enas_cpu is not None:
-            rows.append(run_standalone(seed, args.quick, 0.0))  # one batch: the smoke test
-    print(f"digits micro space, {seeds} seed(s){' (quick)' if args.quick else ''}\n")
-    print("| method | median final accuracy | median CPU hours | trials |")
-    print("|---|---|---|---|")
-    summary = {}
-    for m in [*methods, "random-standalone"]:
-        rs = [r for r in rows if r["method"] == m]
-        if not rs:
-            continue
-        acc = float(np.median([r["final_acc"] for r in rs]))
-        hours = float(np.median([r["cpu_s"] for r in rs])) / 3600
-        summary[m] = (acc, hours)
-        print(f"| {m} | {acc:.4f} | {hours:.4f} | {int(np.median([r['n_trials'] for r in rs]))} |")
-    if "ENAS" in summary and "random-standalone" in summary:
-        (ea, eh), (ra, rh) = summary["ENAS"], summary["random-standalone"]
-        ok = ea >= ra and eh <= rh / 5
-        print(f"\ntarget (ENAS >= random's best with <= 1/5 of its compute): "
-              f"{'met' if ok else 'NOT met'} ({ea:.4f} vs {ra:.4f}; {eh:.4f} vs {rh:.4f} h)")
+            if (m, seed) not in done:
+                keep(run_search(m, seed, args.quick))
+            report.sample_load()
+        enas = [r for r in rows if r["method"] == "ENAS" and r["seed"] == seed]
+        if enas and ("random-standalone", seed) not in done:
+            budget = 0.0 if args.quick else args.standalone_factor * enas[0]["cpu_s"]
+            keep(run_standalone(seed, args.quick, budget))  # quick: one batch of 2
+    lines = table(rows, methods)
+    print("\n".join(lines))
+    if args.write:
+        s = settings(args.quick)
+        report.write("\n".join(report.header() + [
+            (f"Digits micro space (`rafiki_ray.nas.micro`), {seeds} seed(s); each search method "
+             f"runs {s['n_search']} search trials (periods of {s['n_train']} TRAIN + "
+             f"{s['n_eval']} EVAL on the shared supergraph), {s['n_final_eval']} FINAL_EVAL and "
+             "one FINAL_TRAIN from scratch of the chosen architecture, 2 trials at a time; "
+             "the score is that final training's validation accuracy. random-standalone: random "
+             f"architectures each trained from scratch until {args.standalone_factor:g}x ENAS's "
+             "CPU time, its best validation accuracy. CPU hours: the trials' process CPU time."),
+            "", *lines]))
     return 0
 
 

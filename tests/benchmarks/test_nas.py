@@ -22,3 +22,19 @@ def test_quick_enas_search_ends_with_one_final_training(ray_session) -> None:
     assert r["cpu_s"] > 0 and math.isfinite(r["cpu_s"])
     # 6 search trials, 2 FINAL_EVAL, 1 FINAL_TRAIN
     assert r["n_trials"] == 9 and len(r["arch"]) == 12
+
+
+def test_rows_file_skips_a_torn_line_and_the_table_checks_the_target(tmp_path) -> None:
+    from benchmarks.nas import _load_rows, table
+
+    rows = [{"method": m, "seed": s, "final_acc": a, "cpu_s": c, "n_trials": 71}
+            for s in (0, 1) for m, a, c in (("ENAS", 0.95, 100.0), ("RandomNAS", 0.93, 100.0),
+                                            ("random-standalone", 0.94, 520.0))]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(__import__("json").dumps(r) + "\n" for r in rows) + '{"method": "EN')
+    assert _load_rows(path) == rows
+    text = "\n".join(table(rows, ["ENAS", "RandomNAS"]))
+    assert "| ENAS | 0.9500 | 0.950 0.950 |" in text
+    assert "met (0.9500 vs 0.9400" in text
+    worse = [dict(r, final_acc=0.9) if r["method"] == "ENAS" else r for r in rows]
+    assert "NOT met" in "\n".join(table(worse, ["ENAS"]))
