@@ -29,9 +29,13 @@ class Slots:
             self.released.add(trial_id)
 
     def claim(self, controller: Any, trial_id: str, *, force: bool = False) -> bool:
-        """Take a slot back before resuming (or stopping) a paused trial; False when full."""
-        if trial_id not in self.released:
-            return True
+        """Take a slot back before resuming (or stopping) a paused trial; False when full.
+
+        Asks the limiter whether the trial is counted rather than trusting ``released``
+        alone: after a driver crash our state file can be older than the searcher's
+        snapshot (the pause happened between the two uploads), and a trial the limiter no
+        longer counts would finish unheard (``ConcurrencyLimiter.on_trial_complete`` ignores
+        trials it does not count, so the searcher never learns the result)."""
         if not _tune_seam.take_slot(controller, trial_id, force=force):
             return False
         self.released.discard(trial_id)

@@ -102,4 +102,38 @@ def test_slots_free_a_paused_trials_slot_and_take_it_back():
     limiter.suggest("b")  # b runs in a's slot
     assert not slots.claim(ctrl, "a")  # full: a waits
     assert slots.claim(ctrl, "a", force=True) and slots.released == set()
-    assert slots.claim(ctrl, "never-released")
+    assert slots.claim(ctrl, "b")  # counted already
+
+
+def test_a_trial_paused_after_our_state_was_saved_still_reports_to_the_searcher():
+    """Driver crash between the searcher's snapshot (a's slot freed) and our state file (of
+    before the pause): the restored Slots does not know it freed a's slot, yet claiming a
+    must count it again, else the limiter drops a's completion and the searcher never
+    learns its result (Tune's ConcurrencyLimiter ignores trials it does not count)."""
+    import copy
+
+    from ray.tune.search import ConcurrencyLimiter, Searcher, SearchGenerator
+
+    class _Recorder(Searcher):
+        def __init__(self):
+            super().__init__(metric="x", mode="max")
+            self.completed = []
+
+        def suggest(self, trial_id):
+            return {"x": 1}
+
+        def on_trial_complete(self, trial_id, result=None, error=False):
+            self.completed.append(trial_id)
+
+    limiter = ConcurrencyLimiter(_Recorder(), max_concurrent=2)
+    ctrl = type("Ctrl", (), {"search_alg": SearchGenerator(limiter)})()
+    limiter.suggest("a")
+    limiter.suggest("b")
+    older = Slots()  # our state file: of before a's pause
+    Slots().release(ctrl, "a")  # a paused, its slot freed; Tune snapshots the limiter
+    restored = copy.deepcopy(limiter)
+    ctrl2 = type("Ctrl", (), {"search_alg": SearchGenerator(restored)})()
+    assert restored.live_trials == {"b"} and older.released == set()
+    assert older.claim(ctrl2, "a")  # resume a after the restore
+    restored.on_trial_complete("a", result={"x": 1})
+    assert restored.searcher.completed == ["a"]
