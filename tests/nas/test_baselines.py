@@ -32,6 +32,7 @@ class TestRandomNASContract(SearcherContract):
     """The contract, except that random search cannot beat random search: those two cases
     check uniformity instead."""
 
+    searcher_path = "rafiki_ray.nas:RandomNAS"
     heavy_in_default_run = False
 
     @pytest.fixture
@@ -49,7 +50,7 @@ class TestRandomNASContract(SearcherContract):
         assert all(150 < n < 250 for n in counts.values()), counts
 
     def test_mode_max_maximises(self, searcher_factory):  # type: ignore[override]
-        pass
+        pytest.skip("random search ignores the mode (uniformity is checked above)")
 
 
 OPS = ("a", "b", "c", "d")
