@@ -15,7 +15,10 @@ What the base gives a subclass
   wait go to a journal through ``self._journal(entry)`` and come back through
   :meth:`RafikiScheduler._replay`; the first trial ``on_trial_add`` sees restores a state of
   the same run after ``Tuner.restore``. State is keyed by ``trial.trial_id``, which is stable
-  across restore.
+  across restore. A subclass whose state is per trial can instead implement
+  ``_trial_row(tid)`` / ``_set_trial_row(tid, row)`` and call ``self._persist_trial(tid)``
+  after each decision: one journal line of O(1) size instead of a full write of O(trials)
+  (the journal is compacted into a new snapshot as it outgrows the last one).
 * ``self._check_checkpoint(trial, result)``: call it right before returning ``PAUSE``. The first
   time a function trainable that never reported a checkpoint would be paused it raises
   :class:`CheckpointRequiredError` (Ray would silently restart the trial from scratch,
@@ -70,6 +73,7 @@ __all__ = ["JOURNAL_FILE", "STATE_FILE", "CheckpointRequiredError", "RafikiSched
 logger = logging.getLogger(__name__)
 
 _MODES = ("min", "max")
+_ROW = "~row"  # journal entries of _persist_trial (a trial id never starts with "~")
 
 
 class CheckpointRequiredError(RuntimeError):
@@ -260,15 +264,51 @@ class RafikiScheduler(FIFOScheduler):
         """Learn the experiment directory from the first trial; restore a persisted state."""
         if self._file.attached or not self._persist_enabled:
             return
-        self._file.attach(trial, apply_state=self.set_state, replay=self._replay)
+        self._file.attach(trial, apply_state=self.set_state, replay=self._replay_entry)
 
     def _load_persisted(self, directory: str, trial_id: str) -> bool:
         """Restore from the state file and journal in ``directory`` if they are of this run."""
         return self._file.load(directory, trial_id, apply_state=self.set_state,
-                               replay=self._replay)
+                               replay=self._replay_entry)
 
     def _replay(self, entry: list[Any]) -> None:
         """Re-apply one entry written by :meth:`_journal` (override together with it)."""
+
+    def _replay_entry(self, entry: list[Any]) -> None:
+        if entry and entry[0] == _ROW:  # written by _persist_trial
+            _, tid, row, (checkpointed, released), *rng = entry
+            self._set_trial_row(tid, row)
+            for flag, ids in ((checkpointed, self._checkpointed),
+                              (released, self._slots.released)):
+                if flag:
+                    ids.add(tid)
+                else:
+                    ids.discard(tid)
+            if rng:
+                set_rng_state(self._rng, rng[0])
+            return
+        self._replay(entry)
+
+    def _trial_row(self, tid: str) -> Any:
+        """Everything the subclass state holds about ``tid``, as JSON values (with
+        :meth:`_set_trial_row`, for :meth:`_persist_trial`)."""
+        raise NotImplementedError
+
+    def _set_trial_row(self, tid: str, row: Any) -> None:
+        """Make the subclass state hold ``row`` (from :meth:`_trial_row`) for ``tid``."""
+        raise NotImplementedError
+
+    def _persist_trial(self, tid: str, *, rng: bool = False) -> None:
+        """Journal the state of one trial after a decision about it: its row, the base's
+        flags for it (checkpointed, slot released) and, with ``rng``, the generator's state.
+        A replayed row replaces the trial's state, so replaying is idempotent."""
+        if not self._file.path:
+            return
+        entry = [_ROW, tid, self._trial_row(tid),
+                 [int(tid in self._checkpointed), int(tid in self._slots.released)]]
+        if rng:
+            entry.append(rng_state(self._rng))
+        self._journal(entry)
 
     def _full_state(self) -> dict[str, Any]:
         state = self.get_state()
@@ -276,7 +316,8 @@ class RafikiScheduler(FIFOScheduler):
         return state
 
     def _journal(self, entry: list[Any]) -> None:
-        """Record a change at once and cheaply: a full write if one is due, else a journal line.
+        """Record a change at once and cheaply: one journal line (a new snapshot once the
+        journal outgrows the last one).
 
         ``entry`` is a list of JSON values; a restore hands it back to :meth:`_replay`.
         """

@@ -10,7 +10,8 @@ Subclass hooks: :meth:`_usable` (which scores are recorded), :meth:`_truncated` 
 history), :meth:`_decide` (the decision after a new score), :meth:`_completed` (a trial
 completed successfully), :meth:`_forget` (drop per-trial extras), :meth:`_journal_extra` /
 :meth:`_replayed` (per-trial extras of a result that are journaled and re-applied after a
-restore: every result is on disk at once, see the journal in :mod:`._base`). Subclasses extend
+restore: every result, stop and end is one journal line at once, see :mod:`._persistence`;
+an end is replayed through :meth:`_completed`, so that hook must depend only on the history). Subclasses extend
 ``_get_state`` / ``_set_state`` / ``_known_trial_ids`` through ``super()``; the persisted keys
 ``running``, ``times``, ``stopped`` and ``ended`` are written here.
 """
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from rafiki_ray._tune_seam import TuneController
 
 __all__ = ["_HistoryScheduler"]
+
+_END = "~end"  # journal line of a trial's end (a trial id never starts with "~")
 
 
 class _HistoryScheduler(RafikiScheduler):
@@ -73,11 +76,12 @@ class _HistoryScheduler(RafikiScheduler):
         t = self._time(result)
         hist = self._record(tid, score, t)
         decision = self._decide(tid, hist, score, t)
-        if decision == TrialScheduler.STOP:
+        stop = decision == TrialScheduler.STOP
+        if stop:
             self._stopped.add(tid)
-            self._persist(force=True)
-        else:  # on disk at once: Tune's snapshot may include this result (see _base)
-            self._journal([tid, score, t, self._journal_extra(tid)])
+        # on disk at once, one journal line (Tune's snapshot may include this result, see
+        # _base); the last field says whether it stopped the trial
+        self._journal([tid, score, t, self._journal_extra(tid), int(stop)])
         return decision
 
     def _record(self, tid: str, score: float, t: float | None) -> list[float]:
@@ -100,30 +104,35 @@ class _HistoryScheduler(RafikiScheduler):
         """A journaled result was re-applied after a restore (``hist`` already holds it)."""
 
     def _replay(self, entry: list[Any]) -> None:
-        tid, score, t, extra = entry
-        if tid in self._ended:  # pragma: no cover - an end is a full write after the line
+        if entry[0] == _END:
+            _, tid, completed = entry
+            self._end(tid, completed=bool(completed))
+            return
+        tid, score, t, extra, *stop = entry  # format 1 lines have no stop flag
+        if tid in self._ended:  # pragma: no cover - the end line follows every result line
             return
         self._replayed(tid, self._record(tid, float(score), t), extra)
+        if stop and stop[0]:
+            self._stopped.add(tid)
 
-    def on_trial_complete(
-        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
-    ) -> None:
-        tid = trial.trial_id
+    def _end(self, tid: str, *, completed: bool) -> None:
+        """``tid`` ended: it completed (learned from unless we stopped it) or was dropped."""
         hist = self._hist.pop(tid, None)
         self._times.pop(tid, None)
         self._forget(tid)
         self._ended.add(tid)
-        if hist and tid not in self._stopped:
+        if completed and hist and tid not in self._stopped:
             self._completed(tid, hist)
-        self._persist(force=True)
+
+    def on_trial_complete(
+        self, tune_controller: TuneController, trial: Trial, result: dict[str, Any]
+    ) -> None:
+        self._end(trial.trial_id, completed=True)
+        self._journal([_END, trial.trial_id, 1])  # replayed through _end: O(1), not a write
 
     def _drop(self, trial: Trial) -> None:
-        tid = trial.trial_id
-        self._hist.pop(tid, None)
-        self._times.pop(tid, None)
-        self._forget(tid)
-        self._ended.add(tid)
-        self._persist(force=True)
+        self._end(trial.trial_id, completed=False)
+        self._journal([_END, trial.trial_id, 0])
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
         if self._retry(tune_controller, trial):  # its history goes on (replays are cut)

@@ -1,4 +1,5 @@
-"""Crash persistence of a scheduler: a state file plus a journal in the experiment folder.
+"""Crash persistence of a scheduler: a snapshot plus an append-only journal in the experiment
+folder.
 
 Tune does not save scheduler state (ray issue 30838): after ``Tuner.restore`` the scheduler is
 unpickled in its construction-time state and ``on_trial_add`` is called again for every trial.
@@ -6,18 +7,28 @@ unpickled in its construction-time state and ``on_trial_add`` is called again fo
 (:func:`rafiki_ray._tune_seam.experiment_dir`: Tune uploads that folder together with its own
 experiment snapshot and downloads its ``*.pkl`` / ``*.json`` files back before a restore),
 restores ``<experiment_dir>/rafiki_scheduler_state.pkl`` if it exists *and* belongs to the
-same run (so a stale file of an earlier run under the same name is ignored), and writes it
-atomically, throttled to one write per ``interval_s`` unless forced.
+same run (so a stale file of an earlier run under the same name is ignored).
 
-**Journal.** A throttled write can leave results that Tune's snapshot already holds out of
-the file (Tune's snapshot follows the result in the same loop step, with no scheduler call in
-between), and Tune restores the trial from a checkpoint *after* them, so they are never
-replayed. Changes that must not wait for the next full write are appended, one JSON line each,
-to ``<experiment_dir>/rafiki_scheduler_journal.json`` (O(1) instead of a full write; ``.json``
-so that Tune downloads it back as well). Each line carries the run's token and a sequence
-number; a full write records the sequence number it covers, and a restore re-applies the later
-lines of the same run. The journal is not truncated during a run: Tune copies the folder file
-by file while the driver goes on, so the state file it copies may be older than the journal.
+**Snapshot + journal (format 2).** The snapshot is the whole state, written atomically
+(temporary file, then rename). Every change in between is appended, one JSON line each, to
+``<experiment_dir>/rafiki_scheduler_journal.json`` (``.json`` so that Tune downloads it back
+as well): O(size of the change), not O(size of the state). Each line is
+``[token, seq, *entry]``: the run's token and a sequence number; a snapshot records the
+sequence number it covers, and a restore re-applies the later lines of the same run in order.
+A line torn by a crash (no newline, not JSON) is skipped, and the next append starts on a
+line of its own.
+
+**Compaction.** When the lines appended since the last snapshot outgrow the snapshot itself
+(and :data:`MIN_COMPACT_BYTES`), a new snapshot is written and the journal is rewritten
+(atomically) to the lines after the *previous* snapshot. So the bytes written per change stay
+bounded by a constant times the change's own size however long the run (a snapshot of ``S``
+bytes is paid for by at least ``S`` bytes of lines), and the journal stays below about twice
+the snapshot. Keeping the previous snapshot's lines matters because Tune copies the folder
+file by file while the driver goes on: a copy may pair the older snapshot with the newer
+journal, and that journal still holds every line the older snapshot needs.
+
+Format 1 (before incremental compaction: same line format, the journal never trimmed, and
+state files with no journal at all) loads unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -34,13 +46,18 @@ from typing import Any
 from rafiki_ray import _tune_seam
 from rafiki_ray._state import load_state, save_state
 
-__all__ = ["JOURNAL_FILE", "STATE_FILE", "StateFile"]
+__all__ = ["FORMAT", "JOURNAL_FILE", "MIN_COMPACT_BYTES", "STATE_FILE", "StateFile"]
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "rafiki_scheduler_state.pkl"
 #: JSON lines; the suffix matters: Tune downloads ``*.json`` and ``*.pkl`` back on restore
 JOURNAL_FILE = "rafiki_scheduler_journal.json"
+#: Version of the snapshot + journal layout, recorded in the snapshot (absent: format 1).
+FORMAT = 2
+#: The journal is compacted once its lines since the last snapshot exceed the snapshot's
+#: size and this many bytes (no burst of tiny snapshots at the start of a run).
+MIN_COMPACT_BYTES = 16 * 1024
 
 
 class StateFile:
@@ -48,7 +65,10 @@ class StateFile:
 
     Args:
         kind: the ``kind`` tag of the state file (the scheduler's class name).
-        interval_s: minimum seconds between two unforced writes.
+        interval_s: minimum seconds between two unforced snapshot writes.
+
+    ``bytes_written`` counts the bytes this object has written (snapshots, lines and
+    journal rewrites): what a run pays for persistence.
     """
 
     def __init__(self, kind: str, *, interval_s: float) -> None:
@@ -59,8 +79,13 @@ class StateFile:
         self.journal_path: str | None = None
         self.restored = False
         self.dirty = False
+        self.bytes_written = 0
         self._token: str | None = None  # identifies this run's journal lines
         self._seq = 0  # journal lines written by this run (restored on restore)
+        self._covered = 0  # lines covered by the last snapshot
+        self._prev_covered = 0  # ... by the one before (kept in the journal, see module doc)
+        self._snapshot_bytes = 0
+        self._pending_bytes = 0  # bytes of lines after the last snapshot
         self._last_write = -math.inf  # the first write is never throttled
 
     @property
@@ -90,7 +115,7 @@ class StateFile:
             return True
         # a new run: a journal left by an earlier run under the same name is dropped
         self._token = uuid.uuid4().hex
-        self._seq = 0
+        self._seq = self._covered = self._prev_covered = 0
         if os.path.exists(self.journal_path):
             os.remove(self.journal_path)
         return False
@@ -98,7 +123,7 @@ class StateFile:
     def load(self, directory: str, trial_id: str, *,
              apply_state: Callable[[dict[str, Any]], None],
              replay: Callable[[list[Any]], None]) -> bool:
-        """Restore from the state file and journal in ``directory`` if they are of this run.
+        """Restore from the snapshot and journal in ``directory`` if they are of this run.
 
         ``trial_id`` is any trial of the run (as seen by ``on_trial_add`` after
         ``Tuner.restore``). Returns whether a state was restored.
@@ -108,6 +133,10 @@ class StateFile:
             return False
         try:
             state = load_state(state_path, kind=self.kind)
+            fmt = int(state.get("persist_format", 1))
+            if fmt > FORMAT:
+                raise ValueError(f"persistence format {fmt} is newer than this version's "
+                                 f"({FORMAT})")
         except Exception as exc:  # noqa: BLE001 - any unreadable file: start fresh
             logger.warning("%s: cannot read %s (%s); starting fresh", self.kind, state_path, exc)
             return False
@@ -118,6 +147,8 @@ class StateFile:
         apply_state(state)
         token, seq = state.get("journal") or (uuid.uuid4().hex, 0)
         self._token, self._seq = token, int(seq)
+        self._covered = self._prev_covered = int(seq)
+        self._snapshot_bytes = os.path.getsize(state_path)
         replayed = self._replay_journal(os.path.join(directory, JOURNAL_FILE), int(seq), replay)
         self.restored = True
         logger.info("%s: restored scheduler state from %s (+%d journal entries)",
@@ -129,24 +160,34 @@ class StateFile:
         """Re-apply this run's journal lines after sequence number ``covered``."""
         if not os.path.exists(path):
             return 0
-        entries = []
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    token, seq, *entry = json.loads(line)
-                except (ValueError, TypeError):
-                    continue  # a line torn by the crash
-                if token == self._token:
-                    self._seq = max(self._seq, int(seq))
-                    if seq > covered:
-                        entries.append((int(seq), entry))
-        for _, entry in sorted(entries, key=lambda e: e[0]):
-            replay(entry)
-        return len(entries)
+        entries: dict[int, tuple[list[Any], int]] = {}
+        with open(path, "rb") as f:
+            data = f.read()
+        for raw in data.splitlines(keepends=True):
+            try:
+                token, seq, *entry = json.loads(raw)
+                seq = int(seq)
+            except (ValueError, TypeError):
+                continue  # a line torn by the crash
+            if token == self._token:
+                self._seq = max(self._seq, seq)
+                if seq > covered:
+                    entries[seq] = (entry, len(raw))
+        if data and not data.endswith(b"\n"):  # a torn last line: the next line starts anew
+            with open(path, "ab") as f:
+                f.write(b"\n")
+        order = sorted(entries)
+        if order and order[0] != covered + 1:
+            logger.warning("%s: journal lines %d..%d are missing; replaying the rest",
+                           self.kind, covered + 1, order[0] - 1)
+        for seq in order:
+            replay(entries[seq][0])
+        self._pending_bytes = sum(n for _, n in entries.values())
+        return len(order)
 
     def write(self, make_state: Callable[[], dict[str, Any]], *, force: bool = False) -> bool:
-        """Write ``make_state()`` (throttled unless ``force``); whether it was written (else it
-        is marked dirty, for the next write)."""
+        """Write a snapshot of ``make_state()`` (throttled unless ``force``); whether it was
+        written (else it is marked dirty, for the next write)."""
         if not self.path:
             return False
         now = time.monotonic()
@@ -155,19 +196,60 @@ class StateFile:
             return False
         state = make_state()
         state["journal"] = [self._token, self._seq]  # the journal lines it covers
+        state["persist_format"] = FORMAT
         save_state(self.path, state, kind=self.kind)
+        self._snapshot_bytes = os.path.getsize(self.path)
+        self.bytes_written += self._snapshot_bytes
+        self._prev_covered, self._covered = self._covered, self._seq
+        self._pending_bytes = 0
         self._last_write = now
         self.dirty = False
+        self._trim()
         return True
 
     def journal(self, entry: list[Any], make_state: Callable[[], dict[str, Any]]) -> None:
-        """Record a change at once and cheaply: a full write if one is due, else a journal line.
-
-        ``entry`` is a list of JSON values; a restore hands it back to ``replay``.
-        """
-        if not self.path or self.write(make_state):  # a full write was due: it covers this
+        """Append ``entry`` (a list of JSON values) to the journal; a restore hands it back
+        to ``replay``. Compacts (a snapshot of ``make_state()``) once the lines since the
+        last snapshot outgrow it."""
+        if not self.path:
+            return
+        if not self._snapshot_bytes:  # no snapshot yet: lines alone cannot be restored
+            self.write(make_state, force=True)
             return
         self._seq += 1
-        line = json.dumps([self._token, self._seq, *entry])
-        with open(self.journal_path, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
-            f.write(line + "\n")
+        line = (json.dumps([self._token, self._seq, *entry]) + "\n").encode("utf-8")
+        with open(self.journal_path, "ab") as f:  # type: ignore[arg-type]
+            f.write(line)
+        self.bytes_written += len(line)
+        self._pending_bytes += len(line)
+        if self._pending_bytes > max(self._snapshot_bytes, MIN_COMPACT_BYTES):
+            self.write(make_state, force=True)
+
+    def _trim(self) -> None:
+        """Rewrite the journal to the lines after the previous snapshot once the older ones
+        take more room than the snapshot (atomic: a reader sees the old or the new file)."""
+        path = self.journal_path
+        if not path or not os.path.exists(path):
+            return
+        size = os.path.getsize(path)
+        if size <= 2 * max(self._snapshot_bytes, MIN_COMPACT_BYTES):
+            return
+        keep = []
+        with open(path, "rb") as f:
+            for raw in f:
+                try:
+                    token, seq, *_ = json.loads(raw)
+                except (ValueError, TypeError):
+                    continue
+                if token == self._token and int(seq) > self._prev_covered:
+                    keep.append(raw if raw.endswith(b"\n") else raw + b"\n")
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.writelines(keep)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        self.bytes_written += sum(len(raw) for raw in keep)

@@ -87,11 +87,11 @@ class _Rung:
         n = len(self.keys)
         if n == 0:
             return None
-        values = [-k[0] for k in reversed(self.keys)]  # ascending
         pos = (n - 1) * (1.0 - 1.0 / eta)
         lo = int(math.floor(pos))
         hi = min(lo + 1, n - 1)
-        a, b = values[lo], values[hi]
+        # the scores ascending are the keys reversed, negated: two look-ups, not a copy
+        a, b = -self.keys[n - 1 - lo][0], -self.keys[n - 1 - hi][0]
         if a == b or not (math.isfinite(a) and math.isfinite(b)):
             return a if pos == lo else float(np.interp(pos - lo, [0, 1], [a, b]))
         return a + (b - a) * (pos - lo)
@@ -216,6 +216,60 @@ class ASHA(RungScheduler):
             if tid in self._rungs[b][k].scores and tid not in self._rungs[b][k].promoted:
                 self._rungs[b][k].add_waiting(tid)
 
+    def _trial_row(self, tid: str) -> Any:
+        """bracket, level, ``[rung, score, seq]`` recorded, rungs promoted from, flags
+        (paused, chosen, done) and the global record counter."""
+        b = self._bracket_of.get(tid)
+        if b is None:
+            return None
+        rungs = self._rungs[b]
+        return [b, self._level[tid],
+                [[k, *g.scores[tid]] for k, g in enumerate(rungs) if tid in g.scores],
+                [k for k, g in enumerate(rungs) if tid in g.promoted],
+                [int(tid in self._paused), int(tid in self._chosen), int(tid in self._done)],
+                self._seq]
+
+    def _set_trial_row(self, tid: str, row: Any) -> None:
+        if row is None:
+            return
+        b, level, scores, promoted, (paused, chosen, done), seq = row
+        old_b = self._bracket_of.get(tid)
+        if old_b is not None:  # its place among the waiting trials is rebuilt below
+            self._rungs[old_b][self._level[tid]].drop_waiting(tid)
+            if old_b != b:  # pragma: no cover - a trial never changes bracket
+                for g in self._rungs[old_b]:
+                    if tid in g.scores:
+                        g.keys.remove(g.key(tid))
+                        del g.scores[tid]
+                    g.promoted.discard(tid)
+        rungs = self._rungs[b]
+        self._bracket_of[tid], self._level[tid] = b, int(level)
+        for k, score, q in scores:
+            g = rungs[k]
+            if g.scores.get(tid) != (float(score), int(q)):
+                if tid in g.scores:
+                    g.keys.remove(g.key(tid))
+                g.record(tid, float(score), int(q))
+        up = set(promoted)
+        for k, g in enumerate(rungs):
+            if k in up:
+                g.promoted.add(tid)
+            else:
+                g.promoted.discard(tid)
+        if paused:
+            self._paused.setdefault(tid, None)
+            g = rungs[self._level[tid]]
+            if tid in g.scores and tid not in g.promoted:
+                g.add_waiting(tid)
+        else:
+            self._paused.pop(tid, None)
+        for flag, ids in ((chosen, self._chosen), (done, self._done)):
+            if flag:
+                ids.add(tid)
+            else:
+                ids.discard(tid)
+        self._seq = max(self._seq, int(seq))
+
     def rungs(self) -> list[dict[str, Any]]:
         """One row per (bracket, rung): milestone, recorded, promoted, waiting, best score."""
         rows = []
@@ -243,7 +297,7 @@ class ASHA(RungScheduler):
             b = int(self._rng.choice(len(self._milestones), p=self._bracket_probs))
         self._bracket_of[tid] = b
         self._level[tid] = 0
-        self._persist()
+        self._persist_trial(tid, rng=len(self._milestones) > 1)
 
     def _decide(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         tid = trial.trial_id
@@ -251,34 +305,35 @@ class ASHA(RungScheduler):
             return TrialScheduler.CONTINUE if tid not in self._done else TrialScheduler.STOP
         b = self._bracket_of[tid]
         rungs = self._rungs[b]
-        if tid in self._paused:  # resumed
+        resumed = tid in self._paused
+        if resumed:
             level = self._level[tid]
             if tid not in self._chosen:  # restarted by Tune after a restore, not promoted
-                return self._pause_decision(tune_controller, trial, result)
+                decision = self._pause_decision(tune_controller, trial, result)
+                self._persist_trial(tid)
+                return decision
             self._unwait(tid)
             self._promote(tid, level)
         t = self._time(result)
-        if t is None:
+        level = self._level[tid]
+        if t is None or (t < self._max_t and t < rungs[level].milestone):
+            if resumed:
+                self._persist_trial(tid)
             return TrialScheduler.CONTINUE
         if t >= self._max_t:
             self._record_passed(tid, t, result)
             self._done.add(tid)
-            self._persist(force=True)
-            return TrialScheduler.STOP
-        level = self._level[tid]
-        if t < rungs[level].milestone:
-            return TrialScheduler.CONTINUE
-        if self._promotion == "stop":
+            decision = TrialScheduler.STOP
+        elif self._promotion == "stop":
             decision = self._stop_decision(tid, t, result)
-            self._persist(decision == TrialScheduler.STOP)
-            return decision
-        self._record_passed(tid, t, result)
-        if self._best_candidate(b, extra=tid) == tid:
-            self._promote(tid, self._level[tid])
-            self._persist(force=True)
-            return TrialScheduler.CONTINUE
-        decision = self._pause_decision(tune_controller, trial, result)
-        self._persist(force=True)
+        else:
+            self._record_passed(tid, t, result)
+            if self._best_candidate(b, extra=tid) == tid:
+                self._promote(tid, self._level[tid])
+                decision = TrialScheduler.CONTINUE
+            else:
+                decision = self._pause_decision(tune_controller, trial, result)
+        self._persist_trial(tid)  # one journal line, not a full write (see _persistence)
         return decision
 
     # ------------------------------------------------------------ internals
@@ -381,7 +436,7 @@ class ASHA(RungScheduler):
             self._unwait(tid)
             self._chosen.discard(tid)
             self._done.add(tid)
-            self._persist(force=True)
+            self._persist_trial(tid)
         self._untrack(trial)
 
     def _candidate_any(self, controller: Any, relaxed: bool) -> Trial | None:
@@ -410,6 +465,7 @@ class ASHA(RungScheduler):
                 if not self._claim_slot(tune_controller, trial):
                     return None
                 self._chosen.add(trial.trial_id)
+                self._persist_trial(trial.trial_id)
                 self._track(trial)
                 return self._hand_over(tune_controller, trial)
         pending = self._first_pending()
@@ -422,6 +478,7 @@ class ASHA(RungScheduler):
         if trial is not None:
             self._claim_slot(tune_controller, trial, force=True)
             self._chosen.add(trial.trial_id)
+            self._persist_trial(trial.trial_id)
             self._track(trial)
             return self._hand_over(tune_controller, trial)
         for trial in list(tune_controller.get_trials()):

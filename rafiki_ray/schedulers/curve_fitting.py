@@ -106,7 +106,7 @@ class CurveFitting(_HistoryScheduler):
 
     def _replayed(self, tid: str, hist: list[float], extra: Any) -> None:
         # the Metropolis RNG is not journaled: after a restore it continues from the last
-        # full write (the restored run's judgements are not replicas of the lost run's anyway)
+        # snapshot (the restored run's judgements are not replicas of the lost run's anyway)
         if extra is not None:
             self._judged[tid] = int(extra)
 

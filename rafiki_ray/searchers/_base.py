@@ -35,6 +35,7 @@ from rafiki_ray._args import check_number
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import check_seed, make_rng, rng_state, set_rng_state
 from rafiki_ray._state import load_state, save_state
+from rafiki_ray.searchers._rows import Rows
 from rafiki_ray.spaces._encoding import Encoder
 from rafiki_ray.spaces._space import SearchSpace, as_space
 
@@ -116,6 +117,7 @@ class RafikiSearcher(Searcher, abc.ABC):
         self._obs: list[dict[str, Any]] = []
         self._obs_x: list[np.ndarray] = []
         self._obs_active: list[np.ndarray] = []
+        self._rows: tuple[list[np.ndarray], Rows, Rows, Rows] | None = None  # _obs_arrays
         self._pending: dict[str, dict[str, Any]] = {}
         if space is not None:
             self._set_space(as_space(space, "space"))
@@ -305,6 +307,22 @@ class RafikiSearcher(Searcher, abc.ABC):
         self._obs_x.append(x)
         self._obs_active.append(active)
 
+    def _obs_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every observation as arrays ``(X, active, loss)`` (``NaN`` loss: failed), in
+        observation order; kept up to date incrementally (views: do not modify)."""
+        rows = self._rows
+        n = len(self._obs_x)
+        if rows is None or rows[0] is not self._obs_x or len(rows[1]) > n:
+            d = self.encoder.n_dims
+            rows = self._rows = (self._obs_x, Rows(d, float), Rows(d, bool), Rows(1, float))
+        _, X, A, L = rows
+        for i in range(len(X), n):
+            X.append(self._obs_x[i])
+            A.append(self._obs_active[i])
+            loss = self._obs[i]["loss"]
+            L.append(np.nan if loss is None else loss)
+        return X.view(), A.view(), L.view()[:, 0]
+
     def _complete_point(self, point: Mapping[str, Any], path: str) -> dict[str, Any]:
         """Fill keys missing from a partial point with samples; validate the result."""
         space = self._require_space()
@@ -323,15 +341,16 @@ class RafikiSearcher(Searcher, abc.ABC):
         """``(X, active, y)`` of finite-loss observations (``±inf`` clipped to the finite range),
         plus pending trials at the constant-liar loss when ``with_pending`` and a liar is set."""
         d = self.encoder.n_dims
-        ok = [i for i, o in enumerate(self._obs) if o["loss"] is not None]
-        losses = np.array([self._obs[i]["loss"] for i in ok], dtype=float)
+        X_all, A_all, L_all = self._obs_arrays()
+        ok = ~np.isnan(L_all)
+        losses = L_all[ok]
         finite = losses[np.isfinite(losses)]
         if finite.size:
             losses = np.clip(losses, finite.min(), finite.max())
         else:
-            ok, losses = [], np.zeros(0)
-        X = np.array([self._obs_x[i] for i in ok], dtype=float).reshape(len(ok), d)
-        A = np.array([self._obs_active[i] for i in ok], dtype=bool).reshape(len(ok), d)
+            ok, losses = np.zeros(len(L_all), dtype=bool), np.zeros(0)
+        X = X_all[ok].reshape(-1, d)
+        A = A_all[ok].reshape(-1, d)
         if with_pending:
             return self._with_liar(X, A, losses, list(self._pending.values()))
         return X, A, losses

@@ -48,18 +48,23 @@ def pick_new(
     candidates: Iterable[np.ndarray],
     seen_keys: set[bytes],
     pending: list[dict[str, Any]],
-    obs_x: list[np.ndarray],
-    obs_active: list[np.ndarray],
+    obs_x: np.ndarray,
+    obs_active: np.ndarray,
     scale: float | None,
     key: Callable[[np.ndarray], bytes],
 ) -> dict[str, Any] | None:
     """The first candidate (best first) that neither repeats (``key`` of its encoding in
-    ``seen_keys`` or among ``pending``) nor lies near a known point; else the first one that
+    ``seen_keys`` or among ``pending``) nor lies near a known point (``obs_x`` /
+    ``obs_active``: arrays of the observed points, or ``pending``); else the first one that
     is new but near; ``None`` when all repeat."""
     encoded = [encoder.encode(c) for c in pending]
     pending_keys = {key(x) for x, _ in encoded}
-    known_x = np.array(list(obs_x) + [x for x, _ in encoded], dtype=float)
-    known_a = np.array(list(obs_active) + [a for _, a in encoded], dtype=bool)
+    d = len(encoder.dims)
+    known_x = np.asarray(obs_x, dtype=float).reshape(-1, d)
+    known_a = np.asarray(obs_active, dtype=bool).reshape(-1, d)
+    if encoded:
+        known_x = np.vstack([known_x, np.array([x for x, _ in encoded], dtype=float)])
+        known_a = np.vstack([known_a, np.array([a for _, a in encoded], dtype=bool)])
     n_numeric = sum(d.kind != "cat" for d in encoder.dims)
     thr = 0.0 if scale is None else near_threshold(scale, len(known_x), n_numeric)
     near_only = None

@@ -29,6 +29,7 @@ from rafiki_ray.spaces._encoding import Dim
 __all__ = ["ParzenEstimator", "active_mask"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_BLOCK = 16384  # elements of one m x n work array in log_pdf (128 KiB)
 
 
 def active_mask(dims: Sequence[Dim], X: np.ndarray) -> np.ndarray:
@@ -98,6 +99,7 @@ class ParzenEstimator:
         norm = ndtr((1.0 - self._mu) / self._sd) - ndtr((0.0 - self._mu) / self._sd)
         self._log_const = _LOG_SQRT_2PI + np.log(self._sd) + np.log(np.maximum(norm, 1e-300))
         self._A_num = self.A[:, self._num]
+        self._all_active = self._A_num.all(axis=0)  # per numeric dim
         self._X_cat = {j: np.rint(self.X[:, j]).astype(int) for j in self.cat_idx}
         self.lam = min(0.5, max(sigma, 1.0 / (n + 1)))  # categorical mixing with the prior
 
@@ -158,13 +160,37 @@ class ParzenEstimator:
         """Log density of candidates ``C`` (``m x d``) over the dims each activates (``CA``)."""
         C = np.atleast_2d(C)
         CA = np.atleast_2d(CA)
+        # in blocks of candidates whose m x n work arrays stay in the CPU cache (every row is
+        # computed on its own: the same numbers as in one block)
+        rows = max(1, _BLOCK // (self.X.shape[0] + 1))
+        if C.shape[0] > rows:
+            return np.concatenate([self._log_pdf(C[i : i + rows], CA[i : i + rows])
+                                   for i in range(0, C.shape[0], rows)])
+        return self._log_pdf(C, CA)
+
+    def _log_pdf(self, C: np.ndarray, CA: np.ndarray) -> np.ndarray:
         m = C.shape[0]
         n = self.X.shape[0]
         # S[c, k]: log kernel of component k (the last is the prior) summed over the dims
         # candidate c activates; the prior's numeric log density is 0 in the unit cube
         S = np.zeros((m, n + 1))
         num = self._num
-        if num.size and n:
+        if num.size and n and num.size < 8:
+            # one numeric dim at a time, in place: the same operations in the same order as
+            # the 3-d form below (numpy sums fewer than 8 terms left to right), without its
+            # m x n x d temporaries and, where every dim is active, without the mask
+            out, z = S[:, :n], np.empty((m, n))
+            CA_num = CA[:, num]
+            for k, j in enumerate(num):
+                np.subtract(C[:, j][:, None], self._mu[None, :, k], out=z)
+                np.divide(z, self._sd[0, k], out=z)
+                lk = np.multiply(-0.5, z)
+                np.multiply(lk, z, out=lk)
+                np.subtract(lk, self._log_const[None, :, k], out=lk)
+                if not (self._all_active[k] and CA_num[:, k].all()):
+                    lk = np.where(self._A_num[None, :, k] & CA_num[:, k][:, None], lk, 0.0)
+                out += lk
+        elif num.size and n:
             z = (C[:, num][:, None, :] - self._mu) / self._sd
             lk = -0.5 * z * z - self._log_const
             mask = self._A_num[None, :, :] & CA[:, num][:, None, :]
@@ -184,4 +210,6 @@ class ParzenEstimator:
                 S[:, :n] += lk_cat * on[:, None]
         S += self.log_w[None, :]
         top = S.max(axis=1, keepdims=True)
-        return top[:, 0] + np.log(np.exp(S - top).sum(axis=1))
+        np.subtract(S, top, out=S)  # log-sum-exp in place (m x n: no more temporaries)
+        np.exp(S, out=S)
+        return top[:, 0] + np.log(S.sum(axis=1))

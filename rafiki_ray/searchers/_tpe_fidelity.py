@@ -14,12 +14,15 @@ from the configurations.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
+from rafiki_ray.searchers._rows import Rows
 
 __all__ = ["BudgetHistory"]
 
@@ -31,6 +34,9 @@ class BudgetHistory:
         self._losses: dict[float, dict[str, float]] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._enc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._order: dict[str, int] = {}  # trial -> rank in first-seen order
+        # budget -> the rows data() returns, kept up to date as records arrive (a cache)
+        self._rows: dict[float, _BudgetRows] = {}
 
     # -- recording --------------------------------------------------------------------------
     def has_config(self, trial_id: str) -> bool:
@@ -44,7 +50,15 @@ class BudgetHistory:
             if config is None:
                 raise ValueError(f"trial {trial_id!r}: first record needs its config, got None")
             self._configs[trial_id] = copy.deepcopy(config)
-        self._losses.setdefault(float(budget), {})[trial_id] = float(loss)
+            self._order[trial_id] = len(self._order)
+        at = self._losses.setdefault(float(budget), {})
+        rows = self._rows.get(float(budget))
+        if rows is not None:
+            if trial_id in at:
+                rows.update(self._order[trial_id], float(loss))
+            else:
+                rows.new.append(trial_id)
+        at[trial_id] = float(loss)
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -71,24 +85,32 @@ class BudgetHistory:
     def seen(self) -> set[str]:
         return set(self._configs)
 
+    def n_seen_with(self, others: Iterable[str]) -> int:
+        """``len(seen() | set(others))`` without copying the seen trials."""
+        return len(self._configs) + sum(1 for t in set(others) if t not in self._configs)
+
     def data(
         self, budget: float, encode: Callable[[dict[str, Any]], tuple[np.ndarray, np.ndarray]], d: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, active, losses)`` at ``budget`` in the order the trials were first seen,
         ``±inf`` clipped to the finite range."""
         at = self._losses.get(float(budget), {})
-        ids = [t for t in self._configs if t in at]
-        y = np.array([at[t] for t in ids], dtype=float)
+        rows = self._rows.get(float(budget))
+        if rows is None:
+            rows = self._rows[float(budget)] = _BudgetRows(d)
+            rows.new = [t for t in self._configs if t in at]
+        for t in sorted(rows.new, key=self._order.__getitem__):  # O(new), not O(all)
+            if t not in self._enc:
+                self._enc[t] = encode(self._configs[t])
+            rows.insert(self._order[t], *self._enc[t], at[t])
+        rows.new = []
+        y = rows.y.view()[:, 0]
         finite = y[np.isfinite(y)]
         if not finite.size:
             return np.zeros((0, d)), np.zeros((0, d), dtype=bool), np.zeros(0)
         y = np.clip(y, finite.min(), finite.max())
-        for t in ids:
-            if t not in self._enc:
-                self._enc[t] = encode(self._configs[t])
-        X = np.array([self._enc[t][0] for t in ids], dtype=float).reshape(len(ids), d)
-        A = np.array([self._enc[t][1] for t in ids], dtype=bool).reshape(len(ids), d)
-        return X, A, y
+        n = len(y)
+        return rows.X.view().reshape(n, d).copy(), rows.A.view().reshape(n, d).copy(), y
 
     # -- state ------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -103,9 +125,34 @@ class BudgetHistory:
         if not state:
             return h
         h._configs = copy.deepcopy(dict(state["configs"]))
+        h._order = {t: i for i, t in enumerate(h._configs)}
         for b, losses in state["losses"]:
             h._losses[float(b)] = {str(t): float(v) for t, v in losses.items()}
         return h
+
+
+class _BudgetRows:
+    """The observations at one budget in first-seen order: ranks, ``X``, ``A``, losses."""
+
+    __slots__ = ("A", "X", "new", "ranks", "y")
+
+    def __init__(self, d: int) -> None:
+        self.ranks: list[int] = []
+        self.X, self.A, self.y = Rows(d, float), Rows(d, bool), Rows(1, float)
+        self.new: list[str] = []  # trials recorded at this budget, not inserted yet
+
+    def insert(self, rank: int, x: np.ndarray, a: np.ndarray, loss: float) -> None:
+        i = bisect.bisect_left(self.ranks, rank)
+        self.ranks.insert(i, rank)
+        self.X.insert(i, x)
+        self.A.insert(i, a)
+        self.y.insert(i, loss)
+
+    def update(self, rank: int, loss: float) -> None:
+        """A later result of an inserted trial at this budget replaces its loss."""
+        i = bisect.bisect_left(self.ranks, rank)
+        if i < len(self.ranks) and self.ranks[i] == rank:
+            self.y.set(i, loss)
 
 
 def budget_of(result: Mapping[str, Any], attr: str) -> float | None:

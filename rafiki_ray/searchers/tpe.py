@@ -273,7 +273,7 @@ class TPESearch(RafikiSearcher):
         local = self._algo == "tpe" and self._batch == "local" and self._liar is not None
         if not local:
             X, A, y = self._with_liar(X, A, y, pending)
-        n_obs = sum(o["loss"] is not None for o in self._obs)
+        n_obs = int(np.count_nonzero(~np.isnan(self._obs_arrays()[2])))  # losses not None
         # with a liar, pending trials count towards the random start-up (batches of
         # parallel trials would otherwise all start at random)
         n_started = n_obs + (len(self._pending) if self._liar is not None else 0)
@@ -295,7 +295,7 @@ class TPESearch(RafikiSearcher):
     def _propose_multi_fidelity(self, budget: float) -> dict[str, Any]:
         """BOHB: TPE on ``budget`` (the largest with enough observations); a
         ``random_fraction`` of suggestions stays random."""
-        started = len(self._fid.seen() | set(self._pending))
+        started = self._fid.n_seen_with(self._pending)
         if started < self._n_startup or self.rng.random() < self._random_fraction:
             return self.space.sample(self.rng)
         d = self.encoder.n_dims
@@ -395,9 +395,10 @@ class TPESearch(RafikiSearcher):
         """The best-scored candidate that neither repeats nor lies near (``min_distance``)
         an observed or pending configuration; else the best new one that is near; ``None``
         when every candidate repeats a known configuration."""
+        X, A, _ = self._obs_arrays()
         return pick_new(
             self.encoder, (cands[i] for i in order), self._seen_keys, list(self._pending.values()),
-            self._obs_x, self._obs_active, self._min_distance, _key,
+            X, A, self._min_distance, _key,
         )
 
     def _record(self, config: dict[str, Any], loss: float | None, trial_id: str | None) -> None:

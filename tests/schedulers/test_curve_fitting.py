@@ -271,14 +271,14 @@ def test_every_result_survives_a_restore_between_full_writes(ray_session, tmp_pa
                          trial_dir_name="t")
     kw = {"metric": "acc", "mode": "max", "epoch_num": 100, "start_step": 6, "seed": 0}
     first = CurveFitting(**kw)
-    first.persist_interval_s = 3600.0  # after the first one, only forced full writes
+    first.persist_interval_s = 3600.0  # after the first one, journal lines only
     hand = Hand(first)
     for k, name in enumerate(("best", "x")):
         hand.trials[name] = t = Trial("__fake", config={"i": name}, stub=True, storage=ctx,
                                       trial_id=f"abcde_{k:05d}")
         hand.ctrl.add_trial(t)
         t.set_status(Trial.RUNNING)
-    hand.complete("best", SHAPES["pow"][:20])  # a completion is a forced full write
+    hand.complete("best", SHAPES["pow"][:20])  # a completion is a journal line
     good = _noisy(0.87 - 0.5 * np.exp(-0.5 * X), 2)[:12]
     assert STOP not in hand.report("x", good)  # journaled only
     assert first.n_judgements == 7

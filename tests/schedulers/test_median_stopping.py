@@ -277,14 +277,14 @@ def test_every_result_survives_a_restore_between_full_writes(ray_session, tmp_pa
     ctx = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp",
                          trial_dir_name="t")
     first = MedianStopping(metric="acc", mode="max", start_step=1)
-    first.persist_interval_s = 3600.0  # after the first one, only forced full writes
+    first.persist_interval_s = 3600.0  # after the first one, journal lines only
     hand = Hand(first)
     for name in ("a", "b", "c"):
         hand.trials[name] = t = Trial("__fake", config={"i": name}, stub=True, storage=ctx,
                                       trial_id=f"abcde_{len(hand.trials):05d}")
         hand.ctrl.add_trial(t)
         t.set_status(Trial.RUNNING)
-    hand.complete("a", [1.0, 2.0, 3.0])  # a completion is a forced full write
+    hand.complete("a", [1.0, 2.0, 3.0])  # a completion is a journal line
     assert hand.report("c", [0.5]) == [STOP]  # so is a stop
     assert hand.report("b", [4.0, 5.0, 6.0, 7.0, math.inf]) == [CONTINUE] * 5  # journaled
 
