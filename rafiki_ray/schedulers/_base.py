@@ -210,6 +210,14 @@ class RafikiScheduler(FIFOScheduler):
 
     def get_state(self) -> dict[str, Any]:
         """Plain-data state: metric, mode, time_attr, RNG state and the subclass's state."""
+        return self._state_with(self._get_state())
+
+    def _persisted_sub_state(self) -> dict[str, Any]:
+        """The subclass state for a state-file write, pickled at once: a subclass whose
+        :meth:`_get_state` copies large structures may return them uncopied here."""
+        return self._get_state()
+
+    def _state_with(self, sub: dict[str, Any]) -> dict[str, Any]:
         return {
             "class": type(self).__name__,
             "metric": self._metric,
@@ -219,7 +227,7 @@ class RafikiScheduler(FIFOScheduler):
             "rng": rng_state(self._rng),
             "checkpointed": sorted(self._checkpointed),
             "released": sorted(self._slots.released),
-            "sub": self._get_state(),
+            "sub": sub,
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -311,7 +319,7 @@ class RafikiScheduler(FIFOScheduler):
         self._journal(entry)
 
     def _full_state(self) -> dict[str, Any]:
-        state = self.get_state()
+        state = self._state_with(self._persisted_sub_state())
         state["trial_ids"] = sorted(self._known_trial_ids())
         return state
 

@@ -113,12 +113,19 @@ class StateFile:
         self.journal_path = os.path.join(path, JOURNAL_FILE)
         if self.load(path, trial.trial_id, apply_state=apply_state, replay=replay):
             return True
-        # a new run: a journal left by an earlier run under the same name is dropped
+        self.open_new(path)
+        return False
+
+    def open_new(self, directory: str) -> None:
+        """Persist a new run into ``directory`` (a journal left there by an earlier run
+        under the same name is dropped)."""
+        self.directory = directory
+        self.path = os.path.join(directory, STATE_FILE)
+        self.journal_path = os.path.join(directory, JOURNAL_FILE)
         self._token = uuid.uuid4().hex
         self._seq = self._covered = self._prev_covered = 0
         if os.path.exists(self.journal_path):
             os.remove(self.journal_path)
-        return False
 
     def load(self, directory: str, trial_id: str, *,
              apply_state: Callable[[dict[str, Any]], None],

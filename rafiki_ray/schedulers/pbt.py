@@ -66,6 +66,7 @@ from rafiki_ray.schedulers._pbt_explore import (
     instruction_key,
     mutate,
 )
+from rafiki_ray.schedulers._pbt_journal import JournalMixin
 from rafiki_ray.schedulers._pbt_replay import PBTReplay, config_at, lineage_schedule
 from rafiki_ray.schedulers._pbt_session import (
     APPLIED_KEY,
@@ -101,7 +102,7 @@ def _ray_up() -> bool:
     return ray.is_initialized()
 
 
-class PBT(ExploitMixin, RafikiScheduler):
+class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
     """Population Based Training (Jaderberg et al. 2017) with in-memory exploit.
 
     Args:
@@ -205,6 +206,9 @@ class PBT(ExploitMixin, RafikiScheduler):
         self._next_id = 0
         self._next_sync = max(self._burn_in, self._interval)
         self._num_exploits = 0
+        # Runtime only: what changed since the last state write (journaled at a decision)
+        self._dirty: set[str] = set()  # member ids
+        self._dirty_rows: set[int] = set()  # lineage rows (seq)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -286,12 +290,14 @@ class PBT(ExploitMixin, RafikiScheduler):
                 "time": 0.0, "last_perturb": 0.0, "published": None, "pending": None,
                 "finished": False, "session": False, "restart": None,
             }
+            self._dirty_rows.add(len(self._lineage))
             self._lineage.append({
                 "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "start",
                 "step": 0.0, "wall_time": time.time(), "source": None, "source_score": None,
                 "score": None, "config": copy.deepcopy(m["config"]), "changed": [],
                 "instruction": None, "applied": True, "dropped": False, "via": None,
             })
+        self._dirty.add(trial.trial_id)
         return m
 
     def _quantiles(self) -> tuple[list[str], list[str]]:
@@ -376,10 +382,12 @@ class PBT(ExploitMixin, RafikiScheduler):
         logger.debug("PBT: decision for %s at %s: lower %s upper %s pending %s", trial.trial_id,
                      t, lower, upper, m["pending"])
         if trial.trial_id in lower and m["pending"] is None:
-            self._exploit(tune_controller, trial, m, upper)
+            exploited = self._exploit(tune_controller, trial, m, upper)
             if trial.status == Trial.PAUSED:  # restarts from the copied checkpoint
-                self._persist(force=True)
+                self._decided()
                 return TrialScheduler.NOOP
+            if exploited:  # through the store: it goes on (a pause below journals it too)
+                self._decided()
         if self._can_resume(trial, result) and any(
             t2 is not trial and (t2.status == Trial.PENDING or (
                 t2.status == Trial.PAUSED and not self._restarting(t2)))
@@ -415,7 +423,11 @@ class PBT(ExploitMixin, RafikiScheduler):
     def _pause(self, controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         self._check_checkpoint(trial, result)
         self._release_slot(controller, trial)
-        self._persist(force=True)
+        self._dirty.add(trial.trial_id)
+        if self._synch:  # a generation's boundary: the whole population may change
+            self._persist(force=True)
+        else:
+            self._decided()
         return TrialScheduler.PAUSE
 
     def _synch_result(self, controller: Any, trial: Trial, m: dict[str, Any],
@@ -457,7 +469,8 @@ class PBT(ExploitMixin, RafikiScheduler):
                 self._mark(m["restart"], "dropped")
                 m["restart"] = None
         self._released.discard(trial.trial_id)
-        self._persist(force=True)
+        self._dirty.add(trial.trial_id)
+        self._decided()
 
     def on_trial_complete(self, tune_controller: TuneController, trial: Trial,
                           result: dict[str, Any]) -> None:
@@ -496,6 +509,7 @@ class PBT(ExploitMixin, RafikiScheduler):
         paused.sort(key=lambda x: x[0])
         for _, trial in paused:  # the member furthest behind gets the slot (fair share)
             if self._claim_slot(tune_controller, trial):
+                self._dirty.add(trial.trial_id)  # its slot is taken back
                 return self._hand_over(tune_controller, trial)
         return None
 
@@ -544,9 +558,19 @@ class PBT(ExploitMixin, RafikiScheduler):
         return set(self._members)
 
     def _get_state(self) -> dict[str, Any]:
+        return self._sub_state(copy.deepcopy)
+
+    def _persisted_sub_state(self) -> dict[str, Any]:
+        # pickled at once: no copy (a deep copy of the history at every write cost O(history)
+        # per decision); the file now covers every change
+        self._dirty.clear()
+        self._dirty_rows.clear()
+        return self._sub_state(lambda x: x)
+
+    def _sub_state(self, copy_: Callable[[Any], Any]) -> dict[str, Any]:
         return {
-            "members": copy.deepcopy(self._members),
-            "lineage": copy.deepcopy(self._lineage),
+            "members": copy_(self._members),
+            "lineage": copy_(self._lineage),
             "next_id": self._next_id,
             "next_sync": self._next_sync,
             "num_exploits": self._num_exploits,
@@ -570,3 +594,4 @@ class PBT(ExploitMixin, RafikiScheduler):
     def debug_string(self) -> str:
         return (f"PBT: {len(self._members)} members, {self._num_exploits} exploits "
                 f"(weight_noise={self._weight_noise}, synch={self._synch}).")
+

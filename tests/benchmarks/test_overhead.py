@@ -35,3 +35,20 @@ def test_overhead_rejects_unknown_configurations(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--quick", "--only", "NoSuchSearch"])
     assert "--only: unknown configuration(s) ['NoSuchSearch']" in capsys.readouterr().err
+
+
+def test_ray_pbt_reference_row_has_no_verdict_and_exploits_are_compared() -> None:
+    from benchmarks.overhead import RAY_PBT, VANILLA, table
+
+    def run(wall, cpu, exploits=None):
+        return [{"trials": 10, "results": 90, "errors": 0, "wall": wall, "cpu": cpu,
+                 "exploits": exploits}]
+
+    lines = table({VANILLA: run(1.0, 0.5), "PBT": run(3.0, 1.0, 12),
+                   RAY_PBT: run(2.0, 0.8, 4)}, trials=10, iters=9)
+    text = "\n".join(lines)
+    assert f"| {RAY_PBT} | 10 |" in text
+    verdict = next(x for x in lines if x.startswith("Within"))
+    assert "PBT (+200 %)" in verdict and RAY_PBT not in verdict  # the reference is not ours
+    assert lines[-1] == (f"Exploits (median): PBT 12; {RAY_PBT} 4. PBT against {RAY_PBT}: "
+                         "wall per trial +50 %, driver CPU per result +25 %.")

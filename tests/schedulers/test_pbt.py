@@ -560,3 +560,69 @@ def test_time_sharing_and_synch_in_tune(ray_session, storage, synch):
     # asynchronous Tune run the outcome depends on timing, so only require progress here.
     first = max(r.metrics_dataframe["q"].iloc[0] for r in grid)
     assert max(r.metrics_dataframe["q"].max() for r in grid) > first
+
+
+# ----------------------------------------------------------------------------- overhead
+def _short_trial(config):
+    """Ray's PBT style, as in benchmarks/overhead.py: 9 reports, each with a checkpoint."""
+    import os
+    import tempfile
+
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "it")) as f:
+            start = int(f.read())
+    for it in range(start + 1, 10):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "it"), "w") as f:
+                f.write(str(it))
+            tune.report({"score": -config["x"] ** 2 * (1 - 0.5 ** it)},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def test_decisions_are_journaled_not_full_state_writes(ray_session, storage):
+    """Issue 17 (overhead): a pause, exploit or completion appends one journal line with
+    what changed, O(1) in the history, instead of rewriting (and deep-copying) every member
+    and the whole lineage; the state file plus the journal restore the exact state."""
+    import os
+    import pickle
+
+    from rafiki_ray.schedulers._base import JOURNAL_FILE, STATE_FILE
+
+    def make():
+        return PBT({"x": tune.uniform(-5, 5)}, perturbation_interval=3, seed=0)
+
+    sched = make()
+    sched.persist_interval_s = 3600.0  # no throttled full write after the first one
+    n = 6  # more members than the 2 slots: time-sharing pauses as well
+    grid = tune.Tuner(
+        tune.with_resources(_short_trial, {"cpu": 1}),
+        param_space={"x": tune.uniform(-5, 5)},
+        tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=n,
+                                    scheduler=sched, reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, name="journal", verbose=0),
+    ).fit()
+    assert not grid.errors
+    assert sched.num_exploits > 0
+    folder = os.path.dirname(sched.state_path)
+    # the state file holds the first write only (one member, one lineage row): no
+    # decision rewrote it
+    with open(os.path.join(folder, STATE_FILE), "rb") as f:
+        written = pickle.load(f)["state"]
+    assert len(written["sub"]["members"]) == 1 and len(written["sub"]["lineage"]) == 1
+    with open(os.path.join(folder, JOURNAL_FILE), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    # a line per decision (each exploit and completion at least)
+    assert len(lines) >= sched.num_exploits + n
+    # each line carries the members and rows changed since the previous one: its size does
+    # not grow with the history (a full write would: the lineage grows with every exploit)
+    sizes = sorted(len(x) for x in lines[1:])  # the first covers every member's start
+    half = len(lines) // 2
+    first, last = sorted(len(x) for x in lines[1:half]), sorted(len(x) for x in lines[half:])
+    assert last[len(last) // 2] < 1.5 * first[len(first) // 2], (first, last)
+    assert sizes[len(sizes) // 2] < len(pickle.dumps(sched.get_state())) / 2
+    # a restore (Tuner.restore after a driver crash) rebuilds the exact state
+    other = make()
+    assert other._load_persisted(folder, grid[0].metrics["trial_id"])
+    assert other.get_state() == sched.get_state()
