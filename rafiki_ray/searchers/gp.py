@@ -4,8 +4,9 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
 
 * A scrambled Sobol design (``n_initial`` points, seeded by the searcher) starts the search.
 * Then an exact GP (:mod:`rafiki_ray.searchers._gp`: Matern nu 0.5/1.5/2.5 or RBF, ARD,
-  hyperparameters by maximum a posteriori with analytic gradients, warm-started) models the
-  losses, and the next point maximises log-EI, log-PI or UCB (:mod:`._acquisition`).
+  hyperparameters by maximum a posteriori with analytic gradients, warm-started, refit at
+  geometric observation counts: ``refit_growth``, :mod:`._gp_fit`) models the losses, and the
+  next point maximises log-EI, log-PI or UCB (:mod:`._acquisition`).
 * The acquisition is maximised over candidates (Sobol points plus perturbations of the best
   observations at several radii), each snapped to a value the space can produce (integer
   levels, category indices, inactive conditional dims set to a constant), and the best few are
@@ -49,7 +50,6 @@ NNI GPTuner class arguments and Polyaxon ``bo`` settings are accepted by name th
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import warnings
@@ -57,7 +57,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
 from scipy.optimize import minimize
 from scipy.stats import qmc
 
@@ -66,8 +65,9 @@ from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import child_seed
 from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
 from rafiki_ray.searchers._base import RafikiSearcher
-from rafiki_ray.searchers._gp import GP, KERNELS
+from rafiki_ray.searchers._gp import GP, KERNELS, single_thread
 from rafiki_ray.searchers._gp_batch import TrustRegion, perturb
+from rafiki_ray.searchers._gp_fit import FitSchedule
 from rafiki_ray.spaces._params import Conditional, Float, Int
 
 __all__ = ["GPSearch"]
@@ -77,33 +77,14 @@ logger = logging.getLogger(__name__)
 _MAX_LEVELS = 4096
 #: exploitation points with a smaller posterior sd (standardised loss units) are skipped
 _MIN_EXPLOIT_SD = 1e-3
+#: the acquisition's optimisation (candidates, polished rows, mean-minimiser starts) is at full
+#: size up to this many observations and scaled by ``_FULL_EFFORT_N / n`` beyond: each scored
+#: point costs O(n), so the cost per suggestion stays about flat (see :meth:`GPSearch._effort`)
+_FULL_EFFORT_N = 50
 #: ``batch_strategy`` values: Kriging believer (default) or the base class's constant liar.
 BATCH_STRATEGIES = ("believer", "liar")
 #: ``output_warping`` values (``None`` is the same as ``"none"``).
 OUTPUT_WARPINGS = ("yeo-johnson", "none")
-
-
-def _yeo_johnson(ys: np.ndarray) -> np.ndarray:
-    """Standardised Yeo-Johnson transform of standardised losses (MLE exponent); the identity
-    when there are fewer than 3 distinct values or the fit is not finite."""
-    return _yeo_johnson_with(ys, np.zeros(0))[0]
-
-
-def _yeo_johnson_with(ys: np.ndarray, extra: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_yeo_johnson` of ``ys``, and ``extra`` (values in the same units, e.g. constant
-    liar losses) through the same exponent and standardisation; both unchanged where
-    :func:`_yeo_johnson` is the identity."""
-    if len(np.unique(ys)) < 3:
-        return ys, extra
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        w, lam = stats.yeojohnson(ys)
-        we = stats.yeojohnson(extra, lam) if len(extra) else extra
-    sd = float(np.std(w))
-    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(we)) and sd > 0):
-        logger.debug("output warping skipped: Yeo-Johnson fit not finite for %d losses", len(ys))
-        return ys, extra
-    return (w - w.mean()) / sd, (we - w.mean()) / sd
 
 
 class GPSearch(RafikiSearcher):
@@ -123,8 +104,9 @@ class GPSearch(RafikiSearcher):
             ``3 * dims`` clipped to [10, 20] (NNI's ``cold_start_num`` default is 10; on
             Hartmann6 a 6-D design of 10 left half the seeds in a local basin, 18-20 about 3 in 10).
         n_candidates: Sobol + local candidates scored per suggestion (scaled down by
-            ``100 / n`` beyond 100 observations, at least 512).
-        n_polish: best candidates refined by L-BFGS-B on the continuous dims.
+            ``50 / n`` beyond 50 observations, at least 256).
+        n_polish: best candidates refined by L-BFGS-B on the continuous dims (scaled down
+            by ``50 / n`` beyond 50 observations, at least 2).
         n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
             ``None`` never stops (Polyaxon's ``n_iterations``).
         exploit_every: ``None`` (default): one posterior-mean minimiser per batch of parallel
@@ -142,6 +124,16 @@ class GPSearch(RafikiSearcher):
             number (0.6 measured): the initial side (unit cube, before the per-dim lengthscale
             weights) of a TuRBO-style trust region that holds the batch suggestions other than
             the one global and the one exploitation point (see the module docstring).
+        refit_growth: when the hyperparameters (and the output warping's exponent) are
+            re-optimised: at the first model-based suggestion, then once the real
+            observations have grown by this fraction since the last fit (by at least one):
+            with 0.0625, at every new one up to 32, every 2nd from 32, every 12th at 200. In
+            between, a suggestion only recomputes the posterior with them fixed (one
+            Cholesky); the exponent is also refit when a loss beyond the range of its last
+            fit arrives. It trades model freshness for driver time: ``0`` refits at every new
+            observation (a full fit per suggestion, the cost grows with it); larger values fit
+            at sparser (geometric) counts, so the fits' total cost stays a constant multiple
+            of the last one's, and let the lengthscales lag further behind the data.
     """
 
     #: One table of source argument names: NNI GPTuner classArgs and Polyaxon ``bo``
@@ -188,6 +180,7 @@ class GPSearch(RafikiSearcher):
         exploit_every: int | None = None,
         output_warping: str | None = "yeo-johnson",
         trust_region: float | None = None,
+        refit_growth: float = 0.0625,
     ) -> None:
         warp = "none" if output_warping is None else output_warping
         if warp not in OUTPUT_WARPINGS:
@@ -223,8 +216,8 @@ class GPSearch(RafikiSearcher):
         self._global_ids: list[str] = []  # pending trials whose acquisition saw the whole space
         tr0 = check_number("trust_region", trust_region, none_ok=True, **POSITIVE)
         self._tr = None if tr0 is None else TrustRegion(tr0)
+        self._sched = FitSchedule(check_number("refit_growth", refit_growth, low=0.0))
         self._gp: GP | None = None
-        self._fit_key: str | None = None  # real data of the last hyperparameter fit
         self._design_seed: int | None = None
         self._n_design = 0
         super().__init__(
@@ -277,7 +270,7 @@ class GPSearch(RafikiSearcher):
             cont[j] = False
         self._cont = cont  # dims refined by gradient
         self._gp = None
-        self._fit_key = None
+        self._sched.reset()
         logger.debug("GPSearch: %d dims (%d continuous)", d, int(cont.sum()))
 
     def _walk(self, plan: list[Any]) -> None:
@@ -331,6 +324,19 @@ class GPSearch(RafikiSearcher):
         d = self.encoder.n_dims if self._space is not None else 0
         return int(min(max(10, 3 * d), 20))
 
+    @property
+    def n_fits(self) -> int:
+        """Hyperparameter fits so far (see the ``refit_growth`` argument)."""
+        return self._sched.n_fits
+
+    @staticmethod
+    def _effort(full: int, n_real: int, floor: int) -> int:
+        """``full`` up to ``_FULL_EFFORT_N`` observations, then ``full * _FULL_EFFORT_N / n``,
+        at least ``min(full, floor)``."""
+        if n_real <= _FULL_EFFORT_N:
+            return full
+        return max(min(full, floor), full * _FULL_EFFORT_N // n_real)
+
     # ------------------------------------------------------------------ proposals
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if (self._n_iterations is not None and self._space is not None
@@ -353,7 +359,8 @@ class GPSearch(RafikiSearcher):
         region = self._tr if n_pending > 0 and self._global_ids else None
         if region is not None:
             region.update(yr, self.encoder.n_dims)
-        x, exploited = self._bo_point(Xr, yr, exploit=exploit, region=region)
+        with single_thread():
+            x, exploited = self._bo_point(Xr, yr, exploit=exploit, region=region)
         self._n_bo += 1
         if exploited:
             self._exploit_ids.append(trial_id)
@@ -391,18 +398,20 @@ class GPSearch(RafikiSearcher):
         if self._batch == "liar":
             Xa, _, ya = self.model_data(with_pending=True)
             lies = (ya[len(yr) :] - mean) / std
+        # hyperparameters and the warping exponent on a schedule (``refit_growth``); a batch's
+        # suggestions see the same real data, so it is fitted at most once for them
+        refit = self._gp is None or self._gp.theta is None or self._sched.due(len(yr))
         if self._warp == "yeo-johnson":
-            ys, lies = _yeo_johnson_with(ys, lies)
+            ys, lies = self._sched.warp(yr, ys, lies, refit)
         if self._gp is None:
             self._gp = GP(
                 self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
                 length_scale=self._length_scale, n_restarts=self._n_restarts,
             )
         gp = self._gp
-        # a batch's suggestions see the same real data: fit the hyperparameters once for it
-        key = hashlib.sha1(Xr.tobytes() + yr.tobytes()).hexdigest()
-        gp.fit(Xr, ys, self.rng, refit=key != self._fit_key or gp.theta is None)
-        self._fit_key = key
+        gp.fit(Xr, ys, self.rng, refit=refit)
+        if refit:
+            self._sched.fitted(len(yr))
         best = float(ys.min())
         if self._batch == "believer":
             Xp = self._pending_x()
@@ -425,7 +434,8 @@ class GPSearch(RafikiSearcher):
         C, n_global = self._candidates(Xr, ys, gp)
         if exploit:
             # pure exploitation: the posterior mean's minimiser (the believer keeps the mean)
-            starts = np.vstack([Xr[np.argsort(ys)[:4]], C[np.argsort(gp.predict(C)[0])[:4]]])
+            k_s = self._effort(4, len(ys), 1)
+            starts = np.vstack([Xr[np.argsort(ys)[:k_s]], C[np.argsort(gp.predict(C)[0])[:k_s]]])
             P = self._mean_min(gp, starts)
             mu, sd = gp.predict(P)
             Xk = np.vstack([Xr, self._pending_x()])
@@ -442,11 +452,12 @@ class GPSearch(RafikiSearcher):
             )
             C, n_global, bounds = self._snap(C), 0, (lo, hi)
         a = acq(C)
-        if self._cont.any() and self._n_polish:
+        n_polish = self._effort(self._n_polish, len(ys), 2)
+        if self._cont.any() and n_polish:
             # polish the best global and the best local candidates (half each)
-            k_g = (self._n_polish + 1) // 2 if n_global else 0
+            k_g = (n_polish + 1) // 2 if n_global else 0
             idx = np.argsort(-a[:n_global])[:k_g]
-            idx = np.concatenate([idx, n_global + np.argsort(-a[n_global:])[: self._n_polish - k_g]])
+            idx = np.concatenate([idx, n_global + np.argsort(-a[n_global:])[: n_polish - k_g]])
             P = self._polish(C[idx], gp, best, bounds)
             C, a = np.vstack([C, P]), np.concatenate([a, acq(P)])
         # never re-propose a known point (observed or pending)
@@ -468,9 +479,7 @@ class GPSearch(RafikiSearcher):
         return (diff < 1e-9).any(1)
 
     def _candidates(self, Xr: np.ndarray, ys: np.ndarray, gp: GP) -> np.ndarray:
-        d, m = Xr.shape[1], self._n_candidates
-        if len(Xr) > 100:
-            m = max(min(m, 512), m * 100 // len(Xr))
+        d, m = Xr.shape[1], self._effort(self._n_candidates, len(Xr), 256)
         n_global = max(1, m // 2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -554,9 +563,10 @@ class GPSearch(RafikiSearcher):
             "batch_strategy": self._batch, "exploit_every": self._exploit_every,
             "output_warping": self._warp,
             "trust_region": None if self._tr is None else self._tr.length0,
+            "refit_growth": self._sched.growth,
         }
         return {
-            "theta": theta, "fit_key": self._fit_key if theta is not None else None,
+            "theta": theta, "schedule": self._sched.get_state(),
             "design_seed": self._design_seed, "n_design": self._n_design, "n_bo": self._n_bo,
             "max_pending": self._max_pending, "exploit_ids": list(self._exploit_ids), "options": options,
             "global_ids": list(self._global_ids),
@@ -576,6 +586,7 @@ class GPSearch(RafikiSearcher):
             self._warp = o.get("output_warping", "none")  # states written before the option: none
             tr0 = o.get("trust_region")  # states written before the option: none
             self._tr = None if tr0 is None else TrustRegion(tr0)
+            self._sched.growth = float(o.get("refit_growth", 0.0))  # states written before: every time
         self._design_seed = state.get("design_seed")
         self._n_design = int(state.get("n_design", 0))
         self._n_bo = int(state.get("n_bo", 0))
@@ -585,11 +596,10 @@ class GPSearch(RafikiSearcher):
         if self._tr is not None and state.get("trust_region") is not None:
             self._tr.set_state(state["trust_region"])
         self._gp = None
-        self._fit_key = None
+        self._sched.set_state(state.get("schedule"))
         if state.get("theta") is not None and self._space is not None:
             self._gp = GP(
                 self._is_cat, kind=self._kernel, nu=self._nu, min_noise=max(self._alpha, 1e-10),
                 length_scale=self._length_scale, n_restarts=self._n_restarts,
             )
             self._gp.theta = np.asarray(state["theta"], dtype=float)
-            self._fit_key = state.get("fit_key")
