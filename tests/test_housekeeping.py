@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: top-level module -> distribution, for what rafiki_ray imports at run time
 RUNTIME = {"ray": "ray", "numpy": "numpy", "scipy": "scipy", "pandas": "pandas", "yaml": "pyyaml",
-           "jinja2": "jinja2", "pyarrow": "pyarrow"}
+           "jinja2": "jinja2", "pyarrow": "pyarrow", "threadpoolctl": "threadpoolctl"}
 #: imported lazily, only by the modules that need them, each declared in an extra
 OPTIONAL = {
     "torch": "torch", "tensorflow": "tensorflow", "keras": "tensorflow",

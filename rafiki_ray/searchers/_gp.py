@@ -45,19 +45,13 @@ _controller: Any = None  # threadpoolctl's ThreadpoolController, built at the fi
 
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
-    """BLAS limited to one thread inside the block (see the module docstring); a no-op when
-    threadpoolctl (a scikit-learn dependency) is not installed."""
+    """BLAS limited to one thread inside the block (see the module docstring; threadpoolctl
+    is a runtime dependency)."""
     global _controller
     if _controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - depends on the environment
-            _controller = False
-        else:
-            _controller = ThreadpoolController()
-    if _controller is False:  # pragma: no cover
-        yield
-        return
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
     with _controller.limit(limits=1, user_api="blas"):
         yield
 
