@@ -250,8 +250,12 @@ class RafikiScheduler(FIFOScheduler):
         save_state(checkpoint_path, self.get_state(), kind=type(self).__name__)
 
     def restore(self, checkpoint_path: str) -> None:
-        """Load a file written by :meth:`save`."""
-        self.set_state(load_state(checkpoint_path, kind=type(self).__name__))
+        """Load a file written by :meth:`save`, or the state file a run persisted
+        (:attr:`state_path`) together with the journal of the decisions made after it."""
+        state = load_state(checkpoint_path, kind=type(self).__name__)
+        self.set_state(state)
+        StateFile(type(self).__name__, interval_s=0.0).replay_after(
+            checkpoint_path, state, self._replay_entry)
 
     def _known_trial_ids(self) -> set[str]:
         """Trial ids the subclass state knows (used to recognise our own persisted file)."""

@@ -162,9 +162,21 @@ class StateFile:
                     self.kind, state_path, replayed)
         return True
 
+    def replay_after(self, state_path: str, state: dict[str, Any],
+                     replay: Callable[[list[Any]], None]) -> int:
+        """Re-apply the journal lines written after ``state`` (the snapshot read from
+        ``state_path``), reading the journal next to it and changing no file; how many."""
+        covered = state.get("journal")
+        if not covered:
+            return 0
+        self._token, seq = covered[0], int(covered[1])
+        journal = os.path.join(os.path.dirname(os.path.abspath(state_path)), JOURNAL_FILE)
+        return self._replay_journal(journal, seq, replay, repair=False)
+
     def _replay_journal(self, path: str, covered: int,
-                        replay: Callable[[list[Any]], None]) -> int:
-        """Re-apply this run's journal lines after sequence number ``covered``."""
+                        replay: Callable[[list[Any]], None], *, repair: bool = True) -> int:
+        """Re-apply this run's journal lines after sequence number ``covered`` (``repair``:
+        end a torn last line, so that the next line starts anew)."""
         if not os.path.exists(path):
             return 0
         entries: dict[int, tuple[list[Any], int]] = {}
@@ -180,7 +192,7 @@ class StateFile:
                 self._seq = max(self._seq, seq)
                 if seq > covered:
                     entries[seq] = (entry, len(raw))
-        if data and not data.endswith(b"\n"):  # a torn last line: the next line starts anew
+        if repair and data and not data.endswith(b"\n"):  # a torn last line: the next line starts anew
             with open(path, "ab") as f:
                 f.write(b"\n")
         order = sorted(entries)

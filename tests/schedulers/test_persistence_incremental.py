@@ -97,6 +97,22 @@ def test_restore_from_snapshot_and_journal_equals_memory(tmp_path, monkeypatch, 
     assert fresh.rungs() == sched.rungs()  # the waiting lists are rebuilt too
 
 
+
+def test_restore_of_the_state_path_replays_the_journal_and_changes_no_file(tmp_path):
+    """``ASHA().restore(state_path)`` (what examples/asha_pytorch.py does to print the rungs
+    after a run) must see the decisions journaled after the last snapshot too."""
+    sched, ctrl = _attached(tmp_path, seed=3, promotion="stop")
+    _run(sched, ctrl, 60)
+    assert sched._file._covered < sched._file._seq  # the last lines are in the journal only
+    with open(os.path.join(tmp_path, JOURNAL_FILE), "a") as f:
+        f.write('["torn')  # as a crash mid-line leaves it
+    before = {n: os.path.getsize(os.path.join(tmp_path, n)) for n in os.listdir(tmp_path)}
+    reader = ASHA(**KW)
+    reader.restore(sched.state_path)
+    assert reader.rungs() == sched.rungs()
+    assert _comparable(reader.get_state()) == _comparable(sched.get_state())
+    assert {n: os.path.getsize(os.path.join(tmp_path, n)) for n in os.listdir(tmp_path)} == before
+
 def test_a_torn_last_line_is_ignored_and_the_next_line_starts_anew(tmp_path):
     sched, ctrl = _attached(tmp_path, seed=1)
     _run(sched, ctrl, 20)

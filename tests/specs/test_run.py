@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,11 @@ run:
     assert values == [0.1, 0.9]
     # (its work/pid file need not have reached the storage folder: Tune syncs a trial's files
     # when it checkpoints or ends, and this one was killed; so look for the process itself)
+    # Ray ends the stopped trial's actor asynchronously; its death (PDEATHSIG) or our kill
+    # of the process group ends the command soon after, not necessarily before fit() returns
+    deadline = time.monotonic() + 30
+    while _running_commands("threshold.py --value=0.1 ") and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert _running_commands("threshold.py --value=0.1 ") == []
     dirs = _trial_dirs(out.path)
     rendered = next(d for k, d in dirs.items() if json.loads(k)["value"] == 0.9)
