@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +104,7 @@ def load_experiment(path: str, *, include_deleted: bool = False) -> ExperimentDa
         order = (control or {}).get("runs", {}).get(rid, {}).get("trials")
         if order:
             tids.sort(key=lambda t: order.index(t) if t in order else len(order))
-    sched = None
-    sp = os.path.join(path, "rafiki_scheduler_state.pkl")
-    if os.path.exists(sp):
-        with open(sp, "rb") as f:
-            payload = pickle.load(f)
-        sched = payload.get("state", payload) if isinstance(payload, dict) else None
+    from rafiki_ray.schedulers._persistence import read_persisted
+
+    sched = read_persisted(path)  # snapshot + journal
     return ExperimentData(path, trials, control, sched, runs)

@@ -272,3 +272,45 @@ class StateFile:
                 os.unlink(tmp)
             raise
         self.bytes_written += sum(len(raw) for raw in keep)
+
+
+def read_persisted(directory: str) -> dict[str, Any] | None:
+    """The scheduler state a run persisted in ``directory`` (snapshot plus the journal lines
+    after it), read without changing a file; ``None`` when there is none.
+
+    The journal is replayed by a bare scheduler of the snapshot's class, as a restore does;
+    when that class cannot be built bare, the snapshot alone is returned (it may lag the
+    last decisions)."""
+    import inspect
+
+    from rafiki_ray import schedulers
+
+    path = os.path.join(directory, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    import pickle
+
+    with open(path, "rb") as f:
+        payload = pickle.load(f)
+    if not isinstance(payload, dict):
+        return None
+    state = payload.get("state", payload)
+    cls = getattr(schedulers, str(payload.get("kind")), None)
+    if not isinstance(state, dict) or cls is None or not state.get("journal") \
+            or not os.path.exists(os.path.join(directory, JOURNAL_FILE)):
+        return state
+    try:
+        # arguments without a default come from the state (e.g. CurveFitting's epoch_num);
+        # set_state then replaces everything the state holds
+        required = {n: state.get("sub", {}).get(n)
+                    for n, p in inspect.signature(cls).parameters.items()
+                    if p.default is p.empty and p.kind is p.KEYWORD_ONLY}
+        sched = cls(**required)
+        sched.set_state(state)
+        StateFile(cls.__name__, interval_s=0.0).replay_after(path, state, sched._replay_entry)
+    except Exception as exc:  # noqa: BLE001 - a class that cannot be built bare
+        logger.warning("%s: journal not replayed (%s); the snapshot may lag", path, exc)
+        return state
+    full = sched._full_state()
+    full["trial_ids"] = state.get("trial_ids", full.get("trial_ids"))
+    return full

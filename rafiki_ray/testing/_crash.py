@@ -64,7 +64,6 @@ from __future__ import annotations
 import argparse
 import glob
 import importlib
-import inspect
 import json
 import math
 import os
@@ -73,7 +72,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -115,41 +113,10 @@ def _jsonable(x: Any) -> Any:
 def _read_state(path: str) -> dict[str, Any] | None:
     """The scheduler state persisted in ``path``: the snapshot plus its journal (replayed by
     a bare scheduler of the snapshot's class, as a restore would), else the snapshot alone."""
-    file = os.path.join(path, STATE_FILE)
-    if not os.path.exists(file):
-        return None
-    with open(file, "rb") as f:
-        payload = pickle.load(f)
-    state = payload.get("state")
-    if os.path.exists(os.path.join(path, JOURNAL_FILE)) and isinstance(state, dict):
-        state = _with_journal(path, str(payload.get("kind")), state) or state
-    return _jsonable(state)
+    from rafiki_ray.schedulers._persistence import read_persisted
 
-
-def _with_journal(path: str, kind: str, state: dict[str, Any]) -> dict[str, Any] | None:
-    """Snapshot + journal through a bare ``rafiki_ray.schedulers.<kind>`` (``None`` when
-    there is no such class, it needs arguments, or the files are not of one run)."""
-    from rafiki_ray import schedulers
-
-    cls = getattr(schedulers, kind, None)
-    ids = state.get("trial_ids") or []
-    if cls is None or not ids:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:  # a copy: loading may end a torn line
-        for file in glob.glob(os.path.join(path, "rafiki_scheduler_*")):
-            shutil.copy2(file, tmp)
-        try:
-            # arguments without a default come from the state (e.g. CurveFitting's epoch_num);
-            # set_state then replaces everything the state holds
-            required = {n: state.get("sub", {}).get(n)
-                        for n, p in inspect.signature(cls).parameters.items()
-                        if p.default is p.empty and p.kind is p.KEYWORD_ONLY}
-            sched = cls(**required)
-            if not sched._load_persisted(tmp, ids[0]):
-                return None
-        except Exception:  # a scheduler that cannot be built bare: the snapshot alone
-            return None
-    return sched._full_state()
+    state = read_persisted(path)
+    return None if state is None else _jsonable(state)
 
 
 def _count_results(exp_dir: str) -> int:

@@ -112,6 +112,13 @@ def test_restore_of_the_state_path_replays_the_journal_and_changes_no_file(tmp_p
     assert reader.rungs() == sched.rungs()
     assert _comparable(reader.get_state()) == _comparable(sched.get_state())
     assert {n: os.path.getsize(os.path.join(tmp_path, n)) for n in os.listdir(tmp_path)} == before
+    # the plots and the crash harness read it the same way (load_experiment, read_persisted)
+    from rafiki_ray.experiment_data import load_experiment
+
+    seen = load_experiment(str(tmp_path)).scheduler_state
+    assert seen is not None and _comparable(
+        {k: v for k, v in seen.items() if k != "trial_ids"}) == _comparable(sched.get_state())
+    assert {n: os.path.getsize(os.path.join(tmp_path, n)) for n in os.listdir(tmp_path)} == before
 
 def test_a_torn_last_line_is_ignored_and_the_next_line_starts_anew(tmp_path):
     sched, ctrl = _attached(tmp_path, seed=1)
