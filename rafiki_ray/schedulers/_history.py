@@ -11,9 +11,10 @@ history), :meth:`_decide` (the decision after a new score), :meth:`_completed` (
 completed successfully), :meth:`_forget` (drop per-trial extras), :meth:`_journal_extra` /
 :meth:`_replayed` (per-trial extras of a result that are journaled and re-applied after a
 restore: every result, stop and end is one journal line at once, see :mod:`._persistence`;
-an end is replayed through :meth:`_completed`, so that hook must depend only on the history). Subclasses extend
-``_get_state`` / ``_set_state`` / ``_known_trial_ids`` through ``super()``; the persisted keys
-``running``, ``times``, ``stopped`` and ``ended`` are written here.
+an end is replayed through :meth:`_completed`, so that hook must depend only on the
+history). Subclasses extend ``_get_state`` / ``_set_state`` / ``_known_trial_ids`` through
+``super()``; the persisted keys ``running``, ``times``, ``stopped`` and ``ended`` are written
+here.
 """
 
 from __future__ import annotations

@@ -33,10 +33,12 @@ state files with no journal at all) loads unchanged.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
 import os
+import pickle
 import tempfile
 import time
 import uuid
@@ -192,7 +194,8 @@ class StateFile:
                 self._seq = max(self._seq, seq)
                 if seq > covered:
                     entries[seq] = (entry, len(raw))
-        if repair and data and not data.endswith(b"\n"):  # a torn last line: the next line starts anew
+        if repair and data and not data.endswith(b"\n"):
+            # a torn last line: the next line starts anew
             with open(path, "ab") as f:
                 f.write(b"\n")
         order = sorted(entries)
@@ -281,15 +284,11 @@ def read_persisted(directory: str) -> dict[str, Any] | None:
     The journal is replayed by a bare scheduler of the snapshot's class, as a restore does;
     when that class cannot be built bare, the snapshot alone is returned (it may lag the
     last decisions)."""
-    import inspect
-
-    from rafiki_ray import schedulers
+    from rafiki_ray import schedulers  # here: the schedulers import this module
 
     path = os.path.join(directory, STATE_FILE)
     if not os.path.exists(path):
         return None
-    import pickle
-
     with open(path, "rb") as f:
         payload = pickle.load(f)
     if not isinstance(payload, dict):
@@ -306,8 +305,7 @@ def read_persisted(directory: str) -> dict[str, Any] | None:
                     for n, p in inspect.signature(cls).parameters.items()
                     if p.default is p.empty and p.kind is p.KEYWORD_ONLY}
         sched = cls(**required)
-        sched.set_state(state)
-        StateFile(cls.__name__, interval_s=0.0).replay_after(path, state, sched._replay_entry)
+        sched.restore(path)  # the snapshot, then the journal lines after it
     except Exception as exc:  # noqa: BLE001 - a class that cannot be built bare
         logger.warning("%s: journal not replayed (%s); the snapshot may lag", path, exc)
         return state

@@ -358,10 +358,10 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         if applied is not None:
             m["session"] = True
         if m["pending"] is not None and isinstance(applied, int) and applied >= m["pending"]:
-            self._mark_applied(m["pending"])
+            self._mark(m["pending"], "applied")
             m["pending"] = None
         if m.get("restart") is not None:  # the first result since restarting from a checkpoint
-            self._mark_applied(m["restart"])
+            self._mark(m["restart"], "applied")
             m["restart"] = None
         t = self._time(result)
         if t is None:
@@ -594,4 +594,3 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
     def debug_string(self) -> str:
         return (f"PBT: {len(self._members)} members, {self._num_exploits} exploits "
                 f"(weight_noise={self._weight_noise}, synch={self._synch}).")
-

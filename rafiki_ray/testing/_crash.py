@@ -78,7 +78,6 @@ from typing import Any
 __all__ = ["load_factory", "log_excerpt", "run_crash_restore"]
 
 STATE_FILE = "rafiki_scheduler_state.pkl"
-JOURNAL_FILE = "rafiki_scheduler_journal.json"
 
 
 def load_factory(spec: str) -> Any:
