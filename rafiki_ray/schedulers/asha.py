@@ -234,14 +234,11 @@ class ASHA(RungScheduler):
             return
         b, level, scores, promoted, (paused, chosen, done), seq = row
         old_b = self._bracket_of.get(tid)
+        if old_b is not None and old_b != b:  # a trial never changes bracket
+            raise ValueError(f"state.trials[{tid!r}].bracket: a trial keeps its bracket, "
+                             f"got {b!r} after {old_b!r} (the state file is inconsistent)")
         if old_b is not None:  # its place among the waiting trials is rebuilt below
             self._rungs[old_b][self._level[tid]].drop_waiting(tid)
-            if old_b != b:  # pragma: no cover - a trial never changes bracket
-                for g in self._rungs[old_b]:
-                    if tid in g.scores:
-                        g.keys.remove(g.key(tid))
-                        del g.scores[tid]
-                    g.promoted.discard(tid)
         rungs = self._rungs[b]
         self._bracket_of[tid], self._level[tid] = b, int(level)
         for k, score, q in scores:

@@ -191,3 +191,16 @@ def test_a_format_1_state_file_and_journal_still_load(tmp_path):
     newer["persist_format"] = _persistence.FORMAT + 1
     save_state(os.path.join(tmp_path / "v1", STATE_FILE), newer, kind="ASHA")
     assert not ASHA(**KW)._load_persisted(str(tmp_path / "v1"), "abcde_00001")
+
+
+def test_a_row_that_moves_a_trial_to_another_bracket_is_refused(tmp_path):
+    """ASHA never moves a trial between brackets, so a journal row that does comes from an
+    inconsistent file: a ValueError naming the trial, not a silent rewrite of its rungs."""
+    sched, ctrl = _attached(tmp_path, seed=3, brackets=2)
+    _run(sched, ctrl, 4)
+    tid = sorted(sched._bracket_of)[0]
+    row = list(sched._trial_row(tid))
+    row[0] = 1 - row[0]
+    with pytest.raises(ValueError, match=rf"trials\['{tid}'\].bracket"):
+        sched._set_trial_row(tid, row)
+    sched._set_trial_row(tid, sched._trial_row(tid))  # its own row is accepted
