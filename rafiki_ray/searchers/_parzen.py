@@ -175,10 +175,9 @@ class ParzenEstimator:
         # candidate c activates; the prior's numeric log density is 0 in the unit cube
         S = np.zeros((m, n + 1))
         num = self._num
-        if num.size and n and num.size < 8:
-            # one numeric dim at a time, in place: the same operations in the same order as
-            # the 3-d form below (numpy sums fewer than 8 terms left to right), without its
-            # m x n x d temporaries and, where every dim is active, without the mask
+        if num.size and n:
+            # one numeric dim at a time, in place: no m x n x d temporaries and, where every
+            # dim is active, no mask
             out, z = S[:, :n], np.empty((m, n))
             CA_num = CA[:, num]
             for k, j in enumerate(num):
@@ -190,11 +189,6 @@ class ParzenEstimator:
                 if not (self._all_active[k] and CA_num[:, k].all()):
                     lk = np.where(self._A_num[None, :, k] & CA_num[:, k][:, None], lk, 0.0)
                 out += lk
-        elif num.size and n:
-            z = (C[:, num][:, None, :] - self._mu) / self._sd
-            lk = -0.5 * z * z - self._log_const
-            mask = self._A_num[None, :, :] & CA[:, num][:, None, :]
-            S[:, :n] += np.where(mask, lk, 0.0).sum(axis=2)
         for j in self.cat_idx:
             prior = self.priors[j]
             c = np.clip(np.rint(C[:, j]), 0, len(prior) - 1).astype(int)
