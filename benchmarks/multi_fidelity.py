@@ -326,7 +326,7 @@ def race_table(table: LCTable, s: Race, cells: dict[str, Cell]) -> list[str]:
 
 
 def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[str]:
-    f = cells["FIFO random"].values
+    f = cells["FIFO random"]
     lines = [
         (f"**Savings, W = {s.workers}** ({s.seeds} seeds x the same {s.n_trials} random "
          "configurations per seed for every method): epochs and best final metric vs FIFO."),
@@ -336,14 +336,11 @@ def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[st
         "|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
-        v = c.values
-        saved = [1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])]
-        sign = 1.0 if table.mode == "max" else -1.0
-        loss = [sign * (fb - b) / abs(fb) if not math.isnan(b) else math.inf
-                for b, fb in zip(v["best_final"], f["best_final"])]
+        loss = _loss(table, c, f)
         lines.append(
-            f"| {name} | {_fmt(_med(v['epochs']), 0)} | {100 * _med(saved):.1f} % "
-            f"| {100 * _med(loss):.2f} % | {100 * max(loss):.2f} % | {_fmt(_med(v['time']))} |")
+            f"| {name} | {_fmt(_med(c.values['epochs']), 0)} | {100 * _saved(c, f):.1f} % "
+            f"| {100 * _med(loss):.2f} % | {100 * max(loss):.2f} % "
+            f"| {_fmt(_med(c.values['time']))} |")
     return lines
 
 
@@ -366,24 +363,23 @@ def page_table(table: LCTable, races: list[Race], savings: list[Savings],
     where measured, the savings (epochs saved; loss in the best final, median / worst seed);
     the CPU ms per result of every W in one column."""
     sv = {s.workers: s for s in savings}
-    ws = [r.workers for r in races]
     seeds = sorted({r.seeds for r in races})
     budgets = " / ".join(f"{r.budget(table):.0f} s (W = {r.workers})" for r in races)
     head = (f"Race ({' / '.join(map(str, seeds))} seeds): median simulated time until a fully "
             f"trained trial reaches final {table.metric} >= {table.target(races[0].rel):.4f} "
             f"(1 % below the table's best, {table.best_final():.4f}), with its speed-up vs "
             f"FIFO, and the seeds reaching it; best final at a budget of {budgets}.")
-    if sv:
-        ss = next(iter(sv.values()))
-        head += (f" Savings ({ss.seeds} seeds x the same {ss.n_trials} configurations for "
-                 "every method, run to the end): epochs saved vs FIFO; loss in the best final "
-                 "vs FIFO, median / worst seed.")
+    if savings:
+        head += (f" Savings ({savings[0].seeds} seeds x the same {savings[0].n_trials} "
+                 "configurations for "
+                 "every method, run to the end): epochs saved vs FIFO; loss in the best "
+                 "final vs FIFO, median / worst seed.")
     cols = ["method"]
     for r in races:
         cols += [f"W = {r.workers}: time to target s (speed-up)", "seeds", "best at budget"]
         if r.workers in sv:
             cols.append("saved; loss")
-    cols.append(f"CPU ms per result (W = {' / '.join(map(str, ws))})")
+    cols.append(f"CPU ms per result (W = {' / '.join(str(r.workers) for r in races)})")
     lines = [head, "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     names = list(dict.fromkeys(n for r in races for n in results[("race", r.workers)]))
     for name in names:
@@ -393,8 +389,7 @@ def page_table(table: LCTable, races: list[Race], savings: list[Savings],
             c = rcells.get(name)
             scells = results.get(("savings", r.workers)) if r.workers in sv else None
             if c is None:
-                cells += ["-", "-", "-"]
-                cpu.append("-")
+                cells, cpu = cells + ["-"] * 3, cpu + ["-"]
             else:
                 times = np.asarray(c.values["time"], dtype=float)
                 med = float(np.median(times))
@@ -404,13 +399,12 @@ def page_table(table: LCTable, races: list[Race], savings: list[Savings],
                           f"{int(np.isfinite(times).sum())}/{len(times)}",
                           _fmt(_med(c.values["best_at_budget"]), 4)]
                 cpu.append(_fmt(1e3 * c.cpu_s / max(c.decisions, 1), 3))
-            if scells is not None:
-                if name in scells:
-                    loss = _loss(table, scells[name], scells["FIFO random"])
-                    cells.append(f"{100 * _saved(scells[name], scells['FIFO random']):.1f} %; "
-                                 f"{100 * _med(loss):.2f} / {100 * max(loss):.2f} %")
-                else:
-                    cells.append("-")
+            if scells is not None and name in scells:
+                loss = _loss(table, scells[name], scells["FIFO random"])
+                cells.append(f"{100 * _saved(scells[name], scells['FIFO random']):.1f} %; "
+                             f"{100 * _med(loss):.2f} / {100 * max(loss):.2f} %")
+            elif scells is not None:
+                cells.append("-")
         cells.append(" / ".join(cpu))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
