@@ -326,7 +326,7 @@ def race_table(table: LCTable, s: Race, cells: dict[str, Cell]) -> list[str]:
 
 
 def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[str]:
-    f = cells["FIFO random"].values
+    f = cells["FIFO random"]
     lines = [
         (f"**Savings, W = {s.workers}** ({s.seeds} seeds x the same {s.n_trials} random "
          "configurations per seed for every method): epochs and best final metric vs FIFO."),
@@ -336,103 +336,139 @@ def savings_table(table: LCTable, s: Savings, cells: dict[str, Cell]) -> list[st
         "|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
-        v = c.values
-        saved = [1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])]
-        sign = 1.0 if table.mode == "max" else -1.0
-        loss = [sign * (fb - b) / abs(fb) if not math.isnan(b) else math.inf
-                for b, fb in zip(v["best_final"], f["best_final"])]
+        loss = _loss(table, c, f)
         lines.append(
-            f"| {name} | {_fmt(_med(v['epochs']), 0)} | {100 * _med(saved):.1f} % "
-            f"| {100 * _med(loss):.2f} % | {100 * max(loss):.2f} % | {_fmt(_med(v['time']))} |")
+            f"| {name} | {_fmt(_med(c.values['epochs']), 0)} | {100 * _saved(c, f):.1f} % "
+            f"| {100 * _med(loss):.2f} % | {100 * max(loss):.2f} % "
+            f"| {_fmt(_med(c.values['time']))} |")
     return lines
 
 
-def page_table(table: LCTable, race: Race, rcells: dict[str, Cell], savings: Savings | None,
-               scells: dict[str, Cell] | None) -> list[str]:
-    """The race and the savings of one number of workers in one table (the results page)."""
-    fifo = _med(rcells["FIFO random"].values["time"])
-    head = (f"**W = {race.workers}.** Race ({race.seeds} seeds): time until a fully trained "
-            f"trial reaches final {table.metric} >= {table.target(race.rel):.4f} (1 % below the "
-            f"table's best, {table.best_final():.4f}); best final at a budget of "
-            f"{race.budget(table):.0f} simulated s.")
-    cols = ("| method | median time to target (s) | speed-up vs FIFO | seeds reaching it "
-            "| best final at budget")
-    if scells is not None and savings is not None:
-        head += (f" Savings ({savings.seeds} seeds x the same {savings.n_trials} configurations "
-                 "for every method, run to the end): epochs and best final metric vs FIFO.")
-        cols += " | epochs saved | loss in best final (median / worst seed)"
-    lines = [head, "", cols + " | CPU ms per result |", "|---" * cols.count("|") + "|---|"]
+def _loss(table: LCTable, cell: Cell, fifo: Cell) -> list[float]:
+    """Per seed: the relative loss in the best final metric against FIFO's (inf: none)."""
     sign = 1.0 if table.mode == "max" else -1.0
-    for name, c in rcells.items():
-        times = np.asarray(c.values["time"], dtype=float)
-        med = float(np.median(times))
-        row = (f"| {name} | {_fmt(med)} | {_fmt(fifo / med, 2) if math.isfinite(med) else 'n/a'} "
-               f"| {int(np.isfinite(times).sum())}/{len(times)} "
-               f"| {_fmt(_med(c.values['best_at_budget']), 4)}")
-        if scells is not None:
-            if name in scells:
-                v, f = scells[name].values, scells["FIFO random"].values
-                saved = _med([1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])])
-                loss = [sign * (fb - b) / abs(fb) if not math.isnan(b) else math.inf
-                        for b, fb in zip(v["best_final"], f["best_final"])]
-                row += (f" | {100 * saved:.1f} % | {100 * _med(loss):.2f} % / "
-                        f"{100 * max(loss):.2f} %")
+    return [sign * (fb - b) / abs(fb) if not math.isnan(b) else math.inf
+            for b, fb in zip(cell.values["best_final"], fifo.values["best_final"])]
+
+
+def _saved(cell: Cell, fifo: Cell) -> float:
+    """The median fraction of FIFO's epochs a method saves."""
+    return _med([1 - e / fe for e, fe in zip(cell.values["epochs"], fifo.values["epochs"])])
+
+
+def page_table(table: LCTable, races: list[Race], savings: list[Savings],
+               results: dict[tuple[str, int], dict[str, Cell]]) -> list[str]:
+    """Every number of workers W in ONE table (the results page): per W, the race (median time
+    to target with the speed-up vs FIFO, seeds reaching it, best final at the budget) and,
+    where measured, the savings (epochs saved; loss in the best final, median / worst seed);
+    the CPU ms per result of every W in one column."""
+    sv = {s.workers: s for s in savings}
+    seeds = sorted({r.seeds for r in races})
+    budgets = " / ".join(f"{r.budget(table):.0f} s (W = {r.workers})" for r in races)
+    head = (f"Race ({' / '.join(map(str, seeds))} seeds): median simulated time until a fully "
+            f"trained trial reaches final {table.metric} >= {table.target(races[0].rel):.4f} "
+            f"(1 % below the table's best, {table.best_final():.4f}), with its speed-up vs "
+            f"FIFO, and the seeds reaching it; best final at a budget of {budgets}.")
+    if savings:
+        head += (f" Savings ({savings[0].seeds} seeds x the same {savings[0].n_trials} "
+                 "configurations for "
+                 "every method, run to the end): epochs saved vs FIFO; loss in the best "
+                 "final vs FIFO, median / worst seed.")
+    cols = ["method"]
+    for r in races:
+        cols += [f"W = {r.workers}: time to target s (speed-up)", "seeds", "best at budget"]
+        if r.workers in sv:
+            cols.append("saved; loss")
+    cols.append(f"CPU ms per result (W = {' / '.join(str(r.workers) for r in races)})")
+    lines = [head, "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    names = list(dict.fromkeys(n for r in races for n in results[("race", r.workers)]))
+    for name in names:
+        cells, cpu = [name], []
+        for r in races:
+            rcells = results[("race", r.workers)]
+            c = rcells.get(name)
+            scells = results.get(("savings", r.workers)) if r.workers in sv else None
+            if c is None:
+                cells, cpu = cells + ["-"] * 3, cpu + ["-"]
             else:
-                row += " | - | -"
-        lines.append(row + f" | {_fmt(1e3 * c.cpu_s / max(c.decisions, 1), 3)} |")
+                times = np.asarray(c.values["time"], dtype=float)
+                med = float(np.median(times))
+                fifo = _med(rcells["FIFO random"].values["time"])
+                speed = _fmt(fifo / med, 2) + "x" if math.isfinite(med) else "n/a"
+                cells += [f"{_fmt(med)} ({speed})",
+                          f"{int(np.isfinite(times).sum())}/{len(times)}",
+                          _fmt(_med(c.values["best_at_budget"]), 4)]
+                cpu.append(_fmt(1e3 * c.cpu_s / max(c.decisions, 1), 3))
+            if scells is not None and name in scells:
+                loss = _loss(table, scells[name], scells["FIFO random"])
+                cells.append(f"{100 * _saved(scells[name], scells['FIFO random']):.1f} %; "
+                             f"{100 * _med(loss):.2f} / {100 * max(loss):.2f} %")
+            elif scells is not None:
+                cells.append("-")
+        cells.append(" / ".join(cpu))
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+
+def _kind_line(text: str, cases: list[tuple[bool | None, str]]) -> str:
+    """One bullet for one kind of target: the overall verdict, then every measured case."""
+    judged = [ok for ok, _ in cases if ok is not None]
+    overall = None if not judged else all(judged)
+    count = f" ({sum(judged)} of {len(judged)} pass)" if len(cases) > 1 else ""
+    return (f"- {_verdict(overall)}{count}: {text}: "
+            + "; ".join(f"{c} {_verdict(ok)}" if len(cases) > 1 else c for ok, c in cases))
 
 
 def targets(results: dict[tuple[str, int], dict[str, Cell]], table: LCTable, w: int) -> list[str]:
-    """The issue's targets, checked against the measured medians (PASS / MISS with numbers)."""
-    out = ["**Targets**, measured:", ""]
+    """The issue's targets, checked against the measured medians (PASS / MISS with numbers):
+    one line per kind of target, listing every measured case."""
+    out = ["**Targets**, measured:"]
     race = results.get(("race", w), {})
 
     def t(name: str) -> float:
         return float(np.median(race[name].values["time"])) if name in race else math.nan
-
-    def line(ok: bool | None, text: str) -> None:
-        out.append(f"- {'n/a' if ok is None else ('PASS' if ok else 'MISS')}: {text}")
 
     fifo, asha, ray = t("FIFO random"), t("ASHA"), t("Ray ASHAScheduler")
     oracle = t(ORACLE)
     bound = (f"; the oracle bound, which knows the table, is {_fmt(fifo / oracle, 2)}x"
              if math.isfinite(oracle) else "")
     if race:
-        line(bool(fifo / asha >= 4) if math.isfinite(asha) else False,
-             f"ASHA reaches the target {_fmt(fifo / asha, 2)}x sooner than FIFO at W = {w} "
-             f"(median {_fmt(asha)} s vs {_fmt(fifo)} s; target >= 4x{bound})")
+        out.append(_kind_line(
+            f"ASHA reaches the target >= 4x sooner than FIFO at W = {w}",
+            [(bool(fifo / asha >= 4) if math.isfinite(asha) else False,
+              f"{_fmt(fifo / asha, 2)}x (median {_fmt(asha)} s vs {_fmt(fifo)} s{bound})")]))
         pairs = ""
         if "ASHA" in race and "Ray ASHAScheduler" in race:  # the same seeds, in the same order
             a = np.asarray(race["ASHA"].values["time"], dtype=float)
             b = np.asarray(race["Ray ASHAScheduler"].values["time"], dtype=float)
             same = np.isclose(a, b, rtol=1e-9, atol=1e-6) | (np.isinf(a) & np.isinf(b))
-            pairs = (f"; seed by seed ASHA is sooner in {int(((a < b) & ~same).sum())}, as soon "
+            pairs = (f" (seed by seed sooner in {int(((a < b) & ~same).sum())}, as soon "
                      f"in {int(same.sum())} and later in {int(((a > b) & ~same).sum())} of "
-                     f"{len(a)}")
-        line(bool(asha <= ray),
-             f"ASHA no later than Ray's ASHAScheduler at W = {w} (median {_fmt(asha)} s vs "
-             f"{_fmt(ray)} s{pairs})")
+                     f"{len(a)})")
         hb, tpe = t("Hyperband"), t("Hyperband + TPESearch")
-        line(None if math.isnan(tpe) else bool(tpe < hb),
-             f"Hyperband + TPESearch sooner than Hyperband with random sampling at W = {w} "
-             f"(median {_fmt(tpe)} s vs {_fmt(hb)} s)")
+        vs_ray = f"ASHA no later than Ray's ASHAScheduler {_fmt(asha)} vs {_fmt(ray)}{pairs}"
+        vs_hb = (f"Hyperband + TPESearch sooner than Hyperband with random sampling "
+                 f"{_fmt(tpe)} vs {_fmt(hb)}")
+        out.append(_kind_line(f"against the reference method at W = {w} (median s)", [
+            (bool(asha <= ray), vs_ray), (None if math.isnan(tpe) else bool(tpe < hb), vs_hb)]))
+    cases: list[tuple[bool | None, str]] = []
     for (kind, workers), cells in sorted(results.items()):
         if kind != "savings" or "FIFO random" not in cells:
             continue
-        f = cells["FIFO random"].values
-        sign = 1.0 if table.mode == "max" else -1.0
         for name in ("MedianStopping", "MedianStopping (start_step=3)", "CurveFitting"):
             if name not in cells:
                 continue
-            v = cells[name].values
-            saved = _med([1 - e / fe for e, fe in zip(v["epochs"], f["epochs"])])
-            loss = _med([sign * (fb - b) / abs(fb) for b, fb in zip(v["best_final"],
-                                                                   f["best_final"])])
-            line(bool(saved >= 0.4 and loss <= 0.005),
-                 f"{name} at W = {workers}: saves {100 * saved:.1f} % of FIFO's epochs with a "
-                 f"median loss of {100 * loss:.2f} % in the best final metric (target >= 40 %, "
-                 "<= 0.5 %)")
+            saved = _saved(cells[name], cells["FIFO random"])
+            loss = _med(_loss(table, cells[name], cells["FIFO random"]))
+            cases.append((bool(saved >= 0.4 and loss <= 0.005),
+                          f"{name} at W = {workers} {100 * saved:.1f} % / {100 * loss:.2f} %"))
+    if cases:
+        out.append(_kind_line("early stopping saves >= 40 % of FIFO's epochs with a median "
+                              "loss <= 0.5 % in the best final metric (saved / loss)", cases))
     return out
 
 
@@ -552,14 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     if pool is not None:
         pool.close()
         pool.join()
-    blocks = []
-    for s in settings:
-        if isinstance(s, Race):
-            sv = next((x for x in settings if isinstance(x, Savings) and x.workers == s.workers),
-                      None)
-            blocks.append("\n".join(page_table(
-                table, s, results[(s.name, s.workers)], sv,
-                None if sv is None else results[(sv.name, sv.workers)])))
+    blocks = ["\n".join(page_table(table, [s for s in settings if isinstance(s, Race)],
+                                   [s for s in settings if isinstance(s, Savings)], results))]
     verdicts = targets(results, table, max(s.workers for s in settings))
     print("\n".join(verdicts))
     blocks.append("\n".join(verdicts))

@@ -3,7 +3,8 @@
 For each example model (``examples/models``) and seed, ``tune_model`` runs the same trial
 budget (``MODEL_TRIAL_COUNT``, one trial at a time as one Rafiki worker did) with:
 
-* ``auto``: the advisor rafiki-ray chooses (GPSearch; with SHARE_PARAMS, GLOBAL_BEST sharing);
+* ``auto``: the advisor rafiki-ray chooses (GPSearch; with SHARE_PARAMS, GLOBAL_BEST sharing;
+  with EARLY_STOP, a FINAL_TRAIN window that re-trains the best configurations in full);
 * ``random``: rafiki-ray's RANDOM advisor (``is_exp`` honoured);
 * ``rafiki-skopt``: the original's BO (skopt GP, 10 initial points, integer ``is_exp`` ignored);
 * ``rafiki-random``: the original's RANDOM (``is_exp`` ignored);
@@ -17,7 +18,8 @@ of the tuning run (trials plus Tune's own overhead, equal for all methods).
     python benchmarks/rafiki_advisors.py --quick            # smoke test: SkDt, 4 trials, 1 seed
     python benchmarks/rafiki_advisors.py --write            # full: 3 models x 20 trials x 3 seeds
 
-``--write`` replaces the ``rafiki_advisors`` section of ``benchmarks/RESULTS.md``.
+``--write`` replaces the ``rafiki_advisors`` section of ``benchmarks/RESULTS.md`` (or of the
+page given by ``--results``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._report import Report
+from benchmarks._report import RESULTS, Report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ("auto", "random", "rafiki-skopt", "rafiki-random", "optuna")
@@ -89,19 +92,36 @@ def run_one(model: str, method: str, seed: int, trials: int, storage: str) -> di
             "test_top3": _accuracy(ensemble, Xt, yt), "wall_s": wall}
 
 
+#: What each model cell of :func:`table` holds (medians over seeds).
+CELL = ("val acc / test acc of the best trial / test acc of the deployed ensemble (k=3) / "
+        "wall s")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [("| model | method (advisor) | val acc | test acc, best trial | "
-             "test acc, deployed ensemble (k=3) | wall s |"), "|---|---|---|---|---|---|"]
-    keys = sorted({(r["model"], r["method"]) for r in rows},
-                  key=lambda k: (k[0], METHODS.index(k[1])))
-    for model, method in keys:
-        rs = [r for r in rows if (r["model"], r["method"]) == (model, method)]
+    """One row per method, one column per model; each cell is :data:`CELL`. A method's advisor
+    is named in its row when it is the same for every model, else in each of its cells."""
+    models = sorted({r["model"] for r in rows})
+    methods = sorted({r["method"] for r in rows}, key=METHODS.index)
+    lines = ["| method | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    for method in methods:
+        advisors = sorted({r["advisor"] for r in rows if r["method"] == method})
+        uniform = len(advisors) == 1
+        cells = [f"{method} ({advisors[0]})" if uniform else method]
+        for model in models:
+            rs = [r for r in rows if (r["model"], r["method"]) == (model, method)]
+            if not rs:
+                cells.append("-")
+                continue
 
-        def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
-            return statistics.median(r[key] for r in rs)
+            def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
+                return statistics.median(r[key] for r in rs)
 
-        lines.append(f"| {model} | {method} ({rs[0]['advisor']}) | {med('val'):.4f} | "
-                     f"{med('test_best'):.4f} | {med('test_top3'):.4f} | {med('wall_s'):.1f} |")
+            cell = (f"{med('val'):.4f} / {med('test_best'):.4f} / {med('test_top3'):.4f} / "
+                    f"{med('wall_s'):.1f}")
+            if not uniform:
+                cell += f" ({rs[0]['advisor']})"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -118,6 +138,13 @@ def ensemble_summary(rows: list[dict[str, Any]]) -> str:
     return text + "."
 
 
+def section(rows: list[dict[str, Any]], trials: int, seeds: int) -> list[str]:
+    """The section's lines after the report header: what was run, the table, the ensemble."""
+    return [(f"{trials} trials per run (one at a time), {seeds} seed(s), medians over seeds; "
+             f"accuracy on a held-out test split of digits. Each cell: {CELL}."), "",
+            table(rows), "", ensemble_summary(rows)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="SkDt, 4 trials, 1 seed")
@@ -126,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--write", action="store_true",
-                    help="write the rafiki_advisors section of benchmarks/RESULTS.md")
+                    help="write the rafiki_advisors section of the results page")
+    ap.add_argument("--results", default=str(RESULTS), help="the results page to write")
     args = ap.parse_args(argv)
     report = Report(SECTION, argv, quick=args.quick, full_command=FULL_COMMAND)
     if args.quick:
@@ -148,13 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['wall_s']:.1f} s", flush=True)
                     rows.append(r)
     ray.shutdown()
-    text = table(rows)
-    print(text)
+    print(table(rows))
     if args.write:
-        report.write("\n".join(report.header() + [
-            (f"{args.trials} trials per run (one at a time), {args.seeds} seed(s), medians over "
-             "seeds; accuracy on a held-out test split of digits."), "", text, "",
-            ensemble_summary(rows)]))
+        report.write("\n".join(report.header() + section(rows, args.trials, args.seeds)),
+                     Path(args.results))
     return 0
 
 

@@ -7,7 +7,9 @@
    ``SHARE_PARAMS`` policy: :class:`~rafiki_ray.searchers.GPSearch`, every trial with
    SHARE_PARAMS (and EARLY_STOP) on; it starts from ``GLOBAL_BEST`` parameters with
    probability ``1 - exp(-4 * used)`` (``used``: fraction of the budget spent), from scratch
-   otherwise (decaying epsilon-greedy), and every trial publishes its parameters.
+   otherwise (decaying epsilon-greedy), and every trial publishes its parameters; with an
+   ``EARLY_STOP`` policy, the same final window as BAYES_OPT follows (a deliberate change,
+   below).
 3. ``BAYES_OPT``: the same knob types: GPSearch; with an ``EARLY_STOP`` policy, SEARCH trials
    train with EARLY_STOP until the final window, then FINAL_TRAIN trials re-train the best
    SEARCH configurations, best first, each once, with every policy off.
@@ -31,6 +33,12 @@ window is ``min(1 h, final_fraction * TIME_HOURS)`` (``final_fraction`` 0.25 by 
 original's last hour for budgets of 4 h and more, the last quarter of shorter ones. With a
 ``MODEL_TRIAL_COUNT`` (which the original's BO never planned for), the last
 ``ceil(final_fraction * count)`` trials are final too.
+
+Deliberate change (tested): the original's ``BayesOptWithParamSharingAdvisor`` had no final
+phase: every trial trained with EARLY_STOP, so the best trial, the one deployed, was an
+early-stopped one (``PyFeedForward``: 2 of its 10 epochs, continued from shared parameters).
+Here it ends with BAYES_OPT's FINAL_TRAIN window (same rule, same mechanism): the best SEARCH
+configurations re-trained in full, from scratch, every policy off.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ PHASES = ("SEARCH", "FINAL_TRAIN", "TRAIN", "EVAL", "FINAL_EVAL")
 PARAMS_TYPES = (None, "LOCAL_RECENT", "LOCAL_BEST", "GLOBAL_RECENT", "GLOBAL_BEST")
 ENAS_MIN_HOURS = 12.0
 _BO_KNOBS = (CategoricalKnob, IntegerKnob, FloatKnob, FixedKnob, PolicyKnob)
+_FINAL_ADVISORS = ("BAYES_OPT", "BAYES_OPT_WITH_PARAM_SHARING")
 
 
 def default_directive() -> dict[str, Any]:
@@ -110,14 +119,14 @@ def choose_advisor(knob_config: Mapping[str, Any], budget: Budget) -> AdvisorCho
     if all(isinstance(k, (FixedKnob, PolicyKnob)) for k in knobs):
         return AdvisorChoice("FIXED", f"only Fixed/Policy knobs ({kinds}): a single trial")
     if all(isinstance(k, _BO_KNOBS) for k in knobs):
+        early = " with EARLY_STOP search trials then FINAL_TRAIN" if "EARLY_STOP" in policies \
+            else ""
         if "SHARE_PARAMS" in policies:
             return AdvisorChoice(
                 "BAYES_OPT_WITH_PARAM_SHARING",
                 f"only Categorical/Integer/Float/Fixed/Policy knobs ({kinds}) and the "
                 "SHARE_PARAMS policy: GP Bayesian optimisation with epsilon-greedy "
-                "GLOBAL_BEST parameter sharing")
-        early = " with EARLY_STOP search trials then FINAL_TRAIN" if "EARLY_STOP" in policies \
-            else ""
+                f"GLOBAL_BEST parameter sharing{early}")
         return AdvisorChoice(
             "BAYES_OPT",
             f"only Categorical/Integer/Float/Fixed/Policy knobs ({kinds}), no SHARE_PARAMS: "
@@ -206,7 +215,8 @@ class AdvisorSearch(Searcher):
         trial_count: ``MODEL_TRIAL_COUNT`` (``None``: unlimited), for the final window.
         forward_space: pass Tune's ``param_space`` on to ``inner`` (a user's searcher);
             ``False`` when ``inner`` was built with the space.
-        final_fraction: FINAL_TRAIN window of BAYES_OPT + EARLY_STOP: the last
+        final_fraction: FINAL_TRAIN window of BAYES_OPT (with or without parameter sharing)
+            and EARLY_STOP: the last
             ``min(1 h, final_fraction * TIME_HOURS)`` and the last
             ``ceil(final_fraction * MODEL_TRIAL_COUNT)`` trials (see the module docstring for
             why this differs from the original's fixed last hour).
@@ -285,8 +295,15 @@ class AdvisorSearch(Searcher):
             used = max(used, self._n / self._count)
         return min(1.0, used)
 
+    def has_final_phase(self) -> bool:
+        """Whether this job ends with FINAL_TRAIN trials: BAYES_OPT and
+        BAYES_OPT_WITH_PARAM_SHARING whose model has an ``EARLY_STOP`` policy (their SEARCH
+        trials train early-stopped, so the best configurations are re-trained in full)."""
+        return self.advisor in _FINAL_ADVISORS and self._knob("EARLY_STOP") is not None
+
     def in_final_window(self) -> bool:
-        """Whether a BAYES_OPT + EARLY_STOP job is in its FINAL_TRAIN phase."""
+        """Whether the budget has reached the FINAL_TRAIN window (see :meth:`has_final_phase`
+        for the jobs that have one)."""
         if self._clock is not None and self._clock.budget_s:
             window = min(3600.0, self._final_fraction * self._clock.budget_s)
             if (self._clock.remaining() or 0.0) <= window:
@@ -328,7 +345,7 @@ class AdvisorSearch(Searcher):
         directive = default_directive()
         from_inner = True
         on: set[str] | None = None
-        if self.advisor == "BAYES_OPT" and self._knob("EARLY_STOP") and self.in_final_window():
+        if self.has_final_phase() and self.in_final_window():
             best = self._next_final()
             if best is not None:
                 config, from_inner = _copy(best), False

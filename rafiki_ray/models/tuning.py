@@ -258,7 +258,8 @@ def tune_model(
             see :mod:`rafiki_ray.models._control`), ``max_concurrent_trials``,
             ``cpus_per_trial``, ``grace_period_s``,
             ``progress`` (True, False, ``"log"`` or a Tune callback), ``progress_interval_s``,
-            ``final_fraction`` (BAYES_OPT with EARLY_STOP: FINAL_TRAIN in the last
+            ``final_fraction`` (BAYES_OPT, with or without parameter sharing, and
+            EARLY_STOP: FINAL_TRAIN in the last
             ``min(1 h, final_fraction * TIME_HOURS)``; Rafiki used the last hour whatever the
             budget, see :mod:`rafiki_ray.models.advisors`), ``share_decay``, ``n_initial``
             (see :func:`build_experiment` and :class:`~rafiki_ray.models.AdvisorSearch`).

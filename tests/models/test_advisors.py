@@ -98,31 +98,58 @@ def test_log_scaled_knobs_are_sampled_in_log_space(advisor):
     assert 0.3 < np.mean(lrs < 1e-3) < 0.7
 
 
-def test_bayes_opt_early_stop_searches_then_final_trains_the_best():
+@pytest.mark.parametrize("advisor", ["BAYES_OPT", "BAYES_OPT_WITH_PARAM_SHARING"])
+def test_bayes_opt_early_stop_searches_then_final_trains_the_best(advisor):
+    """Both BO advisors: SEARCH trials with EARLY_STOP, then FINAL_TRAIN re-trains the best
+    SEARCH configurations in full. The original's BayesOptWithParamSharingAdvisor had no
+    final phase: every trial, the deployed best one too, trained early-stopped."""
+    sharing = advisor == "BAYES_OPT_WITH_PARAM_SHARING"
     knobs = {"x": FloatKnob(0.0, 1.0), "early": PolicyKnob("EARLY_STOP"),
              "quick": PolicyKnob("QUICK_EVAL")}
-    s = _search(knobs, "BAYES_OPT", count=8, final_fraction=0.25, n_initial=3)
+    if sharing:
+        knobs["share"] = PolicyKnob("SHARE_PARAMS")
+    s = _search(knobs, advisor, count=8, final_fraction=0.25, n_initial=3)
+    assert s.has_final_phase()
     search = []
     for i in range(6):
         c = s.suggest(f"s{i}")
-        assert c[DIRECTIVE_KEY]["phase"] == "SEARCH" and c["early"] is True
+        d = c[DIRECTIVE_KEY]
+        assert d["phase"] == "SEARCH" and c["early"] is True
         assert c["quick"] is False
+        if sharing:  # the search itself shares as before: SHARE_PARAMS on, publishing
+            assert c["share"] is True and d["to_cache_params"] is True
         search.append(c)
         s.on_trial_complete(f"s{i}", {"score": c["x"]})
     best_first = sorted(search, key=lambda c: -c["x"])
     finals = [s.suggest(f"f{i}") for i in range(2)]
     for f, want in zip(finals, best_first):
-        assert f[DIRECTIVE_KEY]["phase"] == "FINAL_TRAIN"
+        assert f[DIRECTIVE_KEY] == {"phase": "FINAL_TRAIN", "params_type": None,
+                                    "to_eval": True, "to_cache_params": False}
         assert f["x"] == want["x"]  # the best SEARCH configurations, best first
         assert f["early"] is False and f["quick"] is False  # every policy off
+        assert f.get("share", False) is False  # from scratch: no shared parameters
     assert s.suggest("f2") == Searcher.FINISHED  # MODEL_TRIAL_COUNT reached
+
+
+def test_param_sharing_without_early_stop_has_no_final_phase():
+    """Without an EARLY_STOP policy the search trials already train in full: no window."""
+    knobs = {"x": FloatKnob(0.0, 1.0), "share": PolicyKnob("SHARE_PARAMS")}
+    s = _search(knobs, "BAYES_OPT_WITH_PARAM_SHARING", count=4, inner_advisor="RANDOM")
+    assert not s.has_final_phase()
+    for i in range(4):
+        c = s.suggest(f"t{i}")
+        assert c[DIRECTIVE_KEY]["phase"] == "SEARCH" and c["share"] is True
+        s.on_trial_complete(f"t{i}", {"score": c["x"]})
+    assert s.suggest("t4") == Searcher.FINISHED
 
 
 def test_param_sharing_is_epsilon_greedy_and_always_publishes():
     knobs = {"x": FloatKnob(0.0, 1.0), "share": PolicyKnob("SHARE_PARAMS"),
              "early": PolicyKnob("EARLY_STOP")}
     # the coin is the wrapper's; a random inner searcher keeps 200 suggestions cheap
-    s = _search(knobs, "BAYES_OPT_WITH_PARAM_SHARING", count=200, inner_advisor="RANDOM")
+    # (no final window here: final_fraction 0 keeps all 200 trials in the search phase)
+    s = _search(knobs, "BAYES_OPT_WITH_PARAM_SHARING", count=200, inner_advisor="RANDOM",
+                final_fraction=0.0)
     kinds = []
     for i in range(200):
         c = s.suggest(f"t{i}")
@@ -194,9 +221,11 @@ def test_time_budget_ends_suggestions():
     assert clock.grace_over() and math.isclose(clock.fraction_used(), 1.0)
 
 
+@pytest.mark.parametrize("advisor", ["BAYES_OPT", "BAYES_OPT_WITH_PARAM_SHARING"])
 @pytest.mark.parametrize("hours, search_until", [(10.0, 9.0), (2.0, 1.5), (0.1, 0.075)])
 def test_final_window_is_the_last_hour_or_the_last_quarter_of_a_short_budget(hours,
-                                                                             search_until):
+                                                                             search_until,
+                                                                             advisor):
     """Rafiki's BayesOptAdvisor (EARLY_STOP) turned to FINAL_TRAIN once <= 1 h was left, so
     under its default 0.1 h budget (and any budget <= 1 h) every trial was FINAL_TRAIN:
     no search, no early stopping. Here the window is min(1 h, final_fraction * TIME_HOURS):
@@ -204,9 +233,10 @@ def test_final_window_is_the_last_hour_or_the_last_quarter_of_a_short_budget(hou
     below."""
     from rafiki_ray.models import BudgetClock
 
-    knobs = {"x": FloatKnob(0.0, 1.0), "early": PolicyKnob("EARLY_STOP")}
+    knobs = {"x": FloatKnob(0.0, 1.0), "early": PolicyKnob("EARLY_STOP"),
+             "share": PolicyKnob("SHARE_PARAMS")}
     clock = BudgetClock(budget_s=hours * 3600, grace_s=0.0)
-    s = _search(knobs, "BAYES_OPT", clock=clock)
+    s = _search(knobs, advisor, clock=clock)
     margin = 0.002 * hours * 3600
     clock.set_state({"elapsed_s": search_until * 3600 - margin})
     assert not s.in_final_window()
@@ -217,4 +247,5 @@ def test_final_window_is_the_last_hour_or_the_last_quarter_of_a_short_budget(hou
     assert s.in_final_window()
     f = s.suggest("b")
     assert f[DIRECTIVE_KEY]["phase"] == "FINAL_TRAIN" and f["early"] is False
+    assert f["share"] is False  # every policy off: from scratch
     assert f["x"] == c["x"]  # the best SEARCH configuration, re-trained in full

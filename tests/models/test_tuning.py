@@ -63,10 +63,12 @@ def test_fixed_model_runs_one_trial_with_boolean_policies(ray_session, storage):
 def test_global_best_sharing_hands_a_better_trials_parameters_on(ray_session, storage):
     """The original never filled its GLOBAL_BEST cache (only ENAS trials cached parameters),
     so models always got ``shared_params=None``. Here every trial publishes; a trial told to
-    take GLOBAL_BEST receives the parameters of the best trial finished before it."""
-    result = tune_model(SharingProbe, DUMMY, DUMMY, {"MODEL_TRIAL_COUNT": 6}, seed=1,
+    take GLOBAL_BEST receives the parameters of the best trial finished before it. The last
+    quarter of the trials (SharingProbe has an EARLY_STOP policy) are FINAL_TRAIN: the best
+    search configurations again, from scratch."""
+    result = tune_model(SharingProbe, DUMMY, DUMMY, {"MODEL_TRIAL_COUNT": 8}, seed=1,
                         storage_path=storage, name="share", max_concurrent_trials=1,
-                        share_decay=50.0, k=6, progress=False)
+                        share_decay=50.0, k=8, progress=False)
     assert result.advisor.name == "BAYES_OPT_WITH_PARAM_SHARING"
     rows = []
     for res in result.result_grid:
@@ -75,6 +77,11 @@ def test_global_best_sharing_hands_a_better_trials_parameters_on(ray_session, st
         number = int(re.search(r"_[0-9a-f]{5,}_(\d+)_", os.path.basename(res.path)).group(1))
         rows.append((number, res.metrics, params))
     rows.sort(key=lambda r: r[0])
+    assert [r[1]["phase"] for r in rows] == ["SEARCH"] * 6 + ["FINAL_TRAIN"] * 2
+    search_x = sorted((r[1]["config"]["x"] for r in rows[:6]), reverse=True)
+    for (_, m, params), x in zip(rows[6:], search_x):
+        assert m["config"]["x"] == x and m["config"]["share"] is False  # best first
+        assert m["params_type"] == "" and params["received"] == ""  # from scratch
     shared = 0
     for i, (_, m, params) in enumerate(rows):
         if m["params_type"] != "GLOBAL_BEST" or not m["shared_from"]:
@@ -87,7 +94,7 @@ def test_global_best_sharing_hands_a_better_trials_parameters_on(ray_session, st
         assert params["received"] == source[2]["origin"]
         assert np.allclose(params["w"], source[2]["w"] + m["config"]["x"])
         shared += 1
-    assert shared >= 3  # decay 50: after the first trial nearly every trial shares
+    assert shared >= 4  # decay 50: after the first trial nearly every search trial shares
 
 
 def test_time_budget_stops_new_trials_then_running_ones(ray_session, storage):
