@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,3 +297,45 @@ class GP:
         dvar = -2.0 * np.einsum("mnd,nm->md", G, Kinv_ks)
         dsd = dvar / (2.0 * sd[:, None])
         return mu, sd, dmu, dsd
+
+    def local(self, X0: np.ndarray, vary: np.ndarray, *, with_sd: bool = True) -> Callable[..., tuple[np.ndarray, ...]]:
+        """The posterior along the numeric dims ``vary`` (a boolean mask) of the rows of ``X0``,
+        the other dims held at ``X0``'s values: a function of ``Z`` (shape ``(rows, n_vary)``)
+        returning ``mu, dmu`` (``with_sd=False``) or ``mu, sd, dmu, dsd``, the gradients on
+        the ``vary`` dims only. What does not move (the fixed dims' share of the distances,
+        ``K^-1``) is computed once, so each call of a gradient optimiser costs a few small
+        array operations: the same values as :meth:`predict` with ``grad=True``."""
+        f = self._fit
+        assert f is not None
+        X0 = np.atleast_2d(np.asarray(X0, dtype=float))
+        d = X0.shape[1]
+        w = np.exp(f.theta[:d])
+        s = float(np.exp(f.theta[d]))
+        fixed = ~np.asarray(vary, dtype=bool)
+        r2_fixed = np.zeros((len(X0), len(f.X)))
+        if fixed.any():
+            sub = GP.__new__(GP)
+            sub.is_cat = self.is_cat[fixed]
+            r2_fixed = sub._r2(X0[:, fixed], f.X[:, fixed], w[fixed])
+        Xv, wv = f.X[:, vary], w[vary]
+        alpha = f.alpha
+        if with_sd and f.Linv is None:
+            f.Linv = solve_triangular(f.L, np.eye(len(f.X)), lower=True, check_finite=False)
+        Linv = f.Linv
+
+        def fn(Z: np.ndarray) -> tuple[np.ndarray, ...]:
+            diff = Z[:, None, :] - Xv[None, :, :]  # (b, n, n_vary)
+            kk, dk = kernel_value(r2_fixed + (diff * diff) @ wv, self.kind, self.nu)
+            ks = s * kk  # (b, n)
+            sdk = (2.0 * s) * dk
+            mu = ks @ alpha
+            dmu = np.einsum("bn,bni->bi", sdk * alpha, diff) * wv
+            if not with_sd:
+                return mu, dmu
+            V = ks @ Linv.T  # rows: L^-1 k
+            sd = np.sqrt(np.maximum(s - (V * V).sum(1), 1e-12))
+            kinv_k = V @ Linv  # rows: K^-1 k
+            dvar = -2.0 * np.einsum("bn,bni->bi", sdk * kinv_k, diff) * wv
+            return mu, sd, dmu, dvar / (2.0 * sd[:, None])
+
+        return fn
