@@ -109,6 +109,7 @@ class _Fit:
     X: np.ndarray
     Kinv: np.ndarray | None = None
     Linv: np.ndarray | None = None  # L^-1, built at the first gradient prediction
+    jitter: float = 0.0  # added to the diagonal beyond the noise (0: none was needed)
 
 
 class GP:
@@ -232,22 +233,55 @@ class GP:
         return self
 
     def condition(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Condition on ``(X, y)`` with the current hyperparameters (no refit)."""
+        """Condition on ``(X, y)`` with the current hyperparameters (no refit).
+
+        When the hyperparameters are those of the last conditioning and its inputs are a
+        prefix of ``X`` (a searcher's observations only grow, and pending points come after
+        them), the factor is extended by the new rows (a block Cholesky step, O(n^2 k) for k
+        new rows) instead of being rebuilt (O(n^3) and the n x n kernel matrix); the
+        targets may change freely (only ``alpha`` depends on them)."""
         assert self.theta is not None
-        d = X.shape[1]
-        K = self._K(X, X)
-        K[np.diag_indices(len(X))] += np.exp(self.theta[d + 1]) + 1e-9
+        X = np.asarray(X, dtype=float)
+        d, n = X.shape[1], len(X)
+        f = self._fit
+        m = 0
+        if f is not None and f.jitter == 0.0 and np.array_equal(f.theta, self.theta) and f.X.shape[1] == d:
+            m = min(len(f.X), n)
+            same = (f.X[:m] == X[:m]).all(1)
+            m = m if same.all() else int(np.argmin(same))
+        L = self._extend(f.L[:m, :m], X, m) if f is not None and m >= 1 and n - m <= max(8, n // 4) else None
         jitter = 0.0
-        for _ in range(6):
-            try:
-                L = cholesky(K + jitter * np.eye(len(X)), lower=True, check_finite=False)
-                break
-            except np.linalg.LinAlgError:
-                jitter = max(1e-8, jitter * 10)
-        else:  # pragma: no cover - pathological
-            raise np.linalg.LinAlgError("GP: covariance is not positive definite")
+        if L is None:
+            K = self._K(X, X)
+            K[np.diag_indices(n)] += np.exp(self.theta[d + 1]) + 1e-9
+            for _ in range(6):
+                try:
+                    L = cholesky(K + jitter * np.eye(n), lower=True, check_finite=False)
+                    break
+                except np.linalg.LinAlgError:
+                    jitter = max(1e-8, jitter * 10)
+            else:  # pragma: no cover - pathological
+                raise np.linalg.LinAlgError("GP: covariance is not positive definite")
         alpha = cho_solve((L, True), y, check_finite=False)
-        self._fit = _Fit(self.theta.copy(), L, alpha, X.copy())
+        self._fit = _Fit(self.theta.copy(), L, alpha, X.copy(), jitter=jitter)
+
+    def _extend(self, L11: np.ndarray, X: np.ndarray, m: int) -> np.ndarray | None:
+        """The Cholesky factor of ``K(X, X) + noise`` from ``L11``, that of its first ``m``
+        rows; ``None`` where the new block is not positive definite (the caller rebuilds)."""
+        n, d = X.shape
+        if m == n:
+            return L11.copy()
+        K12 = self._K(X[:m], X[m:])
+        K22 = self._K(X[m:], X[m:])
+        K22[np.diag_indices(n - m)] += np.exp(self.theta[d + 1]) + 1e-9
+        L21 = solve_triangular(L11, K12, lower=True, check_finite=False).T
+        try:
+            L22 = cholesky(K22 - L21 @ L21.T, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+        L = np.zeros((n, n))
+        L[:m, :m], L[m:, :m], L[m:, m:] = L11, L21, L22
+        return L
 
     def _K(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         assert self.theta is not None
@@ -261,9 +295,10 @@ class GP:
         assert self.theta is not None
         return np.exp(-0.5 * self.theta[:-2])
 
-    def predict(self, Xs: np.ndarray, *, grad: bool = False) -> tuple[np.ndarray, ...]:
+    def predict(self, Xs: np.ndarray, *, grad: bool = False, mean_only: bool = False) -> tuple[np.ndarray, ...]:
         """Posterior mean and standard deviation at ``Xs``; with ``grad`` also
-        ``dmu/dx`` and ``dsd/dx`` (shape ``(m, d)``, zero on categorical inputs)."""
+        ``dmu/dx`` and ``dsd/dx`` (shape ``(m, d)``, zero on categorical inputs); with
+        ``mean_only`` (and no ``grad``) the mean alone, in a 1-tuple (no triangular solve)."""
         f = self._fit
         assert f is not None
         Xs = np.atleast_2d(np.asarray(Xs, dtype=float))
@@ -275,6 +310,8 @@ class GP:
             Ks = kernel_only(self._r2(Xs, f.X, w), self.kind, self.nu)
             Ks *= s
             mu = Ks @ f.alpha
+            if mean_only:
+                return (mu,)
             V = solve_triangular(f.L, Ks.T, lower=True, check_finite=False)  # (n, m)
             return mu, np.sqrt(np.maximum(s - (V * V).sum(0), 1e-12))
         # a few rows, many calls (L-BFGS-B): products with a cached L^-1 instead of solves

@@ -435,7 +435,7 @@ class GPSearch(RafikiSearcher):
         if exploit:
             # pure exploitation: the posterior mean's minimiser (the believer keeps the mean)
             k_s = self._effort(4, len(ys), 1)
-            starts = np.vstack([Xr[np.argsort(ys)[:k_s]], C[np.argsort(gp.predict(C)[0])[:k_s]]])
+            starts = np.vstack([Xr[np.argsort(ys)[:k_s]], C[np.argsort(gp.predict(C, mean_only=True)[0])[:k_s]]])
             P = self._mean_min(gp, starts)
             mu, sd = gp.predict(P)
             Xk = np.vstack([Xr, self._pending_x()])
