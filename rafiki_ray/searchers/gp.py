@@ -105,8 +105,8 @@ class GPSearch(RafikiSearcher):
             Hartmann6 a 6-D design of 10 left half the seeds in a local basin, 18-20 about 3 in 10).
         n_candidates: Sobol + local candidates scored per suggestion (scaled down by
             ``50 / n`` beyond 50 observations, at least 256).
-        n_polish: best candidates refined by L-BFGS-B on the continuous dims (scaled down
-            by ``50 / n`` beyond 50 observations, at least 2).
+        n_polish: best candidates refined by L-BFGS-B on the continuous dims (at most twice
+            their number; scaled down by ``50 / n`` beyond 50 observations, at least 2).
         n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
             ``None`` never stops (Polyaxon's ``n_iterations``).
         exploit_every: ``None`` (default): one posterior-mean minimiser per batch of parallel
@@ -434,7 +434,7 @@ class GPSearch(RafikiSearcher):
         C, n_global = self._candidates(Xr, ys, gp)
         if exploit:
             # pure exploitation: the posterior mean's minimiser (the believer keeps the mean)
-            k_s = self._effort(4, len(ys), 1)
+            k_s = min(self._effort(4, len(ys), 1), max(1, int(self._cont.sum())))
             starts = np.vstack([Xr[np.argsort(ys)[:k_s]], C[np.argsort(gp.predict(C, mean_only=True)[0])[:k_s]]])
             P = self._mean_min(gp, starts)
             mu, sd = gp.predict(P)
@@ -452,7 +452,7 @@ class GPSearch(RafikiSearcher):
             )
             C, n_global, bounds = self._snap(C), 0, (lo, hi)
         a = acq(C)
-        n_polish = self._effort(self._n_polish, len(ys), 2)
+        n_polish = min(self._effort(self._n_polish, len(ys), 2), 2 * int(self._cont.sum()))
         if self._cont.any() and n_polish:
             # polish the best global and the best local candidates (half each)
             k_g = (n_polish + 1) // 2 if n_global else 0
