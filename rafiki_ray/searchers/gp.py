@@ -105,8 +105,8 @@ class GPSearch(RafikiSearcher):
             Hartmann6 a 6-D design of 10 left half the seeds in a local basin, 18-20 about 3 in 10).
         n_candidates: Sobol + local candidates scored per suggestion (scaled down by
             ``50 / n`` beyond 50 observations, at least 256).
-        n_polish: best candidates refined by L-BFGS-B on the continuous dims (scaled down
-            by ``50 / n`` beyond 50 observations, at least 2).
+        n_polish: best candidates refined by L-BFGS-B on the continuous dims (at most twice
+            their number; scaled down by ``50 / n`` beyond 50 observations, at least 2).
         n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
             ``None`` never stops (Polyaxon's ``n_iterations``).
         exploit_every: ``None`` (default): one posterior-mean minimiser per batch of parallel
@@ -434,8 +434,8 @@ class GPSearch(RafikiSearcher):
         C, n_global = self._candidates(Xr, ys, gp)
         if exploit:
             # pure exploitation: the posterior mean's minimiser (the believer keeps the mean)
-            k_s = self._effort(4, len(ys), 1)
-            starts = np.vstack([Xr[np.argsort(ys)[:k_s]], C[np.argsort(gp.predict(C)[0])[:k_s]]])
+            k_s = min(self._effort(4, len(ys), 1), max(1, int(self._cont.sum())))
+            starts = np.vstack([Xr[np.argsort(ys)[:k_s]], C[np.argsort(gp.predict(C, mean_only=True)[0])[:k_s]]])
             P = self._mean_min(gp, starts)
             mu, sd = gp.predict(P)
             Xk = np.vstack([Xr, self._pending_x()])
@@ -452,7 +452,7 @@ class GPSearch(RafikiSearcher):
             )
             C, n_global, bounds = self._snap(C), 0, (lo, hi)
         a = acq(C)
-        n_polish = self._effort(self._n_polish, len(ys), 2)
+        n_polish = min(self._effort(self._n_polish, len(ys), 2), 2 * int(self._cont.sum()))
         if self._cont.any() and n_polish:
             # polish the best global and the best local candidates (half each)
             k_g = (n_polish + 1) // 2 if n_global else 0
@@ -499,12 +499,7 @@ class GPSearch(RafikiSearcher):
 
     def _mean_min(self, gp: GP, starts: np.ndarray) -> np.ndarray:
         """Minimisers of the posterior mean from ``starts``, snapped."""
-
-        def mean(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            mu, _sd, dmu, _dsd = gp.predict(X, grad=True)
-            return mu, dmu
-
-        return self._minimise_rows(starts, mean, maxiter=50)
+        return self._minimise_rows(starts, lambda X0: gp.local(X0, self._cont, with_sd=False), maxiter=50)
 
     def _polish(
         self, starts: np.ndarray, gp: GP, best: float, bounds: tuple[np.ndarray, np.ndarray] | None = None
@@ -512,34 +507,38 @@ class GPSearch(RafikiSearcher):
         """Maximisers of the acquisition from ``starts`` (inside ``bounds``: ``(lo, hi)``
         per dim, default the unit cube), snapped."""
 
-        def neg_acq(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            mu, sd, dmu, dsd = gp.predict(X, grad=True)
-            a, da_mu, da_sd = acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)
-            return -a, -(da_mu[:, None] * dmu + da_sd[:, None] * dsd)
+        def make(X0: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+            post = gp.local(X0, self._cont)
 
-        return self._minimise_rows(starts, neg_acq, maxiter=30, bounds=bounds)
+            def neg_acq(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                mu, sd, dmu, dsd = post(Z)
+                a, da_mu, da_sd = acquisition(self._acq, mu, sd, best, xi=self._xi, kappa=self._kappa)
+                return -a, -(da_mu[:, None] * dmu + da_sd[:, None] * dsd)
+
+            return neg_acq
+
+        return self._minimise_rows(starts, make, maxiter=30, bounds=bounds)
 
     def _minimise_rows(
         self,
         starts: np.ndarray,
-        fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+        make: Callable[[np.ndarray], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]],
         *,
         maxiter: int,
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Batched L-BFGS-B on the continuous dims: each row of ``starts`` descends ``fn``
-        (per-row values and gradients of shape ``(rows, dims)``) independently; snapped."""
+        """Batched L-BFGS-B on the continuous dims: each row of ``starts`` descends
+        ``make(starts)`` (a function of the continuous dims' values, shape ``(rows, n_cont)``,
+        returning per-row values and their gradients on those dims) independently; snapped."""
         cont = self._cont
         b, nc = len(starts), int(cont.sum())
         if not nc:
             return self._snap(starts)
-        base = starts.copy()
+        fn = make(starts)
 
         def f(z: np.ndarray) -> tuple[float, np.ndarray]:
-            X = base.copy()
-            X[:, cont] = z.reshape(b, nc)
-            v, g = fn(X)
-            return float(v.sum()), g[:, cont].ravel()
+            v, g = fn(z.reshape(b, nc))
+            return float(v.sum()), g.ravel()
 
         z0 = starts[:, cont].ravel()
         if bounds is None:
@@ -548,7 +547,7 @@ class GPSearch(RafikiSearcher):
             lo, hi = np.tile(bounds[0][cont], b), np.tile(bounds[1][cont], b)
             box, z0 = list(zip(lo, hi)), np.clip(z0, lo, hi)
         res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=box, options={"maxiter": maxiter})
-        out = base.copy()
+        out = starts.copy()
         out[:, cont] = res.x.reshape(b, nc)
         return self._snap(out)
 

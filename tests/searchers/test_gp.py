@@ -643,3 +643,73 @@ def test_refit_growth_is_validated() -> None:
     for bad in (-0.5, float("nan"), "often", None):
         with pytest.raises((ValueError, TypeError), match="refit_growth"):
             GPSearch(refit_growth=bad)
+
+
+@pytest.mark.parametrize("kind,nu", [("matern", 0.5), ("matern", 2.5), ("rbf", 2.5)])
+def test_local_posterior_equals_predict_with_gradients(kind: str, nu: float) -> None:
+    # GP.local (the polish's and the mean minimiser's objective) holds the fixed dims'
+    # distances once; its values and gradients must be predict(grad=True)'s
+    rng = np.random.default_rng(1)
+    X = rng.random((40, 4))
+    X[:, 3] = rng.integers(0, 3, 40)
+    X[:, 2] = np.round(X[:, 2] * 8) / 8  # an integer-like dim, held fixed
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.2 * X[:, 3] + X[:, 2]
+    gp = GP(np.array([False, False, False, True]), kind=kind, nu=nu).fit(X, (y - y.mean()) / y.std(), rng)
+    X0 = rng.random((5, 4))
+    X0[:, 3] = rng.integers(0, 3, 5)
+    vary = np.array([True, True, False, False])
+    mu, sd, dmu, dsd = gp.predict(X0, grad=True)
+    lmu, lsd, ldmu, ldsd = gp.local(X0, vary)(X0[:, vary])
+    assert np.allclose(lmu, mu, atol=1e-10) and np.allclose(lsd, sd, atol=1e-10)
+    assert np.allclose(ldmu, dmu[:, vary], atol=1e-9) and np.allclose(ldsd, dsd[:, vary], atol=1e-9)
+    mmu, mdmu = gp.local(X0, vary, with_sd=False)(X0[:, vary])
+    assert np.allclose(mmu, mu, atol=1e-10) and np.allclose(mdmu, dmu[:, vary], atol=1e-9)
+    assert np.allclose(gp.predict(X0, mean_only=True)[0], mu, atol=1e-12)
+
+
+def test_condition_extends_the_factor_when_rows_are_appended() -> None:
+    # a searcher's observations only grow: conditioning on them plus new rows reuses the
+    # last factor (block Cholesky); the posterior must equal a rebuild's, and a changed row,
+    # changed hyperparameters or many new rows rebuild it
+    rng = np.random.default_rng(2)
+    X = rng.random((70, 3))
+    X[:, 2] = rng.integers(0, 4, 70)
+    y = rng.normal(size=70)
+    gp = GP(np.array([False, False, True])).fit(X[:40], y[:40], rng)
+    Xq = rng.random((6, 3))
+    Xq[:, 2] = rng.integers(0, 4, 6)
+
+    def rebuilt(Xn: np.ndarray, yn: np.ndarray) -> GP:
+        g = GP(np.array([False, False, True]))
+        g.theta = gp.theta.copy()
+        g.condition(Xn, yn)
+        return g
+
+    for n in (41, 43, 43, 42, 70):
+        gp.condition(X[:n], y[:n] * 1.5)  # new targets: only alpha changes
+        ref = rebuilt(X[:n], y[:n] * 1.5)
+        assert np.allclose(gp._fit.L, ref._fit.L, atol=1e-10)
+        for a, b in zip(gp.predict(Xq), ref.predict(Xq)):
+            assert np.allclose(a, b, atol=1e-9)
+    Xc = X[:50].copy()
+    Xc[10, 0] += 0.1  # a changed earlier row: the factor from row 10 on is rebuilt
+    gp.condition(Xc, y[:50])
+    assert np.allclose(gp.predict(Xq)[0], rebuilt(Xc, y[:50]).predict(Xq)[0], atol=1e-9)
+    gp.theta = gp.theta + 0.1  # new hyperparameters: a full rebuild
+    gp.condition(Xc, y[:50])
+    assert np.allclose(gp.predict(Xq)[1], rebuilt(Xc, y[:50]).predict(Xq)[1], atol=1e-9)
+
+
+def test_yeo_johnson_exponent_matches_scipy() -> None:
+    from scipy import stats
+
+    from rafiki_ray.searchers._gp_fit import _yj_normmax, _yj_transform
+
+    rng = np.random.default_rng(3)
+    for x in (rng.normal(size=50), np.exp(2 * rng.normal(size=80)), -np.abs(rng.normal(size=30)),
+              rng.standard_cauchy(120)):
+        x = (x - x.mean()) / x.std()
+        lam = _yj_normmax(x)
+        assert abs(lam - stats.yeojohnson_normmax(x)) < 1e-5
+        assert np.allclose(_yj_transform(x, lam), stats.yeojohnson(x, lam), atol=1e-12)
+    assert _yj_normmax(np.zeros(5)) == 1.0
