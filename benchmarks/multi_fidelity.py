@@ -599,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks.append(speedup_plot(results, report.plot_path(results_path)))
     meta = table.meta
     header = report.header() + [
-        (f"Table `{os.path.relpath(args.table, results_path.resolve().parent)}`: {table.n} "
+        (f"Table `{os.path.relpath(args.table, Path(__file__).resolve().parent)}`: {table.n} "
          f"configurations x {table.epochs} epochs, really trained by `{meta.get('command')}`; "
          f"metric `{table.metric}` ({table.mode}); per-epoch times: {_clock_text(meta)}. "
          f"Simulated clock (`benchmarks/_simulator.py`: real scheduler objects through Tune's "
