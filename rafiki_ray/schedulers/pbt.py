@@ -358,7 +358,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         m = self._member(trial)
         self._trials[trial.trial_id] = trial
         if m.get("top") and trial.trial_id not in self._pinned:
-            self._top_checkpoint(trial.trial_id)  # pin it before it registers a newer one
+            self._top_checkpoint(trial.trial_id, wait=False)  # pin it before a newer one
         if result.get(PUBLISHED_KEY) is not None:
             m["published"] = result[PUBLISHED_KEY]
         applied = result.get(APPLIED_KEY)

@@ -270,9 +270,9 @@ def test_replay_restarts_a_ray_style_trainable_with_the_scheduled_config(ray_ses
 
 def _ends_at_four(config):
     """Member "start" 1 scores 1 and reaches step 4 (a decision in the top quantile: it waits
-    for member 0's first score), then lingers (a running member, not a finished one, is a
-    source); member 0 scores 0 and reports step 2 (its decision, in the bottom) only after
-    that, so the checkpoint it copies is already at the last step."""
+    for member 0's first score), then lingers until member 0 restarted (a running member, not
+    a finished one, is a source); member 0 scores 0 and reports step 2 (its decision, in the
+    bottom) only after that, so the checkpoint it copies is already at the last step."""
     import time
 
     def wait(name: str) -> None:
@@ -290,6 +290,8 @@ def _ends_at_four(config):
         with ckpt.as_directory() as d, open(os.path.join(d, "state.json")) as f:
             start = json.load(f)["t"]
     one, fresh = config["start"] == 1, start == 0
+    if not one and not fresh:
+        mark("restarted")
     for t in range(start + 1, 5):
         if fresh and (one, t) == (True, 4):
             wait("zero_scored")
@@ -304,7 +306,7 @@ def _ends_at_four(config):
         if fresh and (one, t) == (True, 4):
             mark("one_top")
     if one and fresh:
-        time.sleep(4.0)
+        wait("restarted")
 
 
 def test_an_exploit_from_a_checkpoint_at_the_last_step_is_recorded_as_dropped(ray_session,
