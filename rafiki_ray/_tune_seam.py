@@ -16,6 +16,8 @@ Behaviours (one function each):
 * :func:`is_function_trainable` -- whether a trial's trainable is a function trainable;
 * :func:`latest_checkpoint` / :func:`forget_checkpoint` -- a trial's latest checkpoint and
   metrics, and dropping it so that the trial restarts from scratch;
+* :func:`saving_checkpoint` -- the checkpoint Tune is saving for a trial (reported with the
+  result just decided on, not registered yet), waited for as Ray's PopulationBasedTraining does;
 * :func:`restart_from_checkpoint` -- pause a running trial without saving it, so that it
   resumes from another trial's checkpoint (what Ray's PopulationBasedTraining does);
 * :func:`repause` -- put a restored trial (PENDING after ``Tuner.restore``) back into PAUSED;
@@ -55,6 +57,7 @@ __all__ = [
     "restart_from_checkpoint",
     "retrying",
     "same_run",
+    "saving_checkpoint",
     "take_slot",
     "trial_driver_dir",
     "unmark_staged",
@@ -157,6 +160,35 @@ def latest_checkpoint(trial: Trial) -> tuple[Any, dict[str, Any]] | None:
     if checkpoint is None:
         return None
     return checkpoint, dict(metrics or {})
+
+
+def saving_checkpoint(trial: Trial) -> tuple[Any, dict[str, Any]] | None:
+    """``(checkpoint, metrics)`` of the save Tune has in flight for the trial (waiting for
+    it), or ``None`` when none is (or it brought no checkpoint).
+
+    A checkpoint reported with a result is registered only after the schedulers' hooks ran:
+    Tune schedules a save task for it and registers its outcome when the task returns.
+
+    Relies on (as Ray's ``PopulationBasedTraining._checkpoint_or_exploit``): while that task
+    runs ``trial.temporary_state.saving_to`` holds a ``_FutureTrainingResult`` whose
+    ``resolve()`` waits for it and returns a ``_TrainingResult`` (``.checkpoint``,
+    ``.metrics``).
+    """
+    state = getattr(trial, "temporary_state", None)
+    if state is None or not hasattr(state, "saving_to"):
+        raise _broken("Trial.temporary_state.saving_to holds a save in flight",
+                      type(state).__name__)
+    future = state.saving_to
+    if future is None:
+        return None
+    if not hasattr(future, "resolve"):
+        raise _broken("a save in flight is a _FutureTrainingResult with resolve()",
+                      type(future).__name__)
+    result = future.resolve()
+    checkpoint = getattr(result, "checkpoint", None)
+    if checkpoint is None:
+        return None
+    return checkpoint, dict(getattr(result, "metrics", None) or {})
 
 
 def _manager(trial: Trial) -> Any:

@@ -162,6 +162,29 @@ class _Probe(FIFOScheduler):
         return TrialScheduler.CONTINUE
 
 
+class _SavingProbe(tune.Callback):
+    """At the end of the controller step that processed a result reported with a checkpoint,
+    Tune's save of it is in flight (its outcome is handled in a later step)."""
+
+    def __init__(self, seen: dict[str, Any]) -> None:
+        self.seen = seen
+
+    def on_step_end(self, iteration, trials, **info):
+        for t in trials:
+            if t.config["who"] != "a" or "saving" in self.seen:
+                continue
+            if t.is_saving:
+                reported = t.last_result.get("training_iteration")
+                registered = seam.latest_checkpoint(t)
+                found = seam.saving_checkpoint(t)
+                with found[0].as_directory() as d, open(os.path.join(d, "s.json")) as f:
+                    saved = json.load(f)["it"]
+                self.seen["saving"] = (reported, registered and registered[1]["it"],
+                                       found[1]["training_iteration"], saved)
+            elif t.status == Trial.RUNNING:
+                self.seen.setdefault("not_saving", seam.saving_checkpoint(t))
+
+
 _PROBE_TRIALS: dict[str, Trial] = {}
 
 
@@ -176,7 +199,8 @@ def probe_run(ray_session, tmp_path_factory):
                          spec.config["who"]])},
         tune_config=tune.TuneConfig(metric="it", mode="max", scheduler=probe,
                                     max_concurrent_trials=1, reuse_actors=False),
-        run_config=tune.RunConfig(storage_path=storage, name="seam", verbose=0),
+        run_config=tune.RunConfig(storage_path=storage, name="seam", verbose=0,
+                                  callbacks=[_SavingProbe(probe.seen)]),
     ).fit()
     assert grid.num_errors == 0, [r.error for r in grid if r.error]
     _PROBE_TRIALS.update(probe.by_who)
@@ -220,6 +244,17 @@ def test_restart_from_another_trials_checkpoint(probe_run):
     assert seen["restart"] == Trial.PAUSED
     assert seen["its"]["b"] == [1, 2, 6, 7, 8], seen["its"]
     assert results["b"].metrics["loaded"] == "a"
+
+
+def test_saving_checkpoint_waits_for_the_save_of_a_reported_checkpoint(probe_run):
+    """saving_checkpoint: a checkpoint reported with a result is registered by a save task
+    after the hooks; while it runs, the seam waits for it and returns that checkpoint (the
+    one reported with the latest result, not the registered one before it)."""
+    seen = probe_run[0]
+    reported, registered, saving, saved = seen["saving"]
+    assert saving == saved == reported, seen["saving"]
+    assert registered is None or registered < reported, seen["saving"]
+    assert seen["not_saving"] is None
 
 
 def test_a_paused_trial_marked_staged_is_unmarked(probe_run):

@@ -21,13 +21,28 @@ from ray.tune.schedulers import TrialScheduler
 from rafiki_ray import _tune_seam
 from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray.schedulers._base import CheckpointRequiredError, RafikiScheduler
-from rafiki_ray.schedulers._pbt_explore import instruction_key
+from rafiki_ray.schedulers._pbt_explore import flatten_config, instruction_key
 from rafiki_ray.schedulers._pbt_session import APPLIED_KEY, DEFAULT_STORE
 
 if TYPE_CHECKING:
+    import pandas as pd
     from ray.tune.experiment import Trial
 
-__all__ = ["PBTReplay", "check_schedule", "config_at", "lineage_schedule"]
+__all__ = ["PBTReplay", "check_schedule", "config_at", "lineage_frame", "lineage_schedule"]
+
+
+def lineage_frame(lineage: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """PBT's lineage rows as a DataFrame (see :meth:`PBT.lineage`)."""
+    import pandas as pd
+
+    rows = []
+    for row in lineage:
+        r = {k: v for k, v in row.items() if k != "seq"}
+        r.update({f"config/{k}": v for k, v in flatten_config(row["config"]).items()})
+        rows.append(r)
+    cols = ["trial_id", "event", "step", "member_step", "wall_time", "source", "source_score",
+            "score", "changed", "instruction", "applied", "dropped", "via", "config"]
+    return pd.DataFrame(rows, columns=None if rows else cols)
 
 
 def lineage_schedule(

@@ -11,10 +11,15 @@ How exploit works
 **Ray's style (checkpoints).** A trainable written for Ray's ``PopulationBasedTraining``
 reports its state with ``tune.report(metrics, checkpoint=...)`` and restores it from
 ``tune.get_checkpoint()``. When such a member is in the bottom group at a decision, it is
-paused without saving and restarts from the copied member's latest checkpoint with the explored
+paused without saving and restarts from the copied member's checkpoint with the explored
 config (as Ray does; :func:`rafiki_ray._tune_seam.restart_from_checkpoint`); its
 ``time_attr`` continues from the checkpoint's. Report a checkpoint at least every
-``perturbation_interval``.
+``perturbation_interval``; with ``CheckpointConfig(num_to_keep=k)`` keep at least the reports
+of one interval plus one (Tune's default keeps all), as for Ray's PBT.
+
+**Which member is copied** is Ray's rule: only a top member that was in the top quantile at
+its own last decision, with the checkpoint (or published weights) it had then; see
+:mod:`rafiki_ray.schedulers._pbt_exploit`.
 
 **In-memory (PBTSession), no write to storage, no pause.**
 Trials report through :class:`PBTSession` (``rafiki_ray.schedulers.pbt.PBTSession``), which
@@ -62,12 +67,11 @@ from rafiki_ray.schedulers._pbt_exploit import ExploitMixin
 from rafiki_ray.schedulers._pbt_explore import (
     call_explore_fn,
     check_mutations,
-    flatten_config,
     instruction_key,
     mutate,
 )
 from rafiki_ray.schedulers._pbt_journal import JournalMixin
-from rafiki_ray.schedulers._pbt_replay import PBTReplay, config_at, lineage_schedule
+from rafiki_ray.schedulers._pbt_replay import PBTReplay, config_at, lineage_frame, lineage_schedule
 from rafiki_ray.schedulers._pbt_session import (
     APPLIED_KEY,
     DEFAULT_STORE,
@@ -200,6 +204,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         self._require_attrs = bool(require_attrs)
         self._warned_no_checkpoint = False
         self._trials: dict[str, Trial] = {}  # runtime only: the Trial objects by id
+        self._pinned: dict[str, Any] = {}  # runtime only: checkpoints of top decisions
         # State (plain data, see _get_state)
         self._members: dict[str, dict[str, Any]] = {}
         self._lineage: list[dict[str, Any]] = []
@@ -237,7 +242,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_store"] = None  # the handle is found again by name
-        state["_trials"] = {}
+        state["_trials"] = state["_pinned"] = {}
         return state
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
@@ -288,13 +293,13 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
             m = self._members[trial.trial_id] = {
                 "config": copy.deepcopy(dict(trial.config)), "score": None, "raw": None,
                 "time": 0.0, "last_perturb": 0.0, "published": None, "pending": None,
-                "finished": False, "session": False, "restart": None,
+                "finished": False, "session": False, "restart": None, "top": None,
             }
             self._dirty_rows.add(len(self._lineage))
             self._lineage.append({
                 "seq": len(self._lineage), "trial_id": trial.trial_id, "event": "start",
-                "step": 0.0, "wall_time": time.time(), "source": None, "source_score": None,
-                "score": None, "config": copy.deepcopy(m["config"]), "changed": [],
+                "step": 0.0, "member_step": 0.0, "wall_time": time.time(), "source": None,
+                "source_score": None, "score": None, "config": copy.deepcopy(m["config"]), "changed": [],
                 "instruction": None, "applied": True, "dropped": False, "via": None,
             })
         self._dirty.add(trial.trial_id)
@@ -352,6 +357,8 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         super().on_trial_result(tune_controller, trial, result)
         m = self._member(trial)
         self._trials[trial.trial_id] = trial
+        if m.get("top") and trial.trial_id not in self._pinned:
+            self._top_checkpoint(trial.trial_id, wait=False)  # pin it before a newer one
         if result.get(PUBLISHED_KEY) is not None:
             m["published"] = result[PUBLISHED_KEY]
         applied = result.get(APPLIED_KEY)
@@ -379,6 +386,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         if self._synch:
             return self._synch_result(tune_controller, trial, m, result)
         lower, upper = self._quantiles()
+        self._note_decision(trial.trial_id, m, trial.trial_id in upper, result)
         logger.debug("PBT: decision for %s at %s: lower %s upper %s pending %s", trial.trial_id,
                      t, lower, upper, m["pending"])
         if trial.trial_id in lower and m["pending"] is None:
@@ -440,6 +448,9 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         if waiting or short:  # NNI's generations: everyone reaches the boundary first
             return self._pause(controller, trial, result)
         lower, upper = self._quantiles()
+        for tid, o in self._members.items():  # the top members record first (as Ray)
+            if not o["finished"]:
+                self._note_decision(tid, o, tid in upper, result if tid == trial.trial_id else None)
         by_id = {t.trial_id: t for t in controller.get_trials()}
         for tid in lower:
             if tid in by_id and self._members[tid]["pending"] is None:
@@ -469,6 +480,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
                 self._mark(m["restart"], "dropped")
                 m["restart"] = None
         self._released.discard(trial.trial_id)
+        self._pinned.pop(trial.trial_id, None)
         self._dirty.add(trial.trial_id)
         self._decided()
 
@@ -518,25 +530,17 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         """One row per member start and per exploit: who copied whom, when, with which config.
 
         Columns: ``trial_id``, ``event`` ("start" | "exploit"), ``step`` (``time_attr``),
-        ``wall_time``, ``source`` (copied member), ``source_score``, ``score`` (the member's
-        metric before copying), ``changed`` (hyperparameters that differ from the member's
-        previous config), ``instruction``, ``applied`` (the trial confirmed loading, or
+        ``member_step`` (the member's own step at the decision; ``step`` is the copied
+        checkpoint's, where it goes on from), ``wall_time``, ``source`` (copied member),
+        ``source_score``, ``score`` (the member's metric before copying), ``changed``
+        (hyperparameters that differ from the member's previous config), ``instruction``, ``applied`` (the trial confirmed loading, or
         reported after restarting from the copied checkpoint), ``dropped`` (decided at the
         member's last report, or restarted from a checkpoint already at the last step, so
         never applied), ``via`` (``"store"``: published weights,
         ``"checkpoint"``: restarted from the source's checkpoint), ``config`` and one
         ``config/<name>`` column per hyperparameter.
         """
-        import pandas as pd
-
-        rows = []
-        for row in self._lineage:
-            r = {k: v for k, v in row.items() if k != "seq"}
-            r.update({f"config/{k}": v for k, v in flatten_config(row["config"]).items()})
-            rows.append(r)
-        cols = ["trial_id", "event", "step", "wall_time", "source", "source_score", "score",
-                "changed", "instruction", "applied", "dropped", "via", "config"]
-        return pd.DataFrame(rows, columns=None if rows else cols)
+        return lineage_frame(self._lineage)
 
     def schedule(self, trial_id: str, *, inherited: bool = True) -> list[dict[str, Any]]:
         """The hyperparameter schedule of a member: ``[{"step", "config", "trial_id"}, ...]``.
@@ -589,7 +593,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         if state["space"] is not None:
             self._space = SearchSpace.from_dict(state["space"])
         self._store_name = state["store"]
-        self._store = None
+        self._store, self._pinned = None, {}
 
     def debug_string(self) -> str:
         return (f"PBT: {len(self._members)} members, {self._num_exploits} exploits "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -138,7 +139,12 @@ def test_toy_in_tune_exploits_and_records_it(ray_session, storage, style, member
     a member reaches alone."""
     best, sched, grid = toy_tune_run(style, 0, members=members, slots=slots, storage=storage)
     _check_lineage(sched, grid, "checkpoint" if style == "checkpoint" else "store")
-    assert best > 1.0, best
+    # Q improves on the 0.39 a member reaches alone. (Not the paper's 1.19, which the 5-seed
+    # median below checks: under Ray's rule a member copies only one that was top at its own
+    # last decision, so with 2 members in lockstep only the one deciding second in a round
+    # copies after a tie, and a single run may spend most exploits on one start's h:
+    # best 0.78 in 1 of 4 runs of seed 0 here, 1.19-1.2 in the others.)
+    assert best > 0.5, best
     if style == "checkpoint":
         # a restarted member goes on from the copied member's step, never from scratch
         for r in grid:
@@ -229,7 +235,10 @@ def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage):
     assert max(r.metrics["acc"] for r in grid) > 0.85, [r.metrics["acc"] for r in grid]
     # a member that copied another ends better than the copied-into member's score then
     last = ex.groupby("trial_id").tail(1)
-    final = {r.metrics["trial_id"]: r.metrics["acc"] for r in grid}
+    # by the trial's folder: a member restarted from a checkpoint at the last epoch ends
+    # without reporting again, and its last metrics are the copied member's (its trial_id too)
+    final = {re.search(r"[0-9a-f]+_\d{5}", os.path.basename(r.path)).group(0): r.metrics["acc"]
+             for r in grid}
     assert any(final[t] > s for t, s in zip(last["trial_id"], last["score"])), (last, final)
 
 
@@ -269,24 +278,44 @@ def test_replay_restarts_a_ray_style_trainable_with_the_scheduled_config(ray_ses
 
 
 def _ends_at_four(config):
-    """Member "start" 1 scores 1 and runs fast, then lingers (a running member, not a finished
-    one, is a source); member 0 scores 0 and runs slowly, so when it is exploited member 1's
-    latest checkpoint is already at the last step."""
+    """Member "start" 1 scores 1 and reaches step 4 (a decision in the top quantile: it waits
+    for member 0's first score), then lingers until member 0 restarted (a running member, not
+    a finished one, is a source); member 0 scores 0 and reports step 2 (its decision, in the
+    bottom) only after that, so the checkpoint it copies is already at the last step."""
     import time
+
+    def wait(name: str) -> None:
+        deadline = time.time() + 60
+        while not os.path.exists(os.path.join(config["marks"], name)) and time.time() < deadline:
+            time.sleep(0.05)
+
+    def mark(name: str) -> None:
+        time.sleep(1.0)  # the driver has seen the report
+        open(os.path.join(config["marks"], name), "w").close()
 
     start = 0
     ckpt = tune.get_checkpoint()
     if ckpt is not None:
         with ckpt.as_directory() as d, open(os.path.join(d, "state.json")) as f:
             start = json.load(f)["t"]
+    one, fresh = config["start"] == 1, start == 0
+    if not one and not fresh:
+        mark("restarted")
     for t in range(start + 1, 5):
-        time.sleep(0.0 if config["start"] == 1 else 1.0)
+        if fresh and (one, t) == (True, 4):
+            wait("zero_scored")
+        if fresh and (one, t) == (False, 2):
+            wait("one_top")
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "state.json"), "w") as f:
                 json.dump({"t": t}, f)
             tune.report({"q": float(config["start"])}, checkpoint=tune.Checkpoint.from_directory(d))
-    if config["start"] == 1 and start == 0:
-        time.sleep(4.0)
+        if fresh and (one, t) == (False, 1):
+            mark("zero_scored")
+        if fresh and (one, t) == (True, 4):
+            mark("one_top")
+    if one and fresh:
+        wait("restarted")
 
 
 def test_an_exploit_from_a_checkpoint_at_the_last_step_is_recorded_as_dropped(ray_session,
@@ -296,7 +325,8 @@ def test_an_exploit_from_a_checkpoint_at_the_last_step_is_recorded_as_dropped(ra
     sched = PBT(SPACE, perturbation_interval=2, fraction=0.5, seed=0, persist=False)
     grid = tune.Tuner(
         tune.with_resources(_ends_at_four, {"cpu": 1}),
-        param_space={"start": tune.grid_search([0, 1]), "h0": 0.5, "h1": 0.5},
+        param_space={"start": tune.grid_search([0, 1]), "h0": 0.5, "h1": 0.5,
+                     "marks": os.path.dirname(storage)},
         tune_config=tune.TuneConfig(metric="q", mode="max", scheduler=sched),
         run_config=tune.RunConfig(storage_path=storage, verbose=0),
     ).fit()
@@ -308,3 +338,76 @@ def test_an_exploit_from_a_checkpoint_at_the_last_step_is_recorded_as_dropped(ra
     last = ex.iloc[-1]
     assert last["via"] == "checkpoint" and not last["applied"] and last["dropped"], df
     assert (ex["applied"] | ex["dropped"]).all(), df
+
+
+# ----------------------------------------------------------------------------- time-sharing
+def _nine_reports(config):
+    """Ray's PBT style, as in benchmarks/overhead.py: 9 reports, each with a checkpoint."""
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "it")) as f:
+            start = int(f.read())
+    for it in range(start + 1, 10):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "it"), "w") as f:
+                f.write(str(it))
+            tune.report({"score": -config["x"] ** 2 * (1 - 0.5 ** it)},
+                        checkpoint=tune.Checkpoint.from_directory(d))
+
+
+class _Recorded(PBT):
+    """PBT that logs, in order, each decision (member, step, in the top quantile) and each
+    exploit (member, source, the copied checkpoint's step): an outside view of the rule."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.log = []
+        self._deciding = None
+
+    def on_trial_result(self, tune_controller, trial, result):
+        self._deciding = (trial.trial_id, result.get("training_iteration"))
+        n = self.num_exploits
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if self.num_exploits > n:
+            row = self._lineage[-1]
+            self.log.append(("exploit", row["trial_id"], row["source"], row["step"]))
+        return decision
+
+    def _quantiles(self):
+        lower, upper = super()._quantiles()
+        tid, step = self._deciding
+        self.log.append(("decision", tid, step, tid in upper))
+        return lower, upper
+
+
+def test_time_sharing_copies_only_what_a_top_member_saved_at_its_decision(ray_session, storage):
+    """Ray's rule (``_checkpoint_or_exploit``), 6 members on 2 slots: a bottom member copies
+    only the checkpoint a source recorded at its own last decision while in the top quantile.
+    Copying a top member's *latest* checkpoint (the rule before) copied members that were
+    never ranked top at a decision, and the checkpoints they had just copied themselves: 120
+    exploits in one run for 6 members of 3 decisions each (now 5)."""
+    sched = _Recorded({"x": tune.uniform(-5, 5)}, perturbation_interval=3, seed=0,
+                      persist=False)
+    n = 6
+    grid = tune.Tuner(
+        tune.with_resources(_nine_reports, {"cpu": 1}),
+        param_space={"x": tune.grid_search([3.0, 0.5, 2.0, 1.0, 2.5, 1.5][:n])},
+        tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=sched,
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=storage, name="ray_rule", verbose=0),
+    ).fit()
+    assert not grid.errors
+    for r in grid:
+        assert r.metrics["training_iteration"] == 9, r.metrics
+    exploits = [e for e in sched.log if e[0] == "exploit"]
+    assert 0 < len(exploits) == sched.num_exploits, sched.log
+    for i, (kind, member, source, step) in enumerate(sched.log):
+        if kind != "exploit":
+            continue
+        # the source's last decision before this exploit: in the top quantile, at the step
+        # of the checkpoint copied
+        last = [e for e in sched.log[:i] if e[0] == "decision" and e[1] == source][-1:]
+        assert last and last[0][3] and last[0][2] == step, (member, source, step, last)
+    # at most one exploit per member and decision interval (9 steps, every 3; old rule: 120)
+    assert sched.num_exploits <= n * (9 // 3), exploits
