@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         if enas and ("random-standalone", seed) not in done:
             budget = 0.0 if args.quick else args.standalone_factor * enas[0]["cpu_s"]
             keep(run_standalone(seed, args.quick, budget))  # quick: one batch of 2
-    lines = table(rows, methods)
+    lines = table([r for r in rows if r["seed"] < seeds], methods)  # the seeds asked for
     print("\n".join(lines))
     if args.write:
         s = settings(args.quick)
