@@ -297,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         if enas and ("random-standalone", seed) not in done:
             budget = 0.0 if args.quick else args.standalone_factor * enas[0]["cpu_s"]
             keep(run_standalone(seed, args.quick, budget))  # quick: one batch of 2
-    lines = table([r for r in rows if r["seed"] < seeds], methods)  # the seeds asked for
+    shown = [r for r in rows if r["seed"] < seeds]  # the seeds asked for
+    reused = sum((r["method"], r["seed"]) in done for r in shown)
+    lines = table(shown, methods)
     print("\n".join(lines))
     if args.write:
         s = settings(args.quick)
@@ -311,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
              f"chosen architecture trained again from scratch with {args.retrain} fresh seeds, "
              "median accuracy on a test split that no method selects on (digits: 1,200 train, "
              "the rest halved into validation and test). CPU hours: the trials' process CPU "
-             "time."),
+             "time." + (f" {reused} of the {len(shown)} searches were run earlier and kept in "
+                        "the --rows file (the wall time above is this run's)." if reused else "")),
             "", *lines]))
     return 0
 
