@@ -6,7 +6,8 @@ from pathlib import Path
 
 from benchmarks._report import QUICK_MARK, RESULTS, Report, read_section, write_section
 
-SECTIONS = ("search_quality", "regret_curve", "multi_fidelity", "pbt_exploit", "overhead")
+SECTIONS = ("search_quality", "regret_curve", "multi_fidelity", "pbt_exploit", "overhead",
+            "rafiki_advisors", "nas")
 
 
 def test_the_page_has_one_section_per_benchmark_and_stays_short() -> None:
