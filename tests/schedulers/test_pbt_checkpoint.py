@@ -16,6 +16,7 @@ from ray import tune
 from rafiki_ray.schedulers import PBT
 from rafiki_ray.schedulers.pbt import PBTSession
 from rafiki_ray.spaces import Float, SearchSpace
+from tests.schedulers.test_pbt import _short_trial
 
 # The toy problem: theta in R^2, Q = 1.2 - ||theta||^2, each member ascends the surrogate
 # Qhat = 1.2 - (h0 theta0^2 + h1 theta1^2); the two members start with h = (1, 0) and (0, 1),
@@ -341,21 +342,6 @@ def test_an_exploit_from_a_checkpoint_at_the_last_step_is_recorded_as_dropped(ra
 
 
 # ----------------------------------------------------------------------------- time-sharing
-def _nine_reports(config):
-    """Ray's PBT style, as in benchmarks/overhead.py: 9 reports, each with a checkpoint."""
-    start = 0
-    ckpt = tune.get_checkpoint()
-    if ckpt is not None:
-        with ckpt.as_directory() as d, open(os.path.join(d, "it")) as f:
-            start = int(f.read())
-    for it in range(start + 1, 10):
-        with tempfile.TemporaryDirectory() as d:
-            with open(os.path.join(d, "it"), "w") as f:
-                f.write(str(it))
-            tune.report({"score": -config["x"] ** 2 * (1 - 0.5 ** it)},
-                        checkpoint=tune.Checkpoint.from_directory(d))
-
-
 class _Recorded(PBT):
     """PBT that logs, in order, each decision (member, step, in the top quantile) and each
     exploit (member, source, the copied checkpoint's step): an outside view of the rule."""
@@ -391,7 +377,7 @@ def test_time_sharing_copies_only_what_a_top_member_saved_at_its_decision(ray_se
                       persist=False)
     n = 6
     grid = tune.Tuner(
-        tune.with_resources(_nine_reports, {"cpu": 1}),
+        tune.with_resources(_short_trial, {"cpu": 1}),
         param_space={"x": tune.grid_search([3.0, 0.5, 2.0, 1.0, 2.5, 1.5][:n])},
         tune_config=tune.TuneConfig(metric="score", mode="max", scheduler=sched,
                                     reuse_actors=True),

@@ -198,7 +198,7 @@ def test_a_row_that_moves_a_trial_to_another_bracket_is_refused(tmp_path):
     inconsistent file: a ValueError naming the trial, not a silent rewrite of its rungs."""
     sched, ctrl = _attached(tmp_path, seed=3, brackets=2)
     _run(sched, ctrl, 4)
-    tid = sorted(sched._bracket_of)[0]
+    tid = min(sched._bracket_of)
     row = list(sched._trial_row(tid))
     row[0] = 1 - row[0]
     with pytest.raises(ValueError, match=rf"trials\['{tid}'\].bracket"):
