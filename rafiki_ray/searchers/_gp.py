@@ -47,6 +47,9 @@ _PRIOR_A, _PRIOR_W0 = 0.1, 1.0
 _controller: Any = None  # threadpoolctl's ThreadpoolController, built at the first use
 
 
+_CAT_EPS = 1e-12  # encoded categories closer than this are the same category
+
+
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
     """BLAS limited to one thread inside the block (see the module docstring; threadpoolctl
@@ -151,7 +154,7 @@ class GP:
         D = A.T[:, :, None] - B.T[:, None, :]
         D = D * D
         if self.is_cat.any():
-            D[self.is_cat] = (D[self.is_cat] > 1e-12).astype(float)
+            D[self.is_cat] = (D[self.is_cat] > _CAT_EPS).astype(float)
         return D
 
     def _r2(self, A: np.ndarray, B: np.ndarray, w: np.ndarray, is_cat: np.ndarray | None = None) -> np.ndarray:
@@ -165,7 +168,7 @@ class GP:
         r2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
         np.maximum(r2, 0.0, out=r2)
         for i in np.flatnonzero(is_cat):
-            r2 += w[i] * (np.abs(A[:, i][:, None] - B[:, i][None, :]) > 1e-12)
+            r2 += w[i] * (np.abs(A[:, i][:, None] - B[:, i][None, :]) > _CAT_EPS)
         return r2
 
     def default_theta(self, d: int) -> np.ndarray:
@@ -326,7 +329,7 @@ class GP:
         diff = Xs[:, None, :] - f.X[None, :, :]  # (m, n, d)
         D2 = diff * diff
         if self.is_cat.any():
-            D2[:, :, self.is_cat] = np.abs(diff[:, :, self.is_cat]) > 1e-12
+            D2[:, :, self.is_cat] = np.abs(diff[:, :, self.is_cat]) > _CAT_EPS
         kk, dk = kernel_value(D2 @ w, self.kind, self.nu)
         Ks = s * kk  # (m, n)
         mu = Ks @ f.alpha
