@@ -23,15 +23,20 @@ __all__ = ["FitSchedule"]
 logger = logging.getLogger("rafiki_ray.searchers.gp")
 
 
+def _yj_halves(lp: np.ndarray, ln: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Yeo-Johnson transform with exponent ``lam`` of the non-negative and the negative
+    values, given ``lp = log1p(x)`` of the first and ``ln = log1p(-x)`` of the second."""
+    eps = np.finfo(float).eps
+    return (lp if abs(lam) < eps else np.expm1(lam * lp) / lam,
+            -ln if abs(lam - 2) < eps else -np.expm1((2 - lam) * ln) / (2 - lam))
+
+
 def _yj_transform(x: np.ndarray, lam: float) -> np.ndarray:
     """The Yeo-Johnson transform of ``x`` with exponent ``lam`` (as ``scipy.stats.yeojohnson``
     with a given ``lmbda``, without its array-API dispatch: it runs at every suggestion)."""
-    eps = np.finfo(float).eps
     out = np.empty_like(x, dtype=float)
     pos = x >= 0
-    lp, ln = np.log1p(x[pos]), np.log1p(-x[~pos])
-    out[pos] = lp if abs(lam) < eps else np.expm1(lam * lp) / lam
-    out[~pos] = -ln if abs(lam - 2) < eps else -np.expm1((2 - lam) * ln) / (2 - lam)
+    out[pos], out[~pos] = _yj_halves(np.log1p(x[pos]), np.log1p(-x[~pos]), lam)
     return out
 
 
@@ -59,8 +64,7 @@ def _yj_normmax(x: np.ndarray) -> float:
     k = len(lp)
 
     def neg_llf(lam: float) -> float:
-        out[:k] = lp if abs(lam) < eps else np.expm1(lam * lp) / lam
-        out[k:] = -ln if abs(lam - 2) < eps else -np.expm1((2 - lam) * ln) / (2 - lam)
+        out[:k], out[k:] = _yj_halves(lp, ln, lam)
         var = float(out.var())
         if not var >= tiny:  # scipy: log-likelihood +inf (zero variance) is rejected
             return np.inf
