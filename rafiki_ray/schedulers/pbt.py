@@ -242,7 +242,7 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_store"] = None  # the handle is found again by name
-        state["_trials"] = state["_pinned"] = {}
+        state["_trials"], state["_pinned"] = {}, {}  # runtime only; two dicts, not one shared
         return state
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:

@@ -624,3 +624,15 @@ def test_decisions_are_journaled_not_full_state_writes(ray_session, storage):
     other = make()
     assert other._load_persisted(folder, grid[0].metrics["trial_id"])
     assert other.get_state() == sched.get_state()
+
+
+def test_a_pickled_pbt_keeps_its_runtime_maps_apart():
+    """Tune pickles its scheduler with the experiment; the unpickled PBT starts with empty
+    runtime maps of trials and of pinned checkpoints, two dicts: pinning a checkpoint must not
+    put it among the trials (it once shared one dict between both)."""
+    import pickle
+
+    sched = pickle.loads(pickle.dumps(PBT({"x": tune.uniform(0, 1)}, metric="s", mode="max")))
+    assert sched._trials == {} and sched._pinned == {}
+    sched._pinned["t"] = ("checkpoint", {})
+    assert "t" not in sched._trials
