@@ -19,8 +19,11 @@ All use the same space, ``reuse_actors=True``, 1 CPU per trial; a short unrecord
 run first starts Ray's worker processes, so that no configuration pays for that. The costs are
 compared with vanilla Tune's per trial (the issue's unit; schedulers that stop trials early
 also report fewer results) and per reported result: wall time, and the driver's CPU time (where
-Tune's controller, the searcher and the scheduler run). With ``--repeats R`` the
-configurations run R times in turn and the medians are reported.
+Tune's controller, the searcher and the scheduler run). The last column is the time spent
+inside the searcher's and the scheduler's own methods that Tune calls (``suggest``,
+``on_trial_result``, ``choose_trial_to_run``, ``save``, ...), timed in the same run: the part
+of the overhead that is the component's own code rather than Tune's path or the machine's noise.
+With ``--repeats R`` the configurations run R times in turn and the medians are reported.
 
     python benchmarks/overhead.py --quick     # smoke test: 16 trials each, about 3 minutes
     python benchmarks/overhead.py             # 200 trials each, writes RESULTS.md
@@ -147,12 +150,48 @@ CONFIGS: dict[str, Factory] = {
 }
 
 
+#: The methods Tune calls on a searcher or a scheduler, timed as the component's own cost.
+TIMED = ("suggest", "on_trial_result", "on_trial_complete", "on_trial_add", "on_trial_error",
+         "on_trial_remove", "choose_trial_to_run", "save", "restore", "set_search_properties")
+
+
+class _Timed:
+    """One bound method that adds its wall time to ``clock[0]`` (outermost calls only:
+    ``clock[1]`` is the nesting depth, so a method calling another is counted once)."""
+
+    def __init__(self, fn: Callable[..., Any], clock: list[float]) -> None:
+        self.fn, self.clock = fn, clock
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.clock[1] += 1
+        t = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.clock[1] -= 1
+            if not self.clock[1]:
+                self.clock[0] += time.perf_counter() - t
+
+
+def time_calls(*components: Any) -> list[float]:
+    """Time the :data:`TIMED` methods of ``components`` (those not ``None``) into one clock,
+    ``[seconds, depth]``, by wrapping them on the instances."""
+    clock = [0.0, 0.0]
+    for obj in components:
+        for name in TIMED if obj is not None else ():
+            fn = getattr(obj, name, None)
+            if callable(fn):
+                setattr(obj, name, _Timed(fn, clock))
+    return clock
+
+
 def run_one(name: str, trials: int, iters: int, seed: int, storage: str) -> dict[str, Any]:
     """One configuration: ``trials`` trials; wall and driver CPU seconds, results, errors."""
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
     searcher, scheduler = CONFIGS[name](iters, seed)
+    clock = time_calls(searcher, scheduler) if name != VANILLA else None
     if searcher is None:
         searcher = BasicVariantGenerator(random_state=seed)
     param_space = space().to_tune()
@@ -175,7 +214,8 @@ def run_one(name: str, trials: int, iters: int, seed: int, storage: str) -> dict
         store.shutdown()
     shutil.rmtree(run_dir, ignore_errors=True)
     return {"name": name, "trials": len(grid), "results": results, "wall": wall, "cpu": cpu,
-            "errors": sum(1 for r in grid if r.error), "exploits": exploits}
+            "errors": sum(1 for r in grid if r.error), "exploits": exploits,
+            "own": clock[0] if clock is not None else None}
 
 
 def _exploits(scheduler: Any) -> int | None:
@@ -206,8 +246,9 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
          f"{len(base)} repeat(s), medians; relative to vanilla Tune:"),
         "",
         ("| configuration | trials | results | errors | wall s | wall ms per trial | vs vanilla "
-         "| wall ms per result | vs vanilla | driver CPU ms per result | vs vanilla |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+         "| wall ms per result | vs vanilla | driver CPU ms per result | vs vanilla "
+         "| own calls ms per trial |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for name, rs in runs.items():
@@ -218,7 +259,7 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
             f"| {name} | {rs[0]['trials']} | {statistics.median(x['results'] for x in rs):.0f} "
             f"| {sum(x['errors'] for x in rs)} | {statistics.median(x['wall'] for x in rs):.1f} "
             f"| {1e3 * t:.0f} | {_rel(t, bt, v)} | {1e3 * r:.0f} | {_rel(r, br, v)} "
-            f"| {1e3 * c:.1f} | {_rel(c, bc, v)} |")
+            f"| {1e3 * c:.1f} | {_rel(c, bc, v)} | {_own(rs)} |")
         if not v and name != RAY_PBT:  # the reference is not ours: no verdict
             verdicts.append((name, t / bt - 1))
     ok = [n for n, x in verdicts if x <= TARGET]
@@ -236,6 +277,12 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
                     f"{_rel(_median(ours, 'wall', 'trials'), rt, False)}, driver CPU per result "
                     f"{_rel(_median(ours, 'cpu', 'results'), rc, False)}.")
     return out
+
+
+def _own(runs: list[dict[str, Any]]) -> str:
+    """Median ms per trial spent in the component's own methods ("-" when not timed)."""
+    found = [r["own"] / max(r["trials"], 1) for r in runs if r.get("own") is not None]
+    return f"{1e3 * statistics.median(found):.1f}" if found else "-"
 
 
 def _median_exploits(runs: list[dict[str, Any]]) -> str:

@@ -26,6 +26,8 @@ def test_overhead_quick_run_reports_every_configuration(ray_session, tmp_path: P
         assert 4 <= results <= 12  # at least one result per trial, at most 3
         assert float(rows[name][4]) > 0 and float(rows[name][6]) > 0  # ms per trial / result
     assert int(rows[VANILLA][1]) == 12  # FIFO: every trial reports all 3 results
+    # ASHA's own methods were timed inside the run; vanilla (Tune's own) is not
+    assert rows[VANILLA][-1] == "-" and 0 < float(rows["ASHA"][-1]) < 1e3 * float(rows["ASHA"][4])
     assert "Within 10 % of vanilla Tune's wall time per trial" in section
 
 
@@ -52,3 +54,24 @@ def test_ray_pbt_reference_row_has_no_verdict_and_exploits_are_compared() -> Non
     assert "PBT (+200 %)" in verdict and RAY_PBT not in verdict  # the reference is not ours
     assert lines[-1] == (f"Exploits (median): PBT 12; {RAY_PBT} 4. PBT against {RAY_PBT}: "
                          "wall per trial +50 %, driver CPU per result +25 %.")
+
+
+def test_time_calls_counts_nested_calls_once_and_leaves_results_alone() -> None:
+    import time
+
+    from benchmarks.overhead import time_calls
+
+    class Component:
+        def on_trial_result(self, x: int) -> int:
+            return self.on_trial_complete(x) + 1  # a timed method calling another
+
+        def on_trial_complete(self, x: int) -> int:
+            time.sleep(0.1)
+            return 2 * x
+
+    c = Component()
+    clock = time_calls(c, None)
+    assert c.on_trial_result(3) == 7
+    assert 0.1 <= clock[0] < 0.19  # once: the inner call counted twice would make 0.2
+    assert clock[1] == 0
+    assert c.on_trial_complete(1) == 2 and 0.2 <= clock[0] < 0.29
