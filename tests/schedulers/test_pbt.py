@@ -439,11 +439,12 @@ def test_pytorch_digits_end_to_end(ray_session, storage, weight_noise):
     # every exploit was applied in place, except those decided at a trial's last report
     assert (exploits["applied"] | exploits["dropped"]).all(), trace
     assert not exploits[exploits.step < 6]["dropped"].any(), trace
-    # the worst initial members (lr 1e-4, 3e-4) copied better members and took their lr, at the
-    # first boundary (members report in lockstep, so the ranking there is always the same)
+    # the worst initial members (lr 1e-4, 3e-4) copied better members. Not always at the first
+    # boundary: by Ray's rule a top member can be copied only after its own decision in the top
+    # quantile, and at step 2 the bottom members may decide first (lockstep epochs, any order)
     starts = df[df.event == "start"]
     small = set(starts[starts["config/lr"] < 1e-3]["trial_id"])
-    assert len(small) == 2 and small <= set(exploits[exploits.step == 2]["trial_id"]), trace
+    assert len(small) == 2 and small <= set(exploits["trial_id"]), trace
     assert set(exploits[exploits.step == 2]["source"]).isdisjoint(small), trace
     assert all(r.metrics["training_iteration"] == 6 for r in grid)
     final = sorted(r.metrics["acc"] for r in grid)

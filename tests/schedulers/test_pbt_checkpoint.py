@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -171,8 +172,23 @@ def _digits():
     return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
-def digits_ray_style(config, data=None):
-    """A digits MLP written exactly as for Ray's PopulationBasedTraining (no rafiki_ray)."""
+def _start_together(barrier, n):
+    """Test harness: wait (up to 120 s) until ``n`` members have started. A member's 6 epochs
+    take ~1 s, less than a trial process's start (importing torch), so without it the first
+    members can finish before the last start, and a finished member is in no quantile (as in
+    Ray's PBT): PBT then has nobody to compare with (0 exploits in one run)."""
+    if barrier is None:
+        return
+    with open(os.path.join(barrier, tune.get_context().get_trial_id()), "w"):
+        pass
+    deadline = time.monotonic() + 120
+    while len(os.listdir(barrier)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def digits_ray_style(config, data=None, barrier=None):
+    """A digits MLP written exactly as for Ray's PopulationBasedTraining (no rafiki_ray);
+    ``barrier``: a folder in which the first start of every member waits for the others."""
     import torch
 
     torch.set_num_threads(1)
@@ -193,6 +209,8 @@ def digits_ray_style(config, data=None):
         start = state["epoch"]
         for g in opt.param_groups:  # the explored learning rate
             g["lr"] = config["lr"]
+    if start == 0:
+        _start_together(barrier, 4)
     gen = torch.Generator().manual_seed(int(config["seed"]) + start)
     for epoch in range(start + 1, 7):
         perm = torch.randperm(len(xt), generator=gen)
@@ -211,14 +229,14 @@ def digits_ray_style(config, data=None):
 
 
 @pytest.mark.slow  # ~40 s here: 4 trial processes import torch
-def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage):
+def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage, tmp_path):
     """The issue's reproduction: a Ray-PBT-style trainable under rafiki_ray's PBT with Ray's
     arguments exploits (it exploited 0 times before) and ends better than its worst start."""
     sched = PBT(perturbation_interval=2, time_attr="epoch", quantile_fraction=0.25, seed=0,
                 hyperparam_mutations={"lr": tune.loguniform(1e-4, 0.1)}, persist=False)
     grid = tune.Tuner(
-        tune.with_resources(tune.with_parameters(digits_ray_style, data=_digits()),
-                            {"cpu": 0.5}),
+        tune.with_resources(tune.with_parameters(digits_ray_style, data=_digits(),
+                                                 barrier=str(tmp_path)), {"cpu": 0.5}),
         param_space={"lr": tune.grid_search([1e-4, 3e-4, 0.03, 0.1]), "seed": 0},
         tune_config=tune.TuneConfig(metric="acc", mode="max", scheduler=sched,
                                     reuse_actors=True),
@@ -236,9 +254,10 @@ def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage):
     assert max(r.metrics["acc"] for r in grid) > 0.85, [r.metrics["acc"] for r in grid]
     # a member that copied another ends better than the copied-into member's score then
     last = ex.groupby("trial_id").tail(1)
-    # by the trial's folder: a member restarted from a checkpoint at the last epoch ends
+    # by the trial's folder (Tune's id: 5 hex digits, "_", 5 digits; "[0-9a-f]+_" would match
+    # "e_56435" in "digits_ray_style_56435_00000" when the hex part is all digits): a member restarted from a checkpoint at the last epoch ends
     # without reporting again, and its last metrics are the copied member's (its trial_id too)
-    final = {re.search(r"[0-9a-f]+_\d{5}", os.path.basename(r.path)).group(0): r.metrics["acc"]
+    final = {re.search(r"[0-9a-f]{5}_\d{5}(?=_|$)", os.path.basename(r.path)).group(0): r.metrics["acc"]
              for r in grid}
     assert any(final[t] > s for t, s in zip(last["trial_id"], last["score"])), (last, final)
 
