@@ -16,10 +16,10 @@ run after them (load 8-12): decision median 0.162 -> 0.162 ms, p95 0.81 -> 1.41 
 median 1.03 -> 1.50 ms; the full 2,000 after them (session 13, load under 2): 107 s wall, 50 ms
 per trial, RSS 453 -> 536 MiB (13.8 / 9.0 MiB over the first / last 200), state 10 -> 137 KB
 (disk with the journal 30 -> 443 KB), at most 4 sets in the store, decision median 0.139 ->
-0.112 ms, p95 0.21 -> 0.18 ms, suggest median 0.99 -> 1.85 ms. ``state_bytes`` is the pickled state a snapshot would hold,
-``disk_bytes`` the snapshot plus the journal. ``N_TRIALS`` is
-2,000 (``RAFIKI_SOAK_TRIALS`` overrides it, e.g. for a quick look). The trainable is as short
-as a trial can be (no sleep, four reports, one tiny publish). ASHA stops rather than pauses
+0.112 ms, p95 0.21 -> 0.18 ms, suggest median 0.99 -> 1.85 ms. ``state_bytes`` is the
+pickled state a snapshot would hold, ``disk_bytes`` the snapshot plus the journal.
+``N_TRIALS`` is 2,000 (``RAFIKI_SOAK_TRIALS`` overrides it, e.g. for a quick look). The
+trainable is as short as a trial can be (no sleep, four reports, one tiny publish). ASHA stops rather than pauses
 (``promotion="stop"``): a paused trial would need a checkpoint written to storage per result.
 """
 

@@ -176,7 +176,8 @@ def _start_together(barrier, n):
     """Test harness: wait (up to 120 s) until ``n`` members have started. A member's 6 epochs
     take ~1 s, less than a trial process's start (importing torch), so without it the first
     members can finish before the last start, and a finished member is in no quantile (as in
-    Ray's PBT): PBT then has nobody to compare with (0 exploits in one run)."""
+    Ray's PBT): PBT then has nobody to compare with (0 exploits in one run). A folder, not
+    ``test_pbt._barrier``'s ParamStore: this trainable uses nothing of rafiki_ray."""
     if barrier is None:
         return
     with open(os.path.join(barrier, tune.get_context().get_trial_id()), "w"):
@@ -254,11 +255,12 @@ def test_digits_mlp_written_for_rays_pbt_exploits(ray_session, storage, tmp_path
     assert max(r.metrics["acc"] for r in grid) > 0.85, [r.metrics["acc"] for r in grid]
     # a member that copied another ends better than the copied-into member's score then
     last = ex.groupby("trial_id").tail(1)
-    # by the trial's folder (Tune's id: 5 hex digits, "_", 5 digits; "[0-9a-f]+_" would match
-    # "e_56435" in "digits_ray_style_56435_00000" when the hex part is all digits): a member restarted from a checkpoint at the last epoch ends
-    # without reporting again, and its last metrics are the copied member's (its trial_id too)
-    final = {re.search(r"[0-9a-f]{5}_\d{5}(?=_|$)", os.path.basename(r.path)).group(0): r.metrics["acc"]
-             for r in grid}
+    # by the trial's folder: a member restarted from a checkpoint at the last epoch ends
+    # without reporting again, and its last metrics are the copied member's (its trial_id too).
+    # Tune's id is 5 hex digits, "_", 5 digits ("[0-9a-f]+_" would match "e_56435" in
+    # "digits_ray_style_56435_00000" when the hex part is all digits)
+    trial_id = re.compile(r"[0-9a-f]{5}_\d{5}(?=_|$)")
+    final = {trial_id.search(os.path.basename(r.path)).group(0): r.metrics["acc"] for r in grid}
     assert any(final[t] > s for t, s in zip(last["trial_id"], last["score"])), (last, final)
 
 
