@@ -66,7 +66,7 @@ from rafiki_ray._rng import child_seed
 from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
 from rafiki_ray.searchers._base import RafikiSearcher
 from rafiki_ray.searchers._gp import GP, KERNELS, single_thread
-from rafiki_ray.searchers._gp_batch import TrustRegion, perturb
+from rafiki_ray.searchers._gp_batch import TrustRegion, perturb, shifted_sobol
 from rafiki_ray.searchers._gp_fit import FitSchedule
 from rafiki_ray.spaces._params import Conditional, Float, Int
 
@@ -81,6 +81,11 @@ _MIN_EXPLOIT_SD = 1e-3
 #: size up to this many observations and scaled by ``_FULL_EFFORT_N / n`` beyond: each scored
 #: point costs O(n), so the cost per suggestion stays about flat (see :meth:`GPSearch._effort`)
 _FULL_EFFORT_N = 50
+#: default candidate count per input dim (``n_candidates=None``), and its cap
+_CANDIDATES_PER_DIM, _MAX_CANDIDATES = 128, 2048
+#: L-BFGS-B iterations of the acquisition's polish and of the posterior-mean minimiser
+_POLISH_ITERS = 15
+_MEAN_MIN_ITERS = 25
 #: ``batch_strategy`` values: Kriging believer (default) or the base class's constant liar.
 BATCH_STRATEGIES = ("believer", "liar")
 #: ``output_warping`` values (``None`` is the same as ``"none"``).
@@ -104,7 +109,8 @@ class GPSearch(RafikiSearcher):
             ``3 * dims`` clipped to [10, 20] (NNI's ``cold_start_num`` default is 10; on
             Hartmann6 a 6-D design of 10 left half the seeds in a local basin, 18-20 about 3 in 10).
         n_candidates: Sobol + local candidates scored per suggestion (scaled down by
-            ``50 / n`` beyond 50 observations, at least 256).
+            ``50 / n`` beyond 50 observations, at least 256); ``None``: ``128 * dims`` clipped
+            to [256, 2048].
         n_polish: best candidates refined by L-BFGS-B on the continuous dims (at most twice
             their number; scaled down by ``50 / n`` beyond 50 observations, at least 2).
         n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
@@ -127,8 +133,9 @@ class GPSearch(RafikiSearcher):
         refit_growth: when the hyperparameters (and the output warping's exponent) are
             re-optimised: at the first model-based suggestion, then once the real
             observations have grown by this fraction since the last fit (by at least one):
-            with 0.0625, at every new one up to 32, every 2nd from 32, every 12th at 200. In
-            between, a suggestion only recomputes the posterior with them fixed (one
+            with the default 0.125, at every new one up to 16, then at 18, 20, 22, 24, 27, 30,
+            33, ... 162, 182, 204 (the earlier default, 0.0625, fit twice as often). In between, a
+            suggestion only recomputes the posterior with them fixed (one
             Cholesky); the exponent is also refit when a loss beyond the range of its last
             fit arrives. It trades model freshness for driver time: ``0`` refits at every new
             observation (a full fit per suggestion, the cost grows with it); larger values fit
@@ -173,14 +180,14 @@ class GPSearch(RafikiSearcher):
         alpha: float = 1e-10,
         n_restarts: int = 0,
         n_initial: int | None = None,
-        n_candidates: int = 2048,
+        n_candidates: int | None = None,
         n_polish: int = 8,
         n_iterations: int | None = None,
         batch_strategy: str = "believer",
         exploit_every: int | None = None,
         output_warping: str | None = "yeo-johnson",
         trust_region: float | None = None,
-        refit_growth: float = 0.0625,
+        refit_growth: float = 0.125,
     ) -> None:
         warp = "none" if output_warping is None else output_warping
         if warp not in OUTPUT_WARPINGS:
@@ -204,7 +211,7 @@ class GPSearch(RafikiSearcher):
         self._alpha = check_number("alpha", alpha, low=0.0)
         self._n_restarts = check_number("n_restarts", n_restarts, integer=True, low=0)
         self._n_initial = check_number("n_initial", n_initial, integer=True, low=1, none_ok=True)
-        self._n_candidates = check_number("n_candidates", n_candidates, integer=True, low=1)
+        self._n_candidates = check_number("n_candidates", n_candidates, integer=True, low=1, none_ok=True)
         self._n_polish = check_number("n_polish", n_polish, integer=True, low=0)
         self._n_iterations = check_number("n_iterations", n_iterations, integer=True, low=0,
                                           none_ok=True)
@@ -479,12 +486,10 @@ class GPSearch(RafikiSearcher):
         return (diff < 1e-9).any(1)
 
     def _candidates(self, Xr: np.ndarray, ys: np.ndarray, gp: GP) -> np.ndarray:
-        d, m = Xr.shape[1], self._effort(self._n_candidates, len(Xr), 256)
+        d = Xr.shape[1]
+        m = self._effort(self._n_candidates or min(_MAX_CANDIDATES, max(256, _CANDIDATES_PER_DIM * d)), len(Xr), 256)
         n_global = max(1, m // 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            U = qmc.Sobol(d, scramble=True, seed=child_seed(self.rng)).random(n_global)
-        G = self._from_unit(U)
+        G = self._from_unit(shifted_sobol(d, n_global, self.rng))
         n_local = m - n_global
         if n_local <= 0:
             return G, n_global
@@ -499,7 +504,7 @@ class GPSearch(RafikiSearcher):
 
     def _mean_min(self, gp: GP, starts: np.ndarray) -> np.ndarray:
         """Minimisers of the posterior mean from ``starts``, snapped."""
-        return self._minimise_rows(starts, lambda X0: gp.local(X0, self._cont, with_sd=False), maxiter=50)
+        return self._minimise_rows(starts, lambda X0: gp.local(X0, self._cont, with_sd=False), maxiter=_MEAN_MIN_ITERS)
 
     def _polish(
         self, starts: np.ndarray, gp: GP, best: float, bounds: tuple[np.ndarray, np.ndarray] | None = None
@@ -517,7 +522,7 @@ class GPSearch(RafikiSearcher):
 
             return neg_acq
 
-        return self._minimise_rows(starts, make, maxiter=30, bounds=bounds)
+        return self._minimise_rows(starts, make, maxiter=_POLISH_ITERS, bounds=bounds)
 
     def _minimise_rows(
         self,

@@ -586,7 +586,7 @@ def test_fits_do_not_grow_with_the_observations() -> None:
     # suggestion: the overhead benchmark's +155 % per trial at 200 trials. The default
     # schedule fits as often for each doubling of the observations (so the fits' total cost
     # is a constant multiple of the last one's) ...
-    sched = FitSchedule(0.0625)
+    sched = FitSchedule(0.125)
     counts = []
     for lo in (50, 100, 200, 400):
         sched.fit_n, fits = lo, 0
@@ -595,8 +595,8 @@ def test_fits_do_not_grow_with_the_observations() -> None:
                 sched.fitted(n)
                 fits += 1
         counts.append(fits)
-    assert counts == [12, 12, 11, 11]  # against 50, 100, 200, 400 refitting every time
-    # ... and a searcher follows it: 40 suggestions from 60 to 99 observations, 10 fits
+    assert counts == [6, 6, 5, 5]  # against 50, 100, 200, 400 refitting every time
+    # ... and a searcher follows it: 40 suggestions from 60 to 99 observations, 5 fits
     s = _fast(space=SPHERE, metric="loss", mode="min", seed=0)
     rng = np.random.default_rng(0)
     for _ in range(60):
@@ -606,7 +606,7 @@ def test_fits_do_not_grow_with_the_observations() -> None:
         c = s.suggest(f"t{i}")
         s.on_trial_complete(f"t{i}", {"loss": sphere(c)})
     assert s.n_observations == 100
-    assert s.n_fits == len(_fit_points(60, 99, 0.0625)) == 10
+    assert s.n_fits == len(_fit_points(60, 99, 0.125)) == 5
     every = GPSearch()
     state = s.get_state()
     state["extra"]["options"]["refit_growth"] = 0.0
@@ -713,3 +713,24 @@ def test_yeo_johnson_exponent_matches_scipy() -> None:
         assert abs(lam - stats.yeojohnson_normmax(x)) < 1e-5
         assert np.allclose(_yj_transform(x, lam), stats.yeojohnson(x, lam), atol=1e-12)
     assert _yj_normmax(np.zeros(5)) == 1.0
+
+
+def test_shifted_sobol_candidates_are_stratified_and_follow_the_generator() -> None:
+    from rafiki_ray.searchers._gp_batch import shifted_sobol
+
+    U = shifted_sobol(5, 256, np.random.default_rng(3))
+    assert U.shape == (256, 5) and ((U >= 0) & (U < 1)).all()
+    # a shifted 2^m Sobol prefix keeps one point in each of 256 equal slices of every axis
+    for j in range(5):
+        assert np.array_equal(np.bincount(np.floor(U[:, j] * 256).astype(int), minlength=256), np.ones(256))
+    assert np.array_equal(U, shifted_sobol(5, 256, np.random.default_rng(3)))
+    assert not np.allclose(U, shifted_sobol(5, 256, np.random.default_rng(4)))
+
+
+def test_default_candidate_count_scales_with_the_dims() -> None:
+    for d, want in [(1, 256), (4, 512), (6, 768), (30, 2048)]:
+        space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(d)})
+        s = GPSearch(space, metric="loss", mode="min", seed=0, n_initial=5)
+        drive(s, 8, lambda c: sum(c.values()))
+        C, _ = s._candidates(s.model_data(with_pending=False)[0], np.arange(8.0), s._gp)
+        assert len(C) == want, (d, len(C))
