@@ -57,7 +57,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.stats import qmc
 
 from rafiki_ray._args import POSITIVE, check_number
@@ -65,6 +64,7 @@ from rafiki_ray._errors import invalid, invalid_type
 from rafiki_ray._rng import child_seed
 from rafiki_ray.searchers._acquisition import ACQUISITIONS, acquisition
 from rafiki_ray.searchers._base import RafikiSearcher
+from rafiki_ray.searchers._descent import descend
 from rafiki_ray.searchers._gp import GP, KERNELS, single_thread
 from rafiki_ray.searchers._gp_batch import TrustRegion, perturb, shifted_sobol
 from rafiki_ray.searchers._gp_fit import FitSchedule
@@ -83,9 +83,9 @@ _MIN_EXPLOIT_SD = 1e-3
 _FULL_EFFORT_N = 50
 #: default candidate count per input dim (``n_candidates=None``), and its cap
 _CANDIDATES_PER_DIM, _MAX_CANDIDATES = 128, 2048
-#: L-BFGS-B iterations of the acquisition's polish and of the posterior-mean minimiser
-_POLISH_ITERS = 15
-_MEAN_MIN_ITERS = 25
+#: function evaluations of the acquisition's polish and of the posterior-mean minimiser
+_POLISH_EVALS = 20
+_MEAN_MIN_EVALS = 30
 #: ``batch_strategy`` values: Kriging believer (default) or the base class's constant liar.
 BATCH_STRATEGIES = ("believer", "liar")
 #: ``output_warping`` values (``None`` is the same as ``"none"``).
@@ -504,7 +504,7 @@ class GPSearch(RafikiSearcher):
 
     def _mean_min(self, gp: GP, starts: np.ndarray) -> np.ndarray:
         """Minimisers of the posterior mean from ``starts``, snapped."""
-        return self._minimise_rows(starts, lambda X0: gp.local(X0, self._cont, with_sd=False), maxiter=_MEAN_MIN_ITERS)
+        return self._minimise_rows(starts, lambda X0: gp.local(X0, self._cont, with_sd=False), evals=_MEAN_MIN_EVALS)
 
     def _polish(
         self, starts: np.ndarray, gp: GP, best: float, bounds: tuple[np.ndarray, np.ndarray] | None = None
@@ -522,38 +522,27 @@ class GPSearch(RafikiSearcher):
 
             return neg_acq
 
-        return self._minimise_rows(starts, make, maxiter=_POLISH_ITERS, bounds=bounds)
+        return self._minimise_rows(starts, make, evals=_POLISH_EVALS, bounds=bounds)
 
     def _minimise_rows(
         self,
         starts: np.ndarray,
         make: Callable[[np.ndarray], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]],
         *,
-        maxiter: int,
+        evals: int,
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Batched L-BFGS-B on the continuous dims: each row of ``starts`` descends
-        ``make(starts)`` (a function of the continuous dims' values, shape ``(rows, n_cont)``,
-        returning per-row values and their gradients on those dims) independently; snapped."""
+        """Batched descent (:func:`._descent.descend`) on the continuous dims: each row of
+        ``starts`` descends ``make(starts)`` (a function of the continuous dims' values, shape
+        ``(rows, n_cont)``, returning per-row values and their gradients on those dims)
+        independently, with at most ``evals`` calls; snapped."""
         cont = self._cont
-        b, nc = len(starts), int(cont.sum())
-        if not nc:
+        if not cont.any():
             return self._snap(starts)
-        fn = make(starts)
-
-        def f(z: np.ndarray) -> tuple[float, np.ndarray]:
-            v, g = fn(z.reshape(b, nc))
-            return float(v.sum()), g.ravel()
-
-        z0 = starts[:, cont].ravel()
-        if bounds is None:
-            box = [(0.0, 1.0)] * len(z0)
-        else:
-            lo, hi = np.tile(bounds[0][cont], b), np.tile(bounds[1][cont], b)
-            box, z0 = list(zip(lo, hi)), np.clip(z0, lo, hi)
-        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=box, options={"maxiter": maxiter})
+        nc = int(cont.sum())
+        lo, hi = (np.zeros(nc), np.ones(nc)) if bounds is None else (bounds[0][cont], bounds[1][cont])
         out = starts.copy()
-        out[:, cont] = res.x.reshape(b, nc)
+        out[:, cont] = descend(make(starts), starts[:, cont], lo, hi, evals=evals)
         return self._snap(out)
 
     # ------------------------------------------------------------------ state
