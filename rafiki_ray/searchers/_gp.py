@@ -323,7 +323,7 @@ class GP:
                 return (mu,)
             V = solve_triangular(f.L, Ks.T, lower=True, check_finite=False)  # (n, m)
             return mu, np.sqrt(np.maximum(s - (V * V).sum(0), 1e-12))
-        # a few rows, many calls (L-BFGS-B): products with a cached L^-1 instead of solves
+        # a few rows, many calls (gradient descent): products with a cached L^-1 instead of solves
         if f.Linv is None:
             f.Linv = solve_triangular(f.L, np.eye(len(f.X)), lower=True, check_finite=False)
         diff = Xs[:, None, :] - f.X[None, :, :]  # (m, n, d)

@@ -10,7 +10,7 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
 * The acquisition is maximised over candidates (Sobol points plus perturbations of the best
   observations at several radii), each snapped to a value the space can produce (integer
   levels, category indices, inactive conditional dims set to a constant), and the best few are
-  polished by batched L-BFGS-B on the continuous dims.
+  polished by a batched projected gradient descent on the continuous dims (:mod:`._descent`).
 * Integers are numeric inputs snapped to their levels; categoricals (and conditional choices)
   use a Hamming distance in the kernel; dims inactive under a conditional are masked to the
   encoder's neutral constant, so configurations under another branch differ only through the
@@ -31,7 +31,7 @@ Bayesian Optimization of Machine Learning Algorithms", NeurIPS 2012; Jones, Scho
   adaptive box around the incumbent (:mod:`._gp_batch`, with measurements); sequential runs
   never use it.
 * Exploitation (``exploit_every``): with parallel trials, whenever no pending trial is an
-  exploitation point, the next suggestion is the minimiser of the posterior mean (L-BFGS-B
+  exploitation point, the next suggestion is the minimiser of the posterior mean (the same descent
   from the best observations and the best candidates), so each batch holds one
   pure-exploitation point and the rest of it is spread by the Kriging believer (or liar).
   ``exploit_every=k`` also makes every k-th sequential suggestion one. A mean minimiser that
@@ -111,7 +111,7 @@ class GPSearch(RafikiSearcher):
         n_candidates: Sobol + local candidates scored per suggestion (scaled down by
             ``50 / n`` beyond 50 observations, at least 256); ``None``: ``128 * dims`` clipped
             to [256, 2048].
-        n_polish: best candidates refined by L-BFGS-B on the continuous dims (at most twice
+        n_polish: best candidates refined by gradient descent on the continuous dims (at most twice
             their number; scaled down by ``50 / n`` beyond 50 observations, at least 2).
         n_iterations: stop (``Searcher.FINISHED``) after ``n_initial + n_iterations`` trials;
             ``None`` never stops (Polyaxon's ``n_iterations``).
