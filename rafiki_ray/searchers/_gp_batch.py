@@ -10,7 +10,7 @@ Local Bayesian Optimization", NeurIPS 2019).
   of its magnitude) are a success, others add to the failures; 3 successes in a row double the
   length (at most 1.6), ``max(4, dims)`` failures halve it, and below ``2**-7`` it restarts at
   its initial value.
-* Candidates inside the region: half a scrambled Sobol set over the box, half Gaussian
+* Candidates inside the region: half a randomly shifted Sobol set over the box, half Gaussian
   perturbations of the best point at log-uniform radii from 1e-3 to half the box (so the
   acquisition also sees points close enough to refine the incumbent); categorical dims keep the
   best point's value in the Sobol half and flip with probability ``1 / max(n_cat, 2)`` in the
@@ -63,7 +63,7 @@ def perturb(
     return L
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)
 def _sobol_base(d: int, m: int) -> np.ndarray:
     """The first ``2**m`` points of the unscrambled ``d``-dimensional Sobol sequence (read-only)."""
     with warnings.catch_warnings():
@@ -139,10 +139,7 @@ class TrustRegion:
         lo = np.where(num, np.clip(center - half, 0.0, 1.0), center)
         hi = np.where(num, np.clip(center + half, 0.0, 1.0), center)
         n_sobol = max(1, n // 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            U = shifted_sobol(d, n_sobol, rng)
-        S = lo + (hi - lo) * U
+        S = lo + (hi - lo) * shifted_sobol(d, n_sobol, rng)
         n_loc = n - n_sobol
         centers = np.broadcast_to(center, (n_loc, d))
         L = perturb(centers, w, max(0.5 * self.length, 2e-3), is_cat, card, rng)
