@@ -266,6 +266,8 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
     miss = [f"{n} ({100 * x:+.0f} %)" for n, x in verdicts if x > TARGET]
     out += ["", (f"Within {100 * TARGET:.0f} % of vanilla Tune's wall time per trial: "
                  f"{', '.join(ok) or 'none'}; beyond it: {', '.join(miss) or 'none'}.")]
+    if len(base) > 1:
+        out += ["", _noise(runs)]
     pbt = [n for n in ("PBT", RAY_PBT) if n in runs]
     if pbt:
         out += ["", "Exploits (median): " + "; ".join(
@@ -277,6 +279,21 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
                     f"{_rel(_median(ours, 'wall', 'trials'), rt, False)}, driver CPU per result "
                     f"{_rel(_median(ours, 'cpu', 'results'), rc, False)}.")
     return out
+
+
+def _noise(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """How much the machine moved between rounds: vanilla's wall time in each, and each
+    configuration's wall time over vanilla's in the same round (lowest to highest)."""
+    base = [r["wall"] for r in runs[VANILLA]]
+    spans = []
+    for name, rs in runs.items():
+        if name != VANILLA:
+            ratios = [r["wall"] / b for r, b in zip(rs, base)]
+            spans.append(f"{name} {min(ratios):.2f}-{max(ratios):.2f}")
+    return ("Round to round: vanilla Tune's wall " + ", ".join(f"{b:.1f}" for b in base)
+            + " s; each configuration's wall over vanilla's in the same round: " + "; ".join(spans)
+            + ". Where these spans are wide, the wall columns carry the machine's noise; the "
+            "own-calls column does not.")
 
 
 def _own(runs: list[dict[str, Any]]) -> str:

@@ -56,6 +56,19 @@ def test_ray_pbt_reference_row_has_no_verdict_and_exploits_are_compared() -> Non
                          "wall per trial +50 %, driver CPU per result +25 %.")
 
 
+def test_several_rounds_show_the_round_to_round_spread() -> None:
+    from benchmarks.overhead import VANILLA, table
+
+    def runs(*walls):
+        return [{"trials": 10, "results": 90, "errors": 0, "wall": w, "cpu": 1.0} for w in walls]
+
+    lines = table({VANILLA: runs(2.0, 1.0, 2.0), "ASHA": runs(2.2, 1.6, 1.8)}, trials=10, iters=9)
+    assert lines[-1].startswith("Round to round: vanilla Tune's wall 2.0, 1.0, 2.0 s; each "
+                                "configuration's wall over vanilla's in the same round: ASHA 0.90-1.60.")
+    one = table({VANILLA: runs(2.0), "ASHA": runs(2.2)}, trials=10, iters=9)
+    assert not any(x.startswith("Round to round") for x in one)
+
+
 def test_time_calls_counts_nested_calls_once_and_leaves_results_alone() -> None:
     import time
 
