@@ -53,6 +53,11 @@ FULL_COMMAND = "python benchmarks/overhead.py --trials 200 --repeats 3"
 VANILLA = "vanilla Tune (FIFO + random)"
 #: Ray's PopulationBasedTraining: shown for reference, not one of ours (no verdict).
 RAY_PBT = "Ray PBT (reference)"
+#: A random searcher with no cost of its own, through Tune's ``Searcher`` path (its
+#: ``SearchGenerator``): the reference for our searchers' wall time, where vanilla Tune's
+#: ``BasicVariantGenerator`` pre-generates its trials.
+SEARCHER_PATH = "random Searcher (reference)"
+REFERENCES = (RAY_PBT, SEARCHER_PATH)
 #: PBT's decision interval (``training_iteration`` units), the same for ours and Ray's.
 PBT_INTERVAL = 3
 #: The issue's target: our cost per result within 10 % of vanilla Tune's.
@@ -134,8 +139,32 @@ def _ray_pbt(iters: int, seed: int) -> tuple[Any, Any]:
                                          quantile_fraction=0.2)
 
 
+def _searcher_path(iters: int, seed: int) -> tuple[Any, Any]:
+    import numpy as np
+    from ray.tune.search import Searcher
+
+    class RandomSearcher(Searcher):
+        """Configurations drawn from :func:`space` by a seeded generator, nothing else."""
+
+        def __init__(self) -> None:
+            super().__init__(metric="score", mode="max")
+            self.rng, self.space = np.random.default_rng(seed), space()
+
+        def set_search_properties(self, metric: Any, mode: Any, config: Any, **spec: Any) -> bool:
+            return True  # the space is its own; Tune's param_space is the same one
+
+        def suggest(self, trial_id: str) -> dict[str, Any]:
+            return self.space.sample(self.rng)
+
+        def on_trial_complete(self, trial_id: str, result: Any = None, error: bool = False) -> None:
+            pass
+
+    return RandomSearcher(), None
+
+
 CONFIGS: dict[str, Factory] = {
     VANILLA: lambda iters, seed: (None, None),
+    SEARCHER_PATH: _searcher_path,
     "GPSearch": _searcher("GPSearch"),
     "TPESearch": _searcher("TPESearch"),
     "EvolutionSearch": _searcher("EvolutionSearch"),
@@ -260,12 +289,19 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
             f"| {sum(x['errors'] for x in rs)} | {statistics.median(x['wall'] for x in rs):.1f} "
             f"| {1e3 * t:.0f} | {_rel(t, bt, v)} | {1e3 * r:.0f} | {_rel(r, br, v)} "
             f"| {1e3 * c:.1f} | {_rel(c, bc, v)} | {_own(rs)} |")
-        if not v and name != RAY_PBT:  # the reference is not ours: no verdict
+        if not v and name not in REFERENCES:  # a reference is not ours: no verdict
             verdicts.append((name, t / bt - 1))
     ok = [n for n, x in verdicts if x <= TARGET]
     miss = [f"{n} ({100 * x:+.0f} %)" for n, x in verdicts if x > TARGET]
     out += ["", (f"Within {100 * TARGET:.0f} % of vanilla Tune's wall time per trial: "
                  f"{', '.join(ok) or 'none'}; beyond it: {', '.join(miss) or 'none'}.")]
+    searchers = [n for n in ("GPSearch", "TPESearch", "EvolutionSearch") if n in runs]
+    if SEARCHER_PATH in runs and searchers:
+        ref = _median(runs[SEARCHER_PATH], "wall", "trials")
+        out += ["", (f"Against the {SEARCHER_PATH}, the same Tune searcher path at no cost of its "
+                     f"own ({_rel(ref, bt, False)} against vanilla), wall per trial: "
+                     + ", ".join(f"{n} {_rel(_median(runs[n], 'wall', 'trials'), ref, False)}"
+                                 for n in searchers) + ".")]
     if len(base) > 1:
         out += ["", _noise(runs)]
     pbt = [n for n in ("PBT", RAY_PBT) if n in runs]
@@ -308,7 +344,7 @@ def _median_exploits(runs: list[dict[str, Any]]) -> str:
 
 
 #: Short names for ``--only``.
-ONLY_ALIASES = {"vanilla": VANILLA, "RayPBT": RAY_PBT}
+ONLY_ALIASES = {"vanilla": VANILLA, "RayPBT": RAY_PBT, "RandomSearcher": SEARCHER_PATH}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

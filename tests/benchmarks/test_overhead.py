@@ -10,22 +10,22 @@ from benchmarks._report import QUICK_MARK, read_section
 
 
 def test_overhead_quick_run_reports_every_configuration(ray_session, tmp_path: Path) -> None:
-    from benchmarks.overhead import VANILLA, main
+    from benchmarks.overhead import SEARCHER_PATH, VANILLA, main
 
     page = tmp_path / "R.md"
-    assert main(["--quick", "--trials", "4", "--iters", "3", "--only", "ASHA",
+    assert main(["--quick", "--trials", "4", "--iters", "3", "--only", "ASHA,RandomSearcher",
                  "--write", "--results", str(page)]) == 0
     section = read_section("overhead", page)
     assert section is not None and QUICK_MARK in section
     rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]]
             for r in section.splitlines() if r.startswith("| ") and "---" not in r}
-    assert set(rows) == {"configuration", VANILLA, "ASHA"}
-    for name in (VANILLA, "ASHA"):
+    assert set(rows) == {"configuration", VANILLA, "ASHA", SEARCHER_PATH}
+    for name in (VANILLA, "ASHA", SEARCHER_PATH):
         trials, results, errors = (int(x) for x in rows[name][:3])
         assert trials == 4 and errors == 0
         assert 4 <= results <= 12  # at least one result per trial, at most 3
         assert float(rows[name][4]) > 0 and float(rows[name][6]) > 0  # ms per trial / result
-    assert int(rows[VANILLA][1]) == 12  # FIFO: every trial reports all 3 results
+    assert int(rows[VANILLA][1]) == int(rows[SEARCHER_PATH][1]) == 12  # FIFO: all 3 results
     # ASHA's own methods were timed inside the run; vanilla (Tune's own) is not
     assert rows[VANILLA][-1] == "-" and 0 < float(rows["ASHA"][-1]) < 1e3 * float(rows["ASHA"][4])
     assert "Within 10 % of vanilla Tune's wall time per trial" in section
@@ -54,6 +54,21 @@ def test_ray_pbt_reference_row_has_no_verdict_and_exploits_are_compared() -> Non
     assert "PBT (+200 %)" in verdict and RAY_PBT not in verdict  # the reference is not ours
     assert lines[-1] == (f"Exploits (median): PBT 12; {RAY_PBT} 4. PBT against {RAY_PBT}: "
                          "wall per trial +50 %, driver CPU per result +25 %.")
+
+
+def test_searchers_are_also_compared_with_the_searcher_path_reference() -> None:
+    from benchmarks.overhead import SEARCHER_PATH, VANILLA, table
+
+    def run(wall):
+        return [{"trials": 10, "results": 90, "errors": 0, "wall": wall, "cpu": 1.0}]
+
+    lines = table({VANILLA: run(1.0), SEARCHER_PATH: run(1.5), "GPSearch": run(1.8),
+                   "EvolutionSearch": run(1.5)}, trials=10, iters=9)
+    verdict = next(x for x in lines if x.startswith("Within"))
+    assert SEARCHER_PATH not in verdict and "GPSearch (+80 %)" in verdict  # no verdict on it
+    assert lines[-1] == (f"Against the {SEARCHER_PATH}, the same Tune searcher path at no cost "
+                         "of its own (+50 % against vanilla), wall per trial: GPSearch +20 %, "
+                         "EvolutionSearch +0 %.")
 
 
 def test_several_rounds_show_the_round_to_round_spread() -> None:
