@@ -58,6 +58,8 @@ RAY_PBT = "Ray PBT (reference)"
 #: ``BasicVariantGenerator`` pre-generates its trials.
 SEARCHER_PATH = "random Searcher (reference)"
 REFERENCES = (RAY_PBT, SEARCHER_PATH)
+#: Our searchers, each run with Tune's FIFO (and compared with the searcher-path reference).
+SEARCHERS = ("GPSearch", "TPESearch", "EvolutionSearch")
 #: PBT's decision interval (``training_iteration`` units), the same for ours and Ray's.
 PBT_INTERVAL = 3
 #: The issue's target: our cost per result within 10 % of vanilla Tune's.
@@ -165,9 +167,7 @@ def _searcher_path(iters: int, seed: int) -> tuple[Any, Any]:
 CONFIGS: dict[str, Factory] = {
     VANILLA: lambda iters, seed: (None, None),
     SEARCHER_PATH: _searcher_path,
-    "GPSearch": _searcher("GPSearch"),
-    "TPESearch": _searcher("TPESearch"),
-    "EvolutionSearch": _searcher("EvolutionSearch"),
+    **{name: _searcher(name) for name in SEARCHERS},
     "ASHA": _scheduler("ASHA", max_t="ITERS", grace_period=1, reduction_factor=3),
     "SuccessiveHalving": _scheduler("SuccessiveHalving", min_resource=1, max_resource="ITERS",
                                     reduction_factor=3),
@@ -295,7 +295,7 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
     miss = [f"{n} ({100 * x:+.0f} %)" for n, x in verdicts if x > TARGET]
     out += ["", (f"Within {100 * TARGET:.0f} % of vanilla Tune's wall time per trial: "
                  f"{', '.join(ok) or 'none'}; beyond it: {', '.join(miss) or 'none'}.")]
-    searchers = [n for n in ("GPSearch", "TPESearch", "EvolutionSearch") if n in runs]
+    searchers = [n for n in SEARCHERS if n in runs]
     if SEARCHER_PATH in runs and searchers:
         ref = _median(runs[SEARCHER_PATH], "wall", "trials")
         out += ["", (f"Against the {SEARCHER_PATH}, the same Tune searcher path at no cost of its "

@@ -19,8 +19,9 @@ per trial, RSS 453 -> 536 MiB (13.8 / 9.0 MiB over the first / last 200), state 
 0.112 ms, p95 0.21 -> 0.18 ms, suggest median 0.99 -> 1.85 ms. ``state_bytes`` is the
 pickled state a snapshot would hold, ``disk_bytes`` the snapshot plus the journal.
 ``N_TRIALS`` is 2,000 (``RAFIKI_SOAK_TRIALS`` overrides it, e.g. for a quick look). The
-trainable is as short as a trial can be (no sleep, four reports, one tiny publish). ASHA stops rather than pauses
-(``promotion="stop"``): a paused trial would need a checkpoint written to storage per result.
+trainable is as short as a trial can be (no sleep, four reports, one tiny publish). ASHA stops
+rather than pauses (``promotion="stop"``): a paused trial would need a checkpoint written to
+storage per result.
 """
 
 from __future__ import annotations
