@@ -23,7 +23,10 @@ Tune's controller, the searcher and the scheduler run). The last column is the t
 inside the searcher's and the scheduler's own methods that Tune calls (``suggest``,
 ``on_trial_result``, ``choose_trial_to_run``, ``save``, ...), timed in the same run: the part
 of the overhead that is the component's own code rather than Tune's path or the machine's noise.
-With ``--repeats R`` the configurations run R times in turn and the medians are reported.
+With ``--repeats R`` the configurations run in R rounds, each round in its own shuffled order
+(seeded), so that a slow spell of the machine does not always fall on the same configuration; a
+"vs" column is then the median over rounds of the ratio to the reference *in the same round*
+(paired: the machine's drift between rounds cancels), the other columns are medians.
 
     python benchmarks/overhead.py --quick     # smoke test: 16 trials each, about 3 minutes
     python benchmarks/overhead.py             # 200 trials each, writes RESULTS.md
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import statistics
@@ -49,7 +53,7 @@ if __package__ in (None, ""):
 from benchmarks._report import RESULTS, Report
 
 NAME = "overhead"
-FULL_COMMAND = "python benchmarks/overhead.py --trials 200 --repeats 3"
+FULL_COMMAND = "python benchmarks/overhead.py --trials 200 --repeats 5"
 VANILLA = "vanilla Tune (FIFO + random)"
 #: Ray's PopulationBasedTraining: shown for reference, not one of ours (no verdict).
 RAY_PBT = "Ray PBT (reference)"
@@ -261,18 +265,24 @@ def _median(runs: list[dict[str, Any]], key: str, per: str) -> float:
     return statistics.median(r[key] / max(r[per], 1) for r in runs)
 
 
-def _rel(x: float, base: float, vanilla: bool) -> str:
-    return "-" if vanilla else f"{100 * (x / base - 1):+.0f} %"
+def _ratio(rs: list[dict[str, Any]], ref: list[dict[str, Any]], key: str, per: str) -> float:
+    """Median over rounds of ``rs``'s ``key`` per ``per`` over ``ref``'s in the same round."""
+    return statistics.median((r[key] / max(r[per], 1)) / (b[key] / max(b[per], 1))
+                             for r, b in zip(rs, ref))
+
+
+def _rel(x: float, vanilla: bool = False) -> str:
+    """A ratio as a signed percentage ("-" for vanilla's own row)."""
+    return "-" if vanilla else f"{100 * (x - 1):+.0f} %"
 
 
 def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> list[str]:
     """The Markdown table and the target check, from the runs of every configuration."""
     base = runs[VANILLA]
-    bt, br = _median(base, "wall", "trials"), _median(base, "wall", "results")
-    bc = _median(base, "cpu", "results")
+    paired = " (median of the ratios in each round)" if len(base) > 1 else ""
     out = [
         (f"{trials} trials x up to {iters} results each (1 CPU per trial, reuse_actors=True), "
-         f"{len(base)} repeat(s), medians; relative to vanilla Tune:"),
+         f"{len(base)} round(s), medians; relative to vanilla Tune{paired}:"),
         "",
         ("| configuration | trials | results | errors | wall s | wall ms per trial | vs vanilla "
          "| wall ms per result | vs vanilla | driver CPU ms per result | vs vanilla "
@@ -284,24 +294,26 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
         v = name == VANILLA
         t, r, c = (_median(rs, "wall", "trials"), _median(rs, "wall", "results"),
                    _median(rs, "cpu", "results"))
+        vt = _ratio(rs, base, "wall", "trials")
         out.append(
             f"| {name} | {rs[0]['trials']} | {statistics.median(x['results'] for x in rs):.0f} "
             f"| {sum(x['errors'] for x in rs)} | {statistics.median(x['wall'] for x in rs):.1f} "
-            f"| {1e3 * t:.0f} | {_rel(t, bt, v)} | {1e3 * r:.0f} | {_rel(r, br, v)} "
-            f"| {1e3 * c:.1f} | {_rel(c, bc, v)} | {_own(rs)} |")
+            f"| {1e3 * t:.0f} | {_rel(vt, v)} | {1e3 * r:.0f} "
+            f"| {_rel(_ratio(rs, base, 'wall', 'results'), v)} "
+            f"| {1e3 * c:.1f} | {_rel(_ratio(rs, base, 'cpu', 'results'), v)} | {_own(rs)} |")
         if not v and name not in REFERENCES:  # a reference is not ours: no verdict
-            verdicts.append((name, t / bt - 1))
+            verdicts.append((name, vt - 1))
     ok = [n for n, x in verdicts if x <= TARGET]
     miss = [f"{n} ({100 * x:+.0f} %)" for n, x in verdicts if x > TARGET]
     out += ["", (f"Within {100 * TARGET:.0f} % of vanilla Tune's wall time per trial: "
                  f"{', '.join(ok) or 'none'}; beyond it: {', '.join(miss) or 'none'}.")]
     searchers = [n for n in SEARCHERS if n in runs]
     if SEARCHER_PATH in runs and searchers:
-        ref = _median(runs[SEARCHER_PATH], "wall", "trials")
+        ref = runs[SEARCHER_PATH]
         out += ["", (f"Against the {SEARCHER_PATH}, the same Tune searcher path at no cost of its "
-                     f"own ({_rel(ref, bt, False)} against vanilla), wall per trial: "
-                     + ", ".join(f"{n} {_rel(_median(runs[n], 'wall', 'trials'), ref, False)}"
-                                 for n in searchers) + ".")]
+                     f"own ({_rel(_ratio(ref, base, 'wall', 'trials'))} against vanilla), wall "
+                     "per trial: " + ", ".join(f"{n} {_rel(_ratio(runs[n], ref, 'wall', 'trials'))}"
+                                               for n in searchers) + ".")]
     if len(base) > 1:
         out += ["", _noise(runs)]
     pbt = [n for n in ("PBT", RAY_PBT) if n in runs]
@@ -310,10 +322,9 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
             f"{n} {_median_exploits(runs[n])}" for n in pbt) + "."]
     if len(pbt) == 2:
         ours, ray_ = runs["PBT"], runs[RAY_PBT]
-        rt, rc = _median(ray_, "wall", "trials"), _median(ray_, "cpu", "results")
         out[-1] += (f" PBT against {RAY_PBT}: wall per trial "
-                    f"{_rel(_median(ours, 'wall', 'trials'), rt, False)}, driver CPU per result "
-                    f"{_rel(_median(ours, 'cpu', 'results'), rc, False)}.")
+                    f"{_rel(_ratio(ours, ray_, 'wall', 'trials'))}, driver CPU per result "
+                    f"{_rel(_ratio(ours, ray_, 'cpu', 'results'))}.")
     return out
 
 
@@ -353,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="smoke test: 16 trials each, 1 repeat; writes only with --write")
     ap.add_argument("--trials", type=int, default=None, help="trials per configuration (200)")
     ap.add_argument("--iters", type=int, default=9, help="results per trial at most (9)")
-    ap.add_argument("--repeats", type=int, default=None, help="runs of each configuration (1)")
+    ap.add_argument("--repeats", type=int, default=None, help="rounds, each in a shuffled order (1)")
     ap.add_argument("--only", default="",
                     help=(f"comma-separated configurations (vanilla always runs): "
                           f"{', '.join(CONFIGS)}; short names: {', '.join(ONLY_ALIASES)}"))
@@ -387,8 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     try:
         run_one(VANILLA, min(trials, 4), args.iters, args.seed, storage)  # warm-up, not recorded
+        order = random.Random(args.seed)
         for rep in range(repeats):
-            for name in names:
+            # each round in its own order: a slow spell does not always hit the same ones
+            for name in order.sample(names, len(names)) if repeats > 1 else names:
                 r = run_one(name, trials, args.iters, args.seed + rep, storage)
                 runs[name].append(r)
                 report.sample_load()

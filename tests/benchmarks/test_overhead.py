@@ -78,6 +78,10 @@ def test_several_rounds_show_the_round_to_round_spread() -> None:
         return [{"trials": 10, "results": 90, "errors": 0, "wall": w, "cpu": 1.0} for w in walls]
 
     lines = table({VANILLA: runs(2.0, 1.0, 2.0), "ASHA": runs(2.2, 1.6, 1.8)}, trials=10, iters=9)
+    # paired by round: ratios 1.1, 1.6, 0.9, median +10 % (the medians' ratio would say -10 %)
+    asha = next(x for x in lines if x.startswith("| ASHA |")).split("|")
+    assert asha[7].strip() == "+10 %" and asha[9].strip() == "+10 %"
+    assert "(median of the ratios in each round)" in lines[0]
     assert lines[-1].startswith("Round to round: vanilla Tune's wall 2.0, 1.0, 2.0 s; each "
                                 "configuration's wall over vanilla's in the same round: ASHA 0.90-1.60.")
     one = table({VANILLA: runs(2.0), "ASHA": runs(2.2)}, trials=10, iters=9)
@@ -103,3 +107,24 @@ def test_time_calls_counts_nested_calls_once_and_leaves_results_alone() -> None:
     assert 0.1 <= clock[0] < 0.19  # once: the inner call counted twice would make 0.2
     assert clock[1] == 0
     assert c.on_trial_complete(1) == 2 and 0.2 <= clock[0] < 0.29
+
+
+def test_each_round_runs_every_configuration_once_in_its_own_order(
+        ray_session, monkeypatch, tmp_path: Path) -> None:
+    import benchmarks.overhead as oh
+
+    calls: list[tuple[str, int]] = []
+
+    def fake_run_one(name: str, trials: int, iters: int, seed: int, storage: str) -> dict:
+        calls.append((name, seed))  # the harness's bookkeeping only: no Tune run
+        return {"name": name, "trials": trials, "results": trials * iters, "wall": 1.0,
+                "cpu": 0.5, "errors": 0, "exploits": None, "own": None}
+
+    monkeypatch.setattr(oh, "run_one", fake_run_one)
+    assert oh.main(["--trials", "4", "--repeats", "6", "--no-write"]) == 0
+    assert calls[0] == (oh.VANILLA, 0)  # the unrecorded warm-up
+    rounds = [calls[1 + i * len(oh.CONFIGS):1 + (i + 1) * len(oh.CONFIGS)] for i in range(6)]
+    assert len(calls) == 1 + 6 * len(oh.CONFIGS)
+    for i, r in enumerate(rounds):
+        assert sorted(n for n, _ in r) == sorted(oh.CONFIGS) and {s for _, s in r} == {i}
+    assert len({tuple(n for n, _ in r) for r in rounds}) > 1  # not one fixed order
