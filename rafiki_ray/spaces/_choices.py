@@ -223,6 +223,8 @@ class Subset(Param):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= len(cands):
             raise invalid("subset.n_chosen", f"must be an int in [0, {len(cands)}]", n)
         object.__setattr__(self, "n_chosen", int(n))
+        if self.emit not in ("value", "nni"):
+            raise invalid("subset.emit", "must be 'value' or 'nni'", self.emit)
 
     def __hash__(self) -> int:
         return hash((self.type_name, repr(self.candidates), self.n_chosen, self.emit))

@@ -96,6 +96,7 @@ def test_samples_are_contained_and_plain_data_round_trips(param):
         (lambda: Subset((), 0), ValueError, "subset.candidates: must not be empty"),
         (lambda: Subset(("a", "b"), 3), ValueError, "subset.n_chosen: must be an int in [0, 2]"),
         (lambda: Subset(("a", "b"), True), ValueError, "subset.n_chosen"),
+        (lambda: Subset(("a", "b"), 1, emit=float("inf")), ValueError, "subset.emit: must be 'value' or 'nni'"),
         (lambda: Conditional(()), ValueError, "conditional.options: must not be empty"),
         (lambda: Conditional(("a",)), TypeError, "conditional.options[0]: must be an Option"),
         (
