@@ -312,14 +312,19 @@ def concurrency_slots(controller: Any) -> tuple[set[str], int] | None:
 
     Relies on: ``max_concurrent_trials`` is enforced either by ``BasicVariantGenerator``
     (its ``_live_trials`` set and ``max_concurrent``) or by a ``ConcurrencyLimiter``
-    (``live_trials``, ``num_unfinished_live_trials``, ``max_concurrent``; none in batch mode)
-    somewhere in the ``.searcher`` chain of the controller's ``search_alg``; both count a
-    PAUSED trial as live.
+    (``live_trials``, ``num_unfinished_live_trials``, ``max_concurrent``; none in batch mode,
+    and none when ``_limit_concurrency`` is False: the searcher it wraps enforces the limit
+    itself and the limiter neither adds nor removes live trials) somewhere in the
+    ``.searcher`` chain of the controller's ``search_alg``; both count a PAUSED trial as live.
+    A rafiki_ray searcher in that chain that enforces the limit itself answers for it
+    (``RafikiSearcher.slots``; our code, not Tune's).
     """
     found = _limiter(controller)
     if found is None:
         return None
     obj, attr, limit = found
+    if not attr:
+        return obj.slots()
     return set(getattr(obj, attr)), limit
 
 
@@ -344,11 +349,18 @@ def _limiter(controller: Any) -> tuple[Any, str, int] | None:
         if isinstance(inner, ConcurrencyLimiter):
             if getattr(inner, "batch", False):
                 return None
-            if not hasattr(inner, "live_trials") or not hasattr(
-                    inner, "num_unfinished_live_trials"):
-                raise _broken("ConcurrencyLimiter counts live trials in live_trials and "
-                              "num_unfinished_live_trials", sorted(vars(inner)))
-            return inner, "live_trials", int(inner.max_concurrent)
+            if getattr(inner, "_limit_concurrency", True):
+                if not hasattr(inner, "live_trials") or not hasattr(
+                        inner, "num_unfinished_live_trials"):
+                    raise _broken("ConcurrencyLimiter counts live trials in live_trials and "
+                                  "num_unfinished_live_trials", sorted(vars(inner)))
+                return inner, "live_trials", int(inner.max_concurrent)
+            # else the searcher below took max_concurrent (its set_max_concurrency returned
+            # True): this limiter counts nothing, and a slot taken in it is never given back
+        elif callable(getattr(inner, "slots", None)) and callable(
+                getattr(inner, "release_slot", None)):
+            # a rafiki_ray searcher that enforces max_concurrent itself (RafikiSearcher.slots)
+            return (inner, "", 0) if inner.slots() is not None else None
         inner = getattr(inner, "searcher", None)
     return None
 
@@ -359,6 +371,8 @@ def free_slot(controller: Any, trial_id: str) -> bool:
     if found is None:
         return False
     obj, attr, _ = found
+    if not attr:
+        return bool(obj.release_slot(trial_id))
     live = getattr(obj, attr)
     if trial_id not in live:
         return False
@@ -375,6 +389,8 @@ def take_slot(controller: Any, trial_id: str, *, force: bool = False) -> bool:
     if found is None:
         return True
     obj, attr, limit = found
+    if not attr:
+        return bool(obj.claim_slot(trial_id, force=force))
     live = getattr(obj, attr)
     if trial_id in live:
         return True

@@ -78,6 +78,39 @@ def test_concurrency_slots_of_a_concurrency_limiter():
     assert seam.take_slot(no_limit, "t9") and not seam.free_slot(no_limit, "t9")
 
 
+def test_a_limiter_whose_searcher_limits_itself_leaves_the_slots_to_the_searcher():
+    """Tune's ConcurrencyLimiter does nothing (``_limit_concurrency`` False: neither suggest
+    nor on_trial_complete touch ``live_trials``) when its searcher's set_max_concurrency
+    returns True, as every rafiki_ray searcher's does; a slot taken in it would never be
+    given back (a Polyaxon Hyperband spec with concurrency 2 hung with both slots held by
+    finished trials). The seam passes the slots to the rafiki_ray searcher instead."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    from rafiki_ray.searchers import TPESearch
+
+    tpe = TPESearch(space={"x": tune.uniform(0, 1)}, metric="y", mode="max", seed=0)
+    limiter = ConcurrencyLimiter(tpe, max_concurrent=2)
+    assert limiter._limit_concurrency is False, "Tune's limiter now limits such searchers"
+    ctrl = type("Ctrl", (), {"search_alg": SearchGenerator(limiter)})()
+    assert limiter.suggest("t1") is not None
+    limiter.on_trial_complete("t1", {"y": 0.5})
+    assert limiter.suggest("t2") is not None and limiter.suggest("t3") is not None
+    assert limiter.suggest("t4") is None  # t2, t3 pending: the searcher's own limit
+    assert limiter.live_trials == set(), "Tune's inert limiter now counts live trials"
+    assert seam.concurrency_slots(ctrl) == ({"t2", "t3"}, 2)
+    assert seam.free_slot(ctrl, "t2") and not seam.free_slot(ctrl, "t2")
+    assert limiter.suggest("t4") is not None, "a freed slot is not offered to a new trial"
+    assert seam.concurrency_slots(ctrl) == ({"t3", "t4"}, 2)
+    assert not seam.take_slot(ctrl, "t2") and seam.take_slot(ctrl, "t2", force=True)
+    limiter.on_trial_complete("t2", {"y": 0.7})
+    assert tpe.n_observations == 2  # the searcher heard t1 and t2 (t2's slot was retaken)
+    assert seam.concurrency_slots(ctrl) == ({"t3", "t4"}, 2)
+    assert limiter.suggest("t5") is None  # full again
+    unlimited = TPESearch(space={"x": tune.uniform(0, 1)}, metric="y", mode="max", seed=0)
+    ctrl = type("Ctrl", (), {"search_alg": SearchGenerator(unlimited)})()
+    assert seam.concurrency_slots(ctrl) is None and seam.take_slot(ctrl, "t1")
+
+
 # ----------------------------------------------------------------------------- one real run
 def _probe_trainable(config):
     start, loaded = 0, ""

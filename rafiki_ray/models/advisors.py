@@ -274,6 +274,12 @@ class AdvisorSearch(Searcher):
         return self._inner
 
     @property
+    def searcher(self) -> Searcher:
+        """The wrapped searcher, under the name Tune's wrappers (``ConcurrencyLimiter``,
+        ``Repeater``) give it: the searcher that enforces ``max_concurrent_trials``."""
+        return self._inner
+
+    @property
     def created_s(self) -> dict[str, float | None]:
         return dict(self._created)
 

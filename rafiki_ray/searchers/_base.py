@@ -119,6 +119,8 @@ class RafikiSearcher(Searcher, abc.ABC):
         self._obs_active: list[np.ndarray] = []
         self._rows: tuple[list[np.ndarray], Rows, Rows, Rows] | None = None  # _obs_arrays
         self._pending: dict[str, dict[str, Any]] = {}
+        # pending trials whose max_concurrent slot a pausing scheduler freed (see slots())
+        self._unslotted: set[str] = set()
         if space is not None:
             self._set_space(as_space(space, "space"))
 
@@ -210,7 +212,8 @@ class RafikiSearcher(Searcher, abc.ABC):
                 f"{type(self).__name__}: no search space: pass `space=` or a Tuner `param_space`"
             )
         self._require_metric_mode(self._metric, self._mode)
-        if self._max_concurrent is not None and len(self._pending) >= self._max_concurrent:
+        if self._max_concurrent is not None and \
+                len(self._pending) - len(self._unslotted) >= self._max_concurrent:
             return None
         if self._queued:
             config = self._queued.pop(0)
@@ -219,9 +222,44 @@ class RafikiSearcher(Searcher, abc.ABC):
         self._pending[trial_id] = config
         return _deep_copy(config)
 
+    # ------------------------------------------------------------------ concurrency slots
+    def slots(self) -> tuple[set[str], int] | None:
+        """``(ids of the pending trials max_concurrent counts, max_concurrent)``, or ``None``
+        without a limit.
+
+        This searcher enforces ``max_concurrent`` (its own argument or Tune's
+        ``max_concurrent_trials``, which Tune hands over through ``set_max_concurrency``) by
+        counting pending trials. A pausing scheduler frees a paused trial's slot with
+        :meth:`release_slot` and takes it back with :meth:`claim_slot` before resuming or
+        stopping it, so that the limit counts running trials (as ``Slots`` does for Tune's
+        own limiters; :mod:`rafiki_ray.schedulers._slots`).
+        """
+        if self._max_concurrent is None:
+            return None
+        return set(self._pending) - self._unslotted, int(self._max_concurrent)
+
+    def release_slot(self, trial_id: str) -> bool:
+        """Stop counting the pending trial ``trial_id``; whether it was counted."""
+        if trial_id not in self._pending or trial_id in self._unslotted:
+            return False
+        self._unslotted.add(trial_id)
+        return True
+
+    def claim_slot(self, trial_id: str, *, force: bool = False) -> bool:
+        """Count ``trial_id`` again; ``False`` when every slot is taken (unless ``force``).
+        ``True`` when it is counted already or is not pending here."""
+        if trial_id not in self._unslotted:
+            return True
+        if not force and self._max_concurrent is not None and \
+                len(self._pending) - len(self._unslotted) >= self._max_concurrent:
+            return False
+        self._unslotted.discard(trial_id)
+        return True
+
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        self._unslotted.discard(trial_id)
         config = self._pending.pop(trial_id, None)
         if config is None:
             # Not suggested by this instance (e.g. restored from a snapshot older than the
@@ -393,6 +431,7 @@ class RafikiSearcher(Searcher, abc.ABC):
             "queued": _deep_copy(self._queued),
             "observations": _deep_copy(self._obs),
             "pending": _deep_copy(self._pending),
+            "unslotted": sorted(self._unslotted),
             "extra": self._get_extra_state(),
         }
 
@@ -411,6 +450,7 @@ class RafikiSearcher(Searcher, abc.ABC):
         for o in state["observations"]:
             self._record(o["config"], o["loss"], o["trial_id"])
         self._pending = _deep_copy(state["pending"])
+        self._unslotted = set(state.get("unslotted", ())) & set(self._pending)
         self._rng = make_rng(None)
         set_rng_state(self._rng, state["rng"])
         self._set_extra_state(state.get("extra") or {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from ray.tune.experiment import Trial
 
 from rafiki_ray.schedulers._persistence import JOURNAL_FILE, STATE_FILE, StateFile
@@ -137,3 +138,48 @@ def test_a_trial_paused_after_our_state_was_saved_still_reports_to_the_searcher(
     assert older.claim(ctrl2, "a")  # resume a after the restore
     restored.on_trial_complete("a", result={"x": 1})
     assert restored.searcher.completed == ["a"]
+
+
+def _steps(config):
+    import tempfile
+    import time
+
+    from ray import tune
+
+    start = 0
+    ckpt = tune.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d, open(os.path.join(d, "it")) as f:
+            start = int(f.read())
+    for it in range(start + 1, 10):
+        time.sleep(0.05)
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "it"), "w") as f:
+                f.write(str(it))
+            tune.report({"score": config["x"] * it}, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+@pytest.mark.timeout(150)
+def test_max_concurrent_trials_with_our_searcher_counts_running_trials(ray_session, storage):
+    """``max_concurrent_trials=2`` with a rafiki_ray searcher (which takes the limit itself,
+    so Tune's ConcurrencyLimiter stays inert): paused trials give their slot back, so
+    SuccessiveHalving fills its rungs and halves exactly, as it does with Tune's random
+    search (9 trials: 6 stop at 1 iteration, 2 at 3, 1 reaches 9). Before, paused trials
+    held the searcher's slots, the scheduler closed rungs that had not filled, and 5 of 12
+    trials ran to the full budget."""
+    from ray import tune
+
+    from rafiki_ray.schedulers import SuccessiveHalving
+    from rafiki_ray.searchers import TPESearch
+
+    grid = tune.Tuner(
+        _steps, param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(
+            metric="score", mode="max", num_samples=9, search_alg=TPESearch(seed=0),
+            scheduler=SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3,
+                                        seed=0),
+            max_concurrent_trials=2),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+    assert grid.num_errors == 0 and len(grid) == 9
+    assert sorted(r.metrics["training_iteration"] for r in grid) == [1] * 6 + [3, 3, 9]
