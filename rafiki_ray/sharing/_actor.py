@@ -2,7 +2,7 @@
 
 The actor never sees the arrays. Ray 2.56 removed ``ray.put(..., _owner=actor)``, so ownership
 is moved this way: the publisher ``ray.put``s its set and sends the ``ObjectRef`` wrapped in a
-list (so Ray does not resolve it); the actor submits a zero-CPU task pinned (softly) to the
+list (so Ray does not resolve it); the actor submits a zero-CPU task pinned to the
 publisher's node that returns the set, which makes the actor the owner of the returned object
 (Ray: the caller owns a task's returns). That costs one copy inside the publisher node's object
 store; the publisher waits for it, then drops its own object. The data never passes through the
@@ -60,7 +60,9 @@ def _copy_task(node_id: str | None) -> Any:
         _COPY_TASK = ray.remote(_own_copy)
     options: dict[str, Any] = {"num_cpus": 0, "num_returns": 2, "max_retries": 0}
     if node_id:
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=True)
+        # not soft: Ray 2.60 ran a soft-pinned 0-CPU task on another node about half the
+        # time, a cross-node copy (and a set that outlived, or died with, the wrong node)
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
     return _COPY_TASK.options(**options)
 
 

@@ -250,8 +250,8 @@ class ParamStore:
         """Start the store actor (detached, 0 CPUs); ``ValueError`` if ``name`` is taken.
 
         Safe to call inside a Tune trial: the actor is placed outside the trial's placement
-        group, so it outlives the trial. It is placed (softly) on the caller's node: a store
-        created by the driver lives on the head and survives the loss of worker nodes.
+        group, so it outlives the trial. It is placed on the caller's node: a store created
+        by the driver lives on the head and survives the loss of worker nodes.
         """
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -271,9 +271,11 @@ class ParamStore:
                 max_restarts=0,
                 # never inside the caller's placement group (Tune trials capture child tasks
                 # in theirs): the store must not die with the trial that created it; on the
-                # caller's node (soft), so a driver's store stays on the head
+                # caller's node, so a driver's store stays on the head. Not soft: Ray 2.60
+                # placed a soft-pinned 0-CPU actor on another node about half the time (the
+                # two-node fault test's store then died with the killed worker node)
                 scheduling_strategy=NodeAffinitySchedulingStrategy(
-                    ray.get_runtime_context().get_node_id(), soft=True
+                    ray.get_runtime_context().get_node_id(), soft=False
                 ),
             ).remote(mode, None if max_bytes is None else int(max_bytes), int(keep_top_k))
         except ValueError as exc:

@@ -63,6 +63,8 @@ SCRIPT = textwrap.dedent(
         node_b = victim.node_id
         assert node_a == cluster.head_node.node_id != node_b
         store = ParamStore.create("fault_store", mode="max")  # on the caller's node: the head
+        store_node = ray.get(store.actor.ping.remote())
+        assert store_node == node_a, f"the store was placed on {store_node}, not the head"
 
         @ray.remote(num_cpus=0)
         def publish_on_b(store):
