@@ -273,11 +273,19 @@ class AdvisorSearch(Searcher):
     def inner(self) -> Searcher:
         return self._inner
 
-    @property
-    def searcher(self) -> Searcher:
-        """The wrapped searcher, under the name Tune's wrappers (``ConcurrencyLimiter``,
-        ``Repeater``) give it: the searcher that enforces ``max_concurrent_trials``."""
-        return self._inner
+    # the inner searcher's max_concurrent slots (RafikiSearcher.slots), for pausing schedulers;
+    # not a ``.searcher`` attribute: Tune would take this searcher for a wrapper and save it so
+    def slots(self) -> tuple[set[str], int] | None:
+        fn = getattr(self._inner, "slots", None)
+        return fn() if callable(fn) else None
+
+    def release_slot(self, trial_id: str) -> bool:
+        return bool(self._inner.release_slot(trial_id)) if self.slots() is not None else False
+
+    def claim_slot(self, trial_id: str, *, force: bool = False) -> bool:
+        if self.slots() is None:
+            return True
+        return bool(self._inner.claim_slot(trial_id, force=force))
 
     @property
     def created_s(self) -> dict[str, float | None]:

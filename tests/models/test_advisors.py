@@ -249,3 +249,26 @@ def test_final_window_is_the_last_hour_or_the_last_quarter_of_a_short_budget(hou
     assert f[DIRECTIVE_KEY]["phase"] == "FINAL_TRAIN" and f["early"] is False
     assert f["share"] is False  # every policy off: from scratch
     assert f["x"] == c["x"]  # the best SEARCH configuration, re-trained in full
+
+
+def test_advisor_search_passes_the_inner_searchers_concurrency_slots():
+    """Pausing schedulers free a paused trial's max_concurrent slot through the seam; the
+    advisor answers for its inner searcher. It has no ``.searcher`` attribute: Tune's
+    SearchGenerator.save_to_dir treats any searcher with one as a wrapper (saves it with
+    get_state, the inner one apart), which broke the model crash-restore tests."""
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    from rafiki_ray import _tune_seam as seam
+
+    s = _search({"x": FloatKnob(0.0, 1.0)}, "BAYES_OPT")
+    assert not hasattr(s, "searcher")
+    limiter = ConcurrencyLimiter(s, max_concurrent=1)  # hands the limit to the inner searcher
+    ctrl = type("Ctrl", (), {"search_alg": SearchGenerator(limiter)})()
+    assert limiter.suggest("a") is not None and limiter.suggest("b") is None
+    assert seam.concurrency_slots(ctrl) == ({"a"}, 1)
+    assert seam.free_slot(ctrl, "a")  # a paused
+    assert limiter.suggest("b") is not None
+    assert not seam.take_slot(ctrl, "a") and seam.take_slot(ctrl, "a", force=True)
+    unlimited = type("Ctrl", (), {"search_alg": SearchGenerator(_search(
+        {"x": FloatKnob(0.0, 1.0)}, "BAYES_OPT"))})()
+    assert seam.concurrency_slots(unlimited) is None
