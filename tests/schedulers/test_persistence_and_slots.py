@@ -12,6 +12,7 @@ from ray.tune.experiment import Trial
 
 from rafiki_ray.schedulers._persistence import JOURNAL_FILE, STATE_FILE, StateFile
 from rafiki_ray.schedulers._slots import Slots
+from tests.schedulers.test_pbt import _short_trial  # 9 reports, each with a checkpoint
 
 
 def _trials(tmp_path, prefix: str, n: int) -> list[Trial]:
@@ -140,25 +141,6 @@ def test_a_trial_paused_after_our_state_was_saved_still_reports_to_the_searcher(
     assert restored.searcher.completed == ["a"]
 
 
-def _steps(config):
-    import tempfile
-    import time
-
-    from ray import tune
-
-    start = 0
-    ckpt = tune.get_checkpoint()
-    if ckpt is not None:
-        with ckpt.as_directory() as d, open(os.path.join(d, "it")) as f:
-            start = int(f.read())
-    for it in range(start + 1, 10):
-        time.sleep(0.05)
-        with tempfile.TemporaryDirectory() as d:
-            with open(os.path.join(d, "it"), "w") as f:
-                f.write(str(it))
-            tune.report({"score": config["x"] * it}, checkpoint=tune.Checkpoint.from_directory(d))
-
-
 @pytest.mark.timeout(150)
 def test_max_concurrent_trials_with_our_searcher_counts_running_trials(ray_session, storage):
     """``max_concurrent_trials=2`` with a rafiki_ray searcher (which takes the limit itself,
@@ -173,7 +155,7 @@ def test_max_concurrent_trials_with_our_searcher_counts_running_trials(ray_sessi
     from rafiki_ray.searchers import TPESearch
 
     grid = tune.Tuner(
-        _steps, param_space={"x": tune.uniform(0, 1)},
+        _short_trial, param_space={"x": tune.uniform(0, 1)},
         tune_config=tune.TuneConfig(
             metric="score", mode="max", num_samples=9, search_alg=TPESearch(seed=0),
             scheduler=SuccessiveHalving(min_resource=1, max_resource=9, reduction_factor=3,
