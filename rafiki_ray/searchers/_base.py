@@ -212,8 +212,7 @@ class RafikiSearcher(Searcher, abc.ABC):
                 f"{type(self).__name__}: no search space: pass `space=` or a Tuner `param_space`"
             )
         self._require_metric_mode(self._metric, self._mode)
-        if self._max_concurrent is not None and \
-                len(self._pending) - len(self._unslotted) >= self._max_concurrent:
+        if self._slots_full():
             return None
         if self._queued:
             config = self._queued.pop(0)
@@ -238,6 +237,11 @@ class RafikiSearcher(Searcher, abc.ABC):
             return None
         return set(self._pending) - self._unslotted, int(self._max_concurrent)
 
+    def _slots_full(self) -> bool:
+        """Whether the pending trials that hold a slot fill ``max_concurrent``."""
+        return self._max_concurrent is not None and \
+            len(self._pending) - len(self._unslotted) >= self._max_concurrent
+
     def release_slot(self, trial_id: str) -> bool:
         """Stop counting the pending trial ``trial_id``; whether it was counted."""
         if trial_id not in self._pending or trial_id in self._unslotted:
@@ -250,8 +254,7 @@ class RafikiSearcher(Searcher, abc.ABC):
         ``True`` when it is counted already or is not pending here."""
         if trial_id not in self._unslotted:
             return True
-        if not force and self._max_concurrent is not None and \
-                len(self._pending) - len(self._unslotted) >= self._max_concurrent:
+        if not force and self._slots_full():
             return False
         self._unslotted.discard(trial_id)
         return True
