@@ -300,15 +300,18 @@ def test_replay_restarts_a_ray_style_trainable_with_the_scheduled_config(ray_ses
 
 
 def _ends_at_four(config):
-    """Member "start" 1 scores 1 and reaches step 4 (a decision in the top quantile: it waits
-    for member 0's first score), then lingers until member 0 restarted (a running member, not
-    a finished one, is a source); member 0 scores 0 and reports step 2 (its decision, in the
-    bottom) only after that, so the checkpoint it copies is already at the last step."""
+    """Both members start before either reports. Member "start" 1 scores 1 and reaches step 4
+    (a decision in the top quantile: it waits for member 0's first score), then lingers until
+    member 0 restarted (a running member, not a finished one, is a source); member 0 scores 0
+    and reports step 2 (its decision, in the bottom) only after that, so the checkpoint it
+    copies is already at the last step. A wait that times out fails the trial."""
     import time
 
     def wait(name: str) -> None:
         deadline = time.time() + 60
-        while not os.path.exists(os.path.join(config["marks"], name)) and time.time() < deadline:
+        while not os.path.exists(os.path.join(config["marks"], name)):
+            if time.time() > deadline:  # the choreography broke: fail, never pass on a timeout
+                raise TimeoutError(f"waited 60 s for {name!r}")
             time.sleep(0.05)
 
     def mark(name: str) -> None:
@@ -321,7 +324,11 @@ def _ends_at_four(config):
         with ckpt.as_directory() as d, open(os.path.join(d, "state.json")) as f:
             start = json.load(f)["t"]
     one, fresh = config["start"] == 1, start == 0
-    if not one and not fresh:
+    if fresh:  # both run before either reports: no decision meets a PENDING member, so no
+        # member is paused to time-share (the only restart is member 0's exploit)
+        open(os.path.join(config["marks"], f"started{config['start']}"), "w").close()
+        wait(f"started{1 - config['start']}")
+    else:  # member 0 restarted: its explored config copied member 1's "start" too
         mark("restarted")
     for t in range(start + 1, 5):
         if fresh and (one, t) == (True, 4):
