@@ -183,7 +183,9 @@ def _start_together(barrier, n):
     with open(os.path.join(barrier, tune.get_context().get_trial_id()), "w"):
         pass
     deadline = time.monotonic() + 120
-    while len(os.listdir(barrier)) < n and time.monotonic() < deadline:
+    while len(os.listdir(barrier)) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(os.listdir(barrier))} of {n} members started in 120 s")
         time.sleep(0.05)
 
 
