@@ -23,10 +23,14 @@ def _params(value: float, mib: float = 0.0, **extra):
 @pytest.fixture(scope="module")
 def _stores(ray_session):
     """Stores shared by this module's tests, one per option set (starting an actor costs ~1 s)."""
+    import ray
+
     made: dict[tuple, ParamStore] = {}
     yield made
-    for store in made.values():
-        store.shutdown()
+    node = ray.get_runtime_context().get_node_id()
+    for key, store in made.items():
+        if key[0] == node:  # those of an earlier Ray instance went with it
+            store.shutdown()
 
 
 @pytest.fixture
@@ -34,8 +38,11 @@ def make_store(_stores):
     """``make_store(**options)``: an empty store with these options (cleared if reused)."""
 
     def make(**kwargs):
+        import ray
+
         kwargs = {"mode": "max", "max_bytes": None, "keep_top_k": 5, **kwargs}
-        key = tuple(sorted(kwargs.items()))
+        # by Ray instance too: conftest's _ray_capacity may have restarted Ray since
+        key = (ray.get_runtime_context().get_node_id(), *sorted(kwargs.items()))
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = ParamStore.create(f"ps-{uuid.uuid4().hex[:8]}", **kwargs)
