@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,26 @@ class Report:
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self._t0 = time.perf_counter()
         self.loads = [os.getloadavg()[0]]
+        self.ray_checked = False
+        self.ray_restarts: list[str] = []
+
+    def check_ray(self, init: Mapping[str, Any] | None, before: str, *,
+                  timeout_s: float = 10.0) -> bool:
+        """Before a run: wait until the CPUs and GPUs of the Ray instance this script started
+        with ``ray.init(**init)`` are free, and restart it when some stay reserved (Ray can
+        leak a placement group's CPUs between experiments: ``rafiki_ray.testing._capacity``),
+        so that no run has fewer slots than the others. The header lists the restarts. ``init``
+        ``None``: the script joined a Ray it did not start, which it never restarts. Returns
+        whether Ray restarted (a fresh instance: warm it up again)."""
+        if init is None:
+            return False
+        from rafiki_ray.testing._capacity import restore_capacity
+
+        self.ray_checked = True
+        held = restore_capacity(init, timeout_s=timeout_s)
+        if held:
+            self.ray_restarts.append(f"before {before} ({held} held)")
+        return bool(held)
 
     def sample_load(self) -> None:
         """Record the 1-minute load average now (call between the parts of a run)."""
@@ -114,9 +134,15 @@ class Report:
             f"{wall / 60:.1f} min wall; commit {commit}  "),
             (f"Machine: {describe()}; 1-min load average {min(self.loads):.1f}-"
             f"{max(self.loads):.1f} while it ran"),
-            "",
         ]
-        return lines
+        if self.ray_restarts:
+            lines[-1] += "  "
+            lines.append("Ray restarted because CPUs stayed reserved after a run (Ray leaks a "
+                         "placement group's CPUs now and then, ray-project/ray#64693): "
+                         + "; ".join(self.ray_restarts))
+        elif self.ray_checked:
+            lines[-1] += "; Ray's CPUs all free before every run"
+        return lines + [""]
 
     def plot_path(self, results: Path = RESULTS) -> Path:
         """Where the section's plot goes: next to the results page."""

@@ -286,16 +286,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
+    if ray.is_initialized():
+        init = None  # not ours: never restarted
+    else:
+        ray.init(**init)
     for seed in range(seeds):
         for m in methods:
             if (m, seed) not in done:
+                report.check_ray(init, f"{m} seed {seed}")
                 keep(run_search(m, seed, args.quick))
             report.sample_load()
         enas = [r for r in rows if r["method"] == "ENAS" and r["seed"] == seed]
         if enas and ("random-standalone", seed) not in done:
             budget = 0.0 if args.quick else args.standalone_factor * enas[0]["cpu_s"]
+            report.check_ray(init, f"random-standalone seed {seed}")
             keep(run_standalone(seed, args.quick, budget))  # quick: one batch of 2
     shown = [r for r in rows if r["seed"] < seeds]  # the seeds asked for
     reused = sum((r["method"], r["seed"]) in done for r in shown)

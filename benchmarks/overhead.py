@@ -391,26 +391,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
 
-    from rafiki_ray.testing._capacity import restore_capacity
-
     started_ray = not ray.is_initialized()
     init = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
     if started_ray:
         ray.init(**init)
     storage = tempfile.mkdtemp(prefix="rafiki_overhead_")
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    restarts: list[str] = []
     try:
         run_one(VANILLA, min(trials, 4), args.iters, args.seed, storage)  # warm-up, not recorded
         order = random.Random(args.seed)
         for rep in range(repeats):
             # each round in its own order: a slow spell does not always hit the same ones
             for name in order.sample(names, len(names)) if repeats > 1 else names:
-                # every configuration on all of Ray's CPUs: Ray can leak a slot's worth
-                # between experiments (rafiki_ray.testing._capacity); then it restarts here
-                held = restore_capacity(init) if started_ray else {}
-                if held:
-                    restarts.append(f"before {name} in round {rep + 1} ({held} held)")
+                # every configuration on all of Ray's CPUs (a slot leaked by an earlier one
+                # would slow down every later one)
+                if report.check_ray(init if started_ray else None, f"{name}, round {rep + 1}"):
                     run_one(VANILLA, min(trials, 4), args.iters, args.seed, storage)  # warm-up
                 r = run_one(name, trials, args.iters, args.seed + rep, storage)
                 runs[name].append(r)
@@ -422,12 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(storage, ignore_errors=True)
         if started_ray:
             ray.shutdown()
-    lines = report.header() + table(runs, trials, args.iters)
-    if started_ray:  # the guard ran (it never restarts a Ray instance it did not start)
-        lines += ["", "Ray restarted because CPUs stayed reserved after a configuration (Ray "
-                  "leaks a placement group's CPUs now and then, ray-project/ray#64693): "
-                  + ("; ".join(restarts) if restarts else "never") + "."]
-    text = "\n".join(lines)
+    text = "\n".join(report.header() + table(runs, trials, args.iters))
     print(text)
     if not args.no_write and (not args.quick or args.write):
         report.write(text, Path(args.results))

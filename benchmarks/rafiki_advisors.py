@@ -163,13 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    init = {"address": "local", "num_cpus": 2, "include_dashboard": False,
+            "log_to_driver": False, "configure_logging": False}
+    ray.init(**init)
     rows = []
     with tempfile.TemporaryDirectory() as storage:
         for model in args.models:
             for seed in range(args.seeds):
                 for method in args.methods:
+                    report.check_ray(init, f"{model} {method} seed {seed}")
                     r = run_one(model, method, seed, args.trials, storage)
                     print(f"{model} {method} seed {seed}: val {r['val']:.4f} "
                           f"test {r['test_best']:.4f} top3 {r['test_top3']:.4f} "

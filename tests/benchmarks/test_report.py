@@ -129,3 +129,28 @@ def test_bayes_opt_is_a_peer_on_every_kind_of_space() -> None:
     losses = run_one("bayes_opt-GP", mixed, 1, 4, 1)
     assert np.all(np.isfinite(losses)) and losses == run_one("bayes_opt-GP", mixed, 1, 4, 1)
     assert time_suggestion("bayes_opt-GP", 6) > 0
+
+
+def test_check_ray_restarts_a_ray_with_reserved_cpus_and_says_so(ray_session) -> None:
+    import ray
+
+    from tests.conftest import RAY_INIT
+
+    report = Report("overhead", [], quick=False, full_command="x")
+    assert not report.check_ray(None, "a run in a Ray the script did not start")
+    assert report.header()[1].endswith("while it ran")  # nothing checked, nothing said
+    assert not report.check_ray(RAY_INIT, "run 1", timeout_s=5.0)
+    assert report.header()[1].endswith("; Ray's CPUs all free before every run")
+
+    @ray.remote(num_cpus=1)
+    class Holder:  # holds a CPU past the run, as the bundle Ray leaks does
+        def ping(self) -> int:
+            return 1
+
+    holder = Holder.remote()
+    assert ray.get(holder.ping.remote()) == 1
+    assert report.check_ray(RAY_INIT, "run 2", timeout_s=0.5)
+    assert ray.available_resources().get("CPU") == 2
+    header = report.header()
+    assert header[2].startswith("Ray restarted because CPUs stayed reserved after a run")
+    assert header[2].endswith("before run 2 ({'CPU': 1.0} held)") and header[-1] == ""
