@@ -5,8 +5,9 @@ limit, or a rafiki_ray searcher, which takes the limit over from Tune's then ine
 ``ConcurrencyLimiter``: ``RafikiSearcher.slots``) counts a PAUSED trial as live, so a pausing
 scheduler would deadlock once every slot holds a paused trial. :class:`Slots` frees a trial's
 slot when it is paused and takes it back before the trial is resumed or stopped, so that the
-limit means "running trials", as workers do in the ASHA paper (Li et al. 2020). The ids of the trials whose slot it freed are part of
-the scheduler's state (a restore must know which paused trials hold no slot).
+limit means "running trials", as workers do in the ASHA paper (Li et al. 2020). The ids of
+the trials whose slot it freed are part of the scheduler's state (a restore must know which
+paused trials hold no slot).
 """
 
 from __future__ import annotations
