@@ -226,11 +226,6 @@ class SyncBracketScheduler(RungScheduler):
                 self._dead.add(tid)
                 if tid == current:
                     decision = TrialScheduler.STOP
-                elif tid in self._trials:
-                    trial = self._trials[tid]
-                    if trial.status in (Trial.PAUSED, Trial.PENDING, Trial.RUNNING):
-                        # RUNNING: its pause is still being saved (Ray's HyperBand: is_saving)
-                        self._stop_paused(controller, trial)
             for tid in winners:
                 trial = self._trials.get(tid)
                 if trial is not None:
@@ -243,10 +238,21 @@ class SyncBracketScheduler(RungScheduler):
             if not winners:
                 b["done"] = True
             logger.debug("bracket %s rung %s: kept %s, stopped %s", b["id"], cur, winners, losers)
+            # The whole halving is written before Tune hears of a stop: every stop below
+            # persists the state (``_forget``), and Tune may upload any of those writes as
+            # the one a driver crash leaves. Written halfway (winners still waiting at the
+            # old rung), a restore stopped the winners as the run went dry (CI, 2026-12-07).
+            self._persist(force=True)
+            for tid in losers:
+                trial = self._trials.get(tid)
+                if tid != current and trial is not None and \
+                        trial.status in (Trial.PAUSED, Trial.PENDING, Trial.RUNNING):
+                    # RUNNING: its pause is still being saved (Ray's HyperBand: is_saving)
+                    self._stop_paused(controller, trial)
             return decision
         finally:
             self._processing = False
-            self._persist(force=True)  # the stops above persisted a half-done halving
+            self._persist(force=True)
 
     def _forget(self, controller: Any, trial: Trial) -> None:
         tid = trial.trial_id

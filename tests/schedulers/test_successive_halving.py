@@ -153,6 +153,62 @@ def test_restore_from_a_state_older_than_tunes_snapshot(order):
     assert set(log.statuses.values()) == {"TERMINATED"}
 
 
+def test_every_state_written_during_a_halving_restores_to_a_run_that_goes_on():
+    """A halving stops its losers one by one, and each stop writes our state file; Tune may
+    upload any of those writes as the one a driver crash leaves, next to a snapshot of
+    before the halving (every trial unfinished). Each must restore to a run in which the
+    winners go on: the state used to be written halfway (first loser dead, winners still
+    waiting at rung 0), and the restore then stopped the winners as the run went dry (CI's
+    Hyperband crash test, 2026-12-07: no trial past epoch 1)."""
+    from ray.tune.experiment import Trial
+
+    from rafiki_ray.testing._driver import SimController, SimLog, make_trials
+
+    losses = [0.1, 0.2, 0.5, 0.6, 0.7, 0.9]  # winners 0 and 1; trial 5 reports last
+
+    def curve(i, t):
+        return losses[i] / t
+
+    def make():
+        return SuccessiveHalving(metric="loss", mode="min", min_resource=1, max_resource=9,
+                                 reduction_factor=3, num_trials=6, persist=False)
+
+    written = []
+
+    class Recording(SimController):
+        def stop_trial(self, trial):  # the write the stop triggers holds this state or later
+            written.append(copy.deepcopy(self.scheduler.get_state()))
+            super().stop_trial(trial)
+
+    first = make()
+    ctrl = Recording(first)
+    trials = make_trials(6)
+    for trial in trials:
+        ctrl.add_trial(trial)
+    for k, trial in enumerate(trials):
+        trial.set_status(Trial.RUNNING)
+        result = {"loss": curve(k, 1), "training_iteration": 1, "trial_id": trial.trial_id,
+                  "should_checkpoint": True}
+        ctrl.last_result[trial.trial_id] = result
+        decision = first.on_trial_result(ctrl, trial, result)
+        if k < 5:
+            assert decision == "PAUSE"
+            trial.set_status(Trial.PAUSED)
+    assert decision == "STOP" and len(written) == 3, (decision, len(written))  # losers 2-4
+
+    for k, state in enumerate(written):
+        again = make()
+        again.set_state(copy.deepcopy(state))
+        ctrl2 = SimController(again)
+        for trial in make_trials(6):
+            trial.trial_id = trials[trial.config["i"]].trial_id  # Tune's restored trials
+            ctrl2.add_trial(trial)
+        log = drive(again, curve, n_trials=6, horizon=9, workers=2, controller=ctrl2,
+                    log=SimLog(steps=dict.fromkeys(range(6), 1)))
+        assert log.steps[0] == 9 and log.steps[1] == 3, (k, log.steps)
+        assert set(log.statuses.values()) == {"TERMINATED"}, (k, log.statuses)
+
+
 def _before_the_first_halving(states):
     """The last state file version of before the rung-0 halving (for ``stale_state``)."""
     valid = [(k, st) for k, st in enumerate(states) if st is not None and st["sub"]["brackets"]]
