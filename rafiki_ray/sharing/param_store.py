@@ -451,7 +451,9 @@ class ParamStore:
         """``ray.get`` the set ``lookup()`` finds. A set whose object was lost with its node
         (``ObjectLostError``: the node that held it died) is dropped from the store, with every
         other set of a dead node, and the lookup repeats: the reader gets the next valid set
-        (or ``None``), never the error and never a hang."""
+        (or ``None``), never the error and never a hang. A set on a node that has just died
+        is read only once Ray declares the node dead (its GCS health checks: about 15 s with
+        Ray's defaults); until then Ray cannot tell a dead node from a slow one."""
         import ray
         from ray.exceptions import ObjectLostError
 
