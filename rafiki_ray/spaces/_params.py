@@ -508,6 +508,13 @@ class Conditional(Param):
                 raise invalid(
                     f"conditional.options[{i}]", f"sub-space must not define {self.label_key!r}", o.label
                 )
+            if self.label_key is not None:
+                # a value names its option by label: two options with one label are ambiguous
+                for j in range(i):
+                    if _same(opts[j].label, o.label):
+                        raise invalid(f"conditional.options[{i}].label",
+                                      f"must differ from every other option's (options[{j}] has it)",
+                                      o.label)
         object.__setattr__(self, "options", opts)
         if self.weights is not None:
             object.__setattr__(self, "weights", _weights(self.weights, len(opts), "conditional.weights"))

@@ -237,3 +237,19 @@ def test_params_are_immutable_and_hashable():
         p.low = 5  # type: ignore[misc]
     assert len({hash(x) for x in ALL_PARAMS}) > 1
     assert Float(0, 1) == Float(0.0, 1.0) and Categorical((1, 2)) != Categorical((1, 2), emit="nni")
+
+
+def test_conditional_rejects_two_options_with_one_label():
+    """A value names its option by label, so two options with one label are ambiguous: the
+    second option's samples were judged against the first's space (the slow property test
+    found it in a corrupted serialized space whose labels read [0, 0])."""
+    a = SearchSpace({"x": Categorical([1, 2])})
+    b = SearchSpace({"y": Float(0.0, 1.0)})
+    with pytest.raises(ValueError, match=r"options\[1\]\.label.*options\[0\].*got 0"):
+        Conditional((Option(0, a), Option(0, b)))
+    with pytest.raises(ValueError, match=r"options\[1\]\.label"):
+        SearchSpace.from_dict({"_": {"type": "conditional", "options": [
+            {"label": 0, "space": {"x": {"type": "categorical", "choices": [1, 2]}}},
+            {"label": 0, "space": {"y": {"type": "float", "low": 0.0, "high": 1.0}}}]}})
+    assert Conditional((Option(0, a), Option(1, b))).contains({"_name": 1, "y": 0.5})
+    assert Conditional((Option(0, a), Option(0, b)), label_key=None).contains({"y": 0.5})
