@@ -306,11 +306,14 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         return m
 
     def _quantiles(self) -> tuple[list[str], list[str]]:
+        # finished members rank too (as in Ray's PBT): they stay sources for the others, else
+        # a member retried or restored after the rest finished is ranked alone and never
+        # exploited; only live members are exploited
         ranked = [
-            (m["score"], tid) for tid, m in self._members.items()
-            if not m["finished"] and m["score"] is not None
+            (m["score"], tid, m["finished"]) for tid, m in self._members.items()
+            if m["score"] is not None
         ]
-        if len(ranked) < 2:
+        if len(ranked) < 2 or all(fin for *_, fin in ranked):
             return [], []
         # ascending: worst first (higher is better); ties broken at random (a population of
         # identical scores, e.g. the symmetric start of the paper's toy problem, still mixes)
@@ -318,7 +321,8 @@ class PBT(ExploitMixin, JournalMixin, RafikiScheduler):
         order = sorted(range(len(ranked)), key=lambda j: (ranked[j][0], tie[j]))
         ranked = [ranked[j] for j in order]
         k = min(int(math.ceil(len(ranked) * self._fraction)), len(ranked) // 2)
-        return [t for _, t in ranked[:k]], [t for _, t in ranked[len(ranked) - k:]]
+        return ([t for _, t, fin in ranked[:k] if not fin],
+                [t for _, t, _ in ranked[len(ranked) - k:]])
 
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:

@@ -637,3 +637,21 @@ def test_a_pickled_pbt_keeps_its_runtime_maps_apart():
     assert sched._trials == {} and sched._pinned == {}
     sched._pinned["t"] = ("checkpoint", {})
     assert "t" not in sched._trials
+
+
+def test_finished_members_stay_sources_but_are_never_exploited():
+    """As in Ray's PBT, a finished member still ranks: a member retried or restored after the
+    others finished is compared with them (it used to be ranked alone and never exploited:
+    the slow suite's flaky retry and node-failure PBT tests), but only live members are
+    exploited."""
+    from rafiki_ray.schedulers import PBT
+
+    sched = PBT(perturbation_interval=2, fraction=0.5, seed=0,
+                hyperparam_mutations={"lr": [0.1, 0.2]})
+    sched._members = {"a": {"score": 1.0, "finished": False},
+                      "b": {"score": 5.0, "finished": True}}
+    assert sched._quantiles() == (["a"], ["b"])
+    sched._members["a"]["score"] = 9.0
+    assert sched._quantiles() == ([], ["a"])
+    sched._members["a"]["finished"] = True
+    assert sched._quantiles() == ([], [])
