@@ -249,10 +249,9 @@ class SyncBracketScheduler(RungScheduler):
                         trial.status in (Trial.PAUSED, Trial.PENDING, Trial.RUNNING):
                     # RUNNING: its pause is still being saved (Ray's HyperBand: is_saving)
                     self._stop_paused(controller, trial)
-            return decision
+            return decision  # each stop above persisted the state once more (``_forget``)
         finally:
             self._processing = False
-            self._persist(force=True)
 
     def _forget(self, controller: Any, trial: Trial) -> None:
         tid = trial.trial_id
