@@ -563,11 +563,10 @@ class Conditional(Param):
     def grid_values(self) -> list[Any] | None:
         out: list[Any] = []
         for i, o in enumerate(self.options):
-            if not o.space.is_finite():
+            # sized before it is listed: an option's grid can be a product far too large
+            if not o.space.is_finite() or len(out) + o.space.grid_size() > GRID_LIMIT:
                 return None
             out.extend(self.make(i, c) for c in o.space.grid())
-            if len(out) > GRID_LIMIT:
-                return None
         return out
 
 

@@ -253,3 +253,23 @@ def test_conditional_rejects_two_options_with_one_label():
             {"label": 0, "space": {"y": {"type": "float", "low": 0.0, "high": 1.0}}}]}})
     assert Conditional((Option(0, a), Option(1, b))).contains({"_name": 1, "y": 0.5})
     assert Conditional((Option(0, a), Option(0, b)), label_key=None).contains({"y": 0.5})
+
+
+def test_conditional_with_a_huge_option_grid_is_not_finite_without_enumerating_it():
+    """An option whose grid is a product of large finite parameters (10**15 configurations
+    here) makes the Conditional too large to list: ``grid_values`` says so from the sizes.
+    It enumerated the option's whole grid before checking the limit, and the slow RapidFire
+    property test (a List of dicts holding stepped Ranges) grew to 24 GB and was OOM-killed."""
+    from rafiki_ray.spaces._params import GRID_LIMIT
+
+    big = SearchSpace({k: Int(0, 99_999) for k in "abc"})
+    p = Conditional((Option(0, SearchSpace({"x": Fixed(1)})), Option(1, big)), label_key=None)
+    assert p.grid_values() is None
+    assert not SearchSpace({"c": p}).is_finite()
+    # the limit is the same as before: a grid of exactly GRID_LIMIT values is listed
+    edge = Conditional((Option(0, SearchSpace({"x": Int(1, GRID_LIMIT - 1)})),
+                        Option(1, SearchSpace({"y": Fixed(0)}))), label_key=None)
+    assert len(edge.grid_values()) == GRID_LIMIT
+    over = Conditional((Option(0, SearchSpace({"x": Int(0, GRID_LIMIT - 1)})),
+                        Option(1, SearchSpace({"y": Fixed(0)}))), label_key=None)
+    assert over.grid_values() is None
