@@ -543,3 +543,20 @@ def test_section_or_bare_matrix_is_told_apart_by_content():
     assert set(bare.space) == {"matrix", "seed"} and bare.seed is None
     section = from_polyaxon({"matrix": {"a": {"values": [1, 2]}}, "seed": 1})
     assert set(section.space) == {"a"} and section.seed == 1
+
+
+def test_grid_too_large_to_list_is_an_error_naming_n_experiments():
+    """A grid of more than MAX_COUNT experiments: ``configs()`` raises, naming the setting
+    that bounds it, instead of listing the whole product; with n_experiments it is listed."""
+    from rafiki_ray.spaces.adapters._polyaxon_settings import MAX_COUNT
+
+    matrix = {k: {"range": [0, 1000, 1]} for k in "abc"}  # 10**9 experiments
+    m = from_polyaxon({"matrix": matrix})
+    assert m.space.grid_size() == 10**9
+    with pytest.raises(ValueError, match=rf"hptuning\.matrix: its grid has more than {MAX_COUNT} "
+                                         r"experiments to list; set hptuning\.grid_search\."
+                                         r"n_experiments, got 1000000000"):
+        m.configs()
+    cut = from_polyaxon({"matrix": matrix, "grid_search": {"n_experiments": 5}})
+    assert [c["c"] for c in cut.configs()] == [0, 1, 2, 3, 4]
+    assert len(cut.to_tune()[INDEX_KEY]["grid_search"]) == 5

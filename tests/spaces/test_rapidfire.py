@@ -350,3 +350,22 @@ def test_tune_runs_exactly_the_rapidfire_runs(which, ray_session, storage):
     assert sorted(canonical(strip(r.config)) for r in results) == sorted(
         canonical(c) for c in expected
     )
+
+
+def test_grid_too_large_to_list_is_an_error_naming_the_config():
+    """More combinations than GRID_LIMIT: ``configs()`` says so (it listed them all, without
+    bound, before); ``len`` still counts them, and a grid at the limit is listed."""
+    from rafiki_ray.spaces._params import GRID_LIMIT
+
+    big = GridSearch({"a": List(list(range(1000))), "b": {"c": List(list(range(1000)))}})
+    assert len(big) == 10**6
+    with pytest.raises(ValueError, match=rf"config: GridSearch has more than {GRID_LIMIT} "
+                                         r"combinations, got 1000000"):
+        big.configs()
+    with pytest.raises(ValueError, match=r"config: GridSearch has more than"):
+        expand_runs([{"x": 1}, big])
+    edge = GridSearch({"a": List(list(range(GRID_LIMIT // 10))), "b": List(list(range(10)))})
+    assert len(edge.configs()) == GRID_LIMIT
+    # RandomSearch draws and lists its runs at construction: the same bound on num_runs
+    with pytest.raises(ValueError, match=rf"num_runs: must be at most {GRID_LIMIT}, got 10000000"):
+        RandomSearch({"x": Range(0.0, 1.0)}, num_runs=10**7)

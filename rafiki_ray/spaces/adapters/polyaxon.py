@@ -74,6 +74,7 @@ from rafiki_ray.spaces.adapters._configlist import (
 )
 from rafiki_ray.spaces.adapters._polyaxon_settings import (
     ALGORITHM_PARSERS,
+    MAX_COUNT,
     parse_declarations,
     parse_early_stopping,
     parse_int,
@@ -164,10 +165,17 @@ class PolyaxonMatrix:
         when every parameter is discrete.
         """
         if self.algorithm == "grid_search":
-            grid = self.space.grid()
+            size = self.space.grid_size()
             if self.n_experiments is not None:
-                grid = itertools.islice(grid, self.n_experiments)
-            return list(grid)
+                size = min(size, self.n_experiments)
+            if size > MAX_COUNT:  # a list that would exhaust memory long before a run ends
+                raise invalid(
+                    "hptuning.matrix",
+                    f"its grid has more than {MAX_COUNT} experiments to list; set "
+                    "hptuning.grid_search.n_experiments",
+                    self.space.grid_size(),
+                )
+            return list(itertools.islice(self.space.grid(), size))
         if self.algorithm == "random_search":
             n = int(self.n_experiments or 0)
             cap = distinct_count(self.space)

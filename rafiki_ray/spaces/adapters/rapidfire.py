@@ -328,6 +328,7 @@ class GridSearch:
 
     def __init__(self, config: Mapping[str, Any], *, path: str = "config") -> None:
         self.config = config
+        self._path = path
         self.space = _config_space(config, path, grid=True)
 
     def __repr__(self) -> str:
@@ -337,6 +338,11 @@ class GridSearch:
         return self.space.grid_size()
 
     def configs(self) -> list[dict[str, Any]]:
+        """Every combination, listed; more than ``GRID_LIMIT`` is an error (the runs could
+        not all be launched, and the list alone could exhaust memory)."""
+        if len(self) > GRID_LIMIT:
+            raise invalid(self._path, f"GridSearch has more than {GRID_LIMIT} combinations",
+                          len(self))
         return list(self.space.grid())
 
     def to_tune(self) -> dict[str, Any]:
@@ -366,6 +372,8 @@ class RandomSearch:
             or num_runs < 1
         ):
             raise invalid("num_runs", "must be a positive integer", num_runs)
+        if num_runs > GRID_LIMIT:  # each run is drawn and listed here, at construction
+            raise invalid("num_runs", f"must be at most {GRID_LIMIT}", num_runs)
         self.config = config
         self.num_runs = int(num_runs)
         self.seed = check_seed(seed)
