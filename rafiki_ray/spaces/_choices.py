@@ -94,6 +94,9 @@ class Categorical(Param):
     def grid_values(self) -> list[Any] | None:
         return [self.pick(i) for i in range(len(self.choices))]
 
+    def grid_count(self) -> int | None:
+        return len(self.choices)
+
 
 @dataclass(frozen=True)
 class Fixed(Param):

@@ -118,6 +118,11 @@ class Param:
         """All values when the parameter is finite (and not too large), else ``None``."""
         return None
 
+    def grid_count(self) -> int | None:
+        """``len(grid_values())`` (``None`` alike), counted without listing where it can be."""
+        vals = self.grid_values()
+        return None if vals is None else len(vals)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; values are written with :mod:`rafiki_ray.spaces._jsonvalue`."""
         out: dict[str, Any] = {"type": self.type_name}
@@ -341,6 +346,9 @@ class Int(Param):
         lo_k, hi_k = self._q_range()
         return [k * (self.q or 1) for k in range(lo_k, hi_k + 1)]
 
+    def grid_count(self) -> int | None:
+        return None if self.size > GRID_LIMIT else self.size
+
 
 @dataclass(frozen=True)
 class Normal(Param):
@@ -558,16 +566,25 @@ class Conditional(Param):
             i = self.which(value)
         except ValueError:
             return False
+        if self.label_key is None:  # which() found it inside that option's space
+            return True
         return self.options[i].space.contains(self.sub_value(value))
 
     def grid_values(self) -> list[Any] | None:
-        out: list[Any] = []
-        for i, o in enumerate(self.options):
-            # sized before it is listed: an option's grid can be a product far too large
-            if not o.space.is_finite() or len(out) + o.space.grid_size() > GRID_LIMIT:
+        # counted before it is listed: an option's grid can be a product far too large
+        if self.grid_count() is None:
+            return None
+        return [self.make(i, c) for i, o in enumerate(self.options) for c in o.space.grid()]
+
+    def grid_count(self) -> int | None:
+        # from the options' counts, never their lists: nested choices stay linear in depth
+        total = 0
+        for o in self.options:
+            n = o.space.grid_count()
+            if n is None or total + n > GRID_LIMIT:
                 return None
-            out.extend(self.make(i, c) for c in o.space.grid())
-        return out
+            total += n
+        return total
 
 
 # the choice types live in their own module; imported last (they build on Param above)

@@ -162,15 +162,26 @@ class SearchSpace(Mapping[str, Any]):
 
     # Grid ------------------------------------------------------------------------------
     def is_finite(self) -> bool:
-        return all(p.grid_values() is not None for _, p in self.leaves())
+        return self.grid_count() is not None
+
+    def grid_count(self) -> int | None:
+        """The number of configurations :meth:`grid` yields, ``None`` when a parameter is not
+        finite (or its own grid is too large to list); counted, never listed."""
+        total = 1
+        for _, p in self.leaves():
+            n = p.grid_count()
+            if n is None:
+                return None
+            total *= n
+        return total
 
     def grid_size(self) -> int:
         sizes = []
         for path, p in self.leaves():
-            vals = p.grid_values()
-            if vals is None:
+            n = p.grid_count()
+            if n is None:
                 raise invalid("/".join(path), "is not finite, so the space has no grid", p)
-            sizes.append(len(vals))
+            sizes.append(n)
         return math.prod(sizes)
 
     def grid(self) -> Iterator[dict[str, Any]]:

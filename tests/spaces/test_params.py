@@ -273,3 +273,33 @@ def test_conditional_with_a_huge_option_grid_is_not_finite_without_enumerating_i
     over = Conditional((Option(0, SearchSpace({"x": Int(0, GRID_LIMIT - 1)})),
                         Option(1, SearchSpace({"y": Fixed(0)}))), label_key=None)
     assert over.grid_values() is None
+
+
+def test_grid_count_is_the_length_of_grid_values():
+    from rafiki_ray.spaces._params import GRID_LIMIT
+
+    extra = [Int(0, GRID_LIMIT), Int(0, GRID_LIMIT - 1), Int(0, 10**9, q=10**4)]
+    for p in [*ALL_PARAMS, *extra]:
+        vals = p.grid_values()
+        assert p.grid_count() == (None if vals is None else len(vals)), p
+
+
+def test_nested_choices_count_their_grid_in_linear_time():
+    """A chain of nested finite choices (NNI's nested choice, a RapidFire List of dicts):
+    is_finite / grid_size re-listed every inner grid at every level, exponential in the depth
+    (2**d: depth 20 took 16 s, so the depth MAX_NESTING allows would take hours); counting is
+    linear and listing visits each value once."""
+    import time
+
+    depth = 30  # just under MAX_NESTING (32)
+    s = SearchSpace({"x": Int(0, 2)})
+    for k in range(depth):
+        inner = Conditional((Option(0, SearchSpace({"y": Fixed(k)})), Option(1, s)),
+                            label_key=None)
+        s = SearchSpace({f"c{k}": inner})
+    t = time.perf_counter()
+    assert s.is_finite() and s.grid_size() == depth + 3 == s.grid_count()
+    grid = list(s.grid())
+    assert len(grid) == depth + 3 and len({repr(c) for c in grid}) == depth + 3
+    s.validate(grid[-1])
+    assert time.perf_counter() - t < 10
