@@ -560,3 +560,15 @@ def test_grid_too_large_to_list_is_an_error_naming_n_experiments():
     cut = from_polyaxon({"matrix": matrix, "grid_search": {"n_experiments": 5}})
     assert [c["c"] for c in cut.configs()] == [0, 1, 2, 3, 4]
     assert len(cut.to_tune()[INDEX_KEY]["grid_search"]) == 5
+
+
+def test_logspace_that_overflows_is_one_clear_error_without_a_numpy_warning():
+    """Exponents beyond float range: a ValueError naming the option, and no RuntimeWarning
+    from numpy on the way (the slow property test saw 'overflow encountered in power')."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"hptuning\.matrix\.lr\.logspace: overflows "
+                                             r"\(start and stop are exponents of base\)"):
+            from_polyaxon({"matrix": {"lr": {"logspace": "1:400:3"}}})
