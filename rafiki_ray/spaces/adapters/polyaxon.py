@@ -43,6 +43,9 @@ Decisions where Polyaxon's docs and code disagree, or the code is wrong
     * ``bo`` needs ``utility_function`` (Polyaxon's BO manager fails without one) and, as in the
       code, only ``uniform`` among distributions (the docs' BO example with ``pvalues`` fails).
     * ``hyperband.eta`` must be > 1 (the schema accepts >= 0, but ``log(eta)`` divides).
+    * a grid listed by ``configs()`` holds at most ``MAX_COUNT`` (10**6) experiments: a
+      larger one without ``grid_search.n_experiments`` is an error, not a list that exhausts
+      memory (Polyaxon would enumerate it all).
 
 Alias table (the one place source names are mapped): ``params`` (Polyaxon 0.6's name) is
 ``declarations``; ``optimization``, kernel, acquisition and resource-type names accept

@@ -39,6 +39,9 @@ Decisions where RapidFire's code and docs disagree, or the code is wrong
       ``10 num_runs``; its fit mode only collects runs in the GRPO branch, a bug not reproduced).
       The default seed is 42, as in RapidFire's ``RFRandomSearch``; ``List`` draws use the same
       seeded generator (RapidFire uses the global ``random``).
+    * ``GridSearch.configs()`` lists at most ``GRID_LIMIT`` (100,000) combinations and
+      ``RandomSearch`` takes at most that many ``num_runs``; more is an error naming the field,
+      not a list that exhausts memory.
 """
 
 from __future__ import annotations
