@@ -41,11 +41,14 @@ def _assert_reads_end_once_the_node_is_declared_dead(res: dict) -> None:
     the reads' start instead, this failed at 30.7 s > 30 when the experiment ended 6 s after
     the kill: the reads then rightly waited about 30 s for Ray's verdict.) When Ray had
     declared the node dead before the reads began, they have nothing to wait for and take
-    under ``READ_S``."""
+    under ``READ_S`` however late they begin (the PBT script's reads, after a driver crash
+    and restore, began 63 s after the kill and took 0.01 s: "end < DETECT_S + 20" failed)."""
     assert res["read_end_after_kill"] is not None
-    assert res["read_end_after_kill"] < DETECT_S + 20, (res["read_end_after_kill"], res["fetch_s"])
     if res["dead_before_reads"]:  # Ray's verdict was in: nothing left to wait for
-        assert res["fetch_s"] < READ_S, res["fetch_s"]
+        assert res["fetch_s"] < READ_S, (res["fetch_s"], res["read_end_after_kill"])
+    else:  # they wait for the verdict, no longer
+        assert res["read_end_after_kill"] < DETECT_S + 20, (
+            res["read_end_after_kill"], res["fetch_s"])
 
 SCRIPT = textwrap.dedent(
     """
