@@ -168,15 +168,14 @@ class PolyaxonMatrix:
         when every parameter is discrete.
         """
         if self.algorithm == "grid_search":
-            size = self.space.grid_size()
-            if self.n_experiments is not None:
-                size = min(size, self.n_experiments)
+            total = self.space.grid_size()
+            size = total if self.n_experiments is None else min(total, self.n_experiments)
             if size > MAX_COUNT:  # a list that would exhaust memory long before a run ends
                 raise invalid(
                     "hptuning.matrix",
                     f"its grid has more than {MAX_COUNT} experiments to list; set "
                     "hptuning.grid_search.n_experiments",
-                    self.space.grid_size(),
+                    total,
                 )
             return list(itertools.islice(self.space.grid(), size))
         if self.algorithm == "random_search":

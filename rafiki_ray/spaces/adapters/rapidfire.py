@@ -343,9 +343,10 @@ class GridSearch:
     def configs(self) -> list[dict[str, Any]]:
         """Every combination, listed; more than ``GRID_LIMIT`` is an error (the runs could
         not all be launched, and the list alone could exhaust memory)."""
-        if len(self) > GRID_LIMIT:
+        size = len(self)
+        if size > GRID_LIMIT:
             raise invalid(self._path, f"GridSearch has more than {GRID_LIMIT} combinations",
-                          len(self))
+                          size)
         return list(self.space.grid())
 
     def to_tune(self) -> dict[str, Any]:
