@@ -655,3 +655,34 @@ def test_finished_members_stay_sources_but_are_never_exploited():
     assert sched._quantiles() == ([], ["a"])
     sched._members["a"]["finished"] = True
     assert sched._quantiles() == ([], [])
+
+
+def test_a_top_members_older_worse_checkpoint_is_not_copied():
+    """Members rank by their latest results, but a top member is copied as it was at its last
+    decision in the top quantile. When that record scored below the bottom member's latest
+    result (a top rank earned between decisions), copying it would make the member worse:
+    the slow suite's Ray-style digits test once copied 0.8589 into a member at 0.8640. Such a
+    member is no source; published weights (read when applied) always are."""
+    sched = PBT(metric="acc", mode="max", perturbation_interval=2, fraction=0.5, seed=0,
+                hyperparam_mutations={"lr": [0.1, 0.2]}, persist=False)
+
+    def member(score, top_value=None, published=None, session=False):
+        top = None if top_value is None else {"step": 4.0, "checkpoint_step": 4.0,
+                                              "published": published, "score": top_value,
+                                              "value": top_value}
+        return {"score": score, "raw": score, "top": top, "session": session,
+                "finished": False}
+
+    bottom = member(0.864)
+    sched._members = {"low": bottom, "worse": member(0.87, top_value=0.8589),
+                      "better": member(0.88, top_value=0.87), "tie": member(0.9, 0.864),
+                      "none": member(0.9)}
+    assert [t for t in ("worse", "better", "tie", "none") if sched._may_copy(bottom, t)] == [
+        "better", "tie", "none"]  # "none": drawn, then nothing to copy (Ray: goes on)
+    sched._members["worse"]["top"]["published"] = 3
+    assert not sched._may_copy(bottom, "worse")  # a checkpoint member copies the checkpoint
+    assert sched._may_copy(member(0.864, session=True), "worse")  # its latest weights
+    old = dict(sched._members["better"]["top"])
+    del old["value"]  # state written before the rule: as before
+    sched._members["better"]["top"] = old
+    assert sched._may_copy(bottom, "better")
