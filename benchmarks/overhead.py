@@ -5,7 +5,9 @@ The same short trials (a function trainable that computes a cheap score and repo
 it) run, one configuration after the other in one Ray instance, under:
 
 * vanilla Tune: ``FIFOScheduler`` + Tune's random search (``BasicVariantGenerator``);
-* each of our searchers (``GPSearch``, ``TPESearch``, ``EvolutionSearch``) with FIFO;
+* each of our searchers (``GPSearch``, ``TPESearch``, ``EvolutionSearch``) with FIFO, with
+  Tune's defaults and again with ``max_concurrent_trials=4`` (twice the 2 slots): Tune keeps
+  one trial pending for any ``Searcher`` unless that is set, and then that many;
 * each of our schedulers (``ASHA``, ``SuccessiveHalving``, ``Hyperband``, ``MedianStopping``,
   ``CurveFitting``, ``PBT``) with Tune's random search; every one with its defaults
   (``ASHA`` pauses and resumes; ``persist=True`` writes its crash state);
@@ -13,7 +15,10 @@ it) run, one configuration after the other in one Ray instance, under:
   drop-in for) with the same ``perturbation_interval``, quantile fraction and mutations (the
   space's Tune domains), so that PBT's cost shows against what Ray's PBT costs as well. Both
   time-share 2 slots between 200 members (pause at every decision while trials wait) and
-  restart exploited members from a top member's checkpoint; that much is PBT, not overhead.
+  restart exploited members from a top member's checkpoint; that much is PBT, not overhead;
+* a reference random ``Searcher`` at no cost of its own (both settings): Tune's searcher path
+  itself, which every searcher pays (vanilla Tune's ``BasicVariantGenerator`` pre-generates
+  its trials).
 
 All use the same space, ``reuse_actors=True``, 1 CPU per trial; a short unrecorded vanilla
 run first starts Ray's worker processes, so that no configuration pays for that. The costs are
@@ -61,9 +66,16 @@ RAY_PBT = "Ray PBT (reference)"
 #: ``SearchGenerator``): the reference for our searchers' wall time, where vanilla Tune's
 #: ``BasicVariantGenerator`` pre-generates its trials.
 SEARCHER_PATH = "random Searcher (reference)"
-REFERENCES = (RAY_PBT, SEARCHER_PATH)
 #: Our searchers, each run with Tune's FIFO (and compared with the searcher-path reference).
 SEARCHERS = ("GPSearch", "TPESearch", "EvolutionSearch")
+#: Tune keeps one trial pending for a ``Searcher`` (Ray's and ours alike) unless
+#: ``TuneConfig(max_concurrent_trials=N)`` is set, and then N (the ConcurrencyLimiter it wraps
+#: the searcher in): the searcher rows run again with N = twice the 2 slots, so that a
+#: suggestion is ready when a slot frees.
+AHEAD = 4
+AHEAD_SUFFIX = f", max_concurrent_trials={AHEAD}"
+SEARCHER_PATH_AHEAD = f"random Searcher{AHEAD_SUFFIX} (reference)"
+REFERENCES = (RAY_PBT, SEARCHER_PATH, SEARCHER_PATH_AHEAD)
 #: PBT's decision interval (``training_iteration`` units), the same for ours and Ray's.
 PBT_INTERVAL = 3
 #: The issue's target: our cost per result within 10 % of vanilla Tune's.
@@ -172,6 +184,8 @@ CONFIGS: dict[str, Factory] = {
     VANILLA: lambda iters, seed: (None, None),
     SEARCHER_PATH: _searcher_path,
     **{name: _searcher(name) for name in SEARCHERS},
+    SEARCHER_PATH_AHEAD: _searcher_path,
+    **{name + AHEAD_SUFFIX: _searcher(name) for name in SEARCHERS},
     "ASHA": _scheduler("ASHA", max_t="ITERS", grace_period=1, reduction_factor=3),
     "SuccessiveHalving": _scheduler("SuccessiveHalving", min_resource=1, max_resource="ITERS",
                                     reduction_factor=3),
@@ -181,6 +195,9 @@ CONFIGS: dict[str, Factory] = {
     "PBT": _scheduler("PBT", space="SPACE", perturbation_interval=PBT_INTERVAL),
     RAY_PBT: _ray_pbt,
 }
+#: Extra ``TuneConfig`` arguments of a configuration.
+TUNE_CONFIG = {name: {"max_concurrent_trials": AHEAD} for name in CONFIGS
+               if name.endswith(AHEAD_SUFFIX) or name == SEARCHER_PATH_AHEAD}
 
 
 #: The methods Tune calls on a searcher or a scheduler, timed as the component's own cost.
@@ -234,7 +251,7 @@ def run_one(name: str, trials: int, iters: int, seed: int, storage: str) -> dict
         param_space=param_space,
         tune_config=tune.TuneConfig(metric="score", mode="max", num_samples=trials,
                                     search_alg=searcher, scheduler=scheduler,
-                                    reuse_actors=True),
+                                    reuse_actors=True, **TUNE_CONFIG.get(name, {})),
         run_config=tune.RunConfig(storage_path=run_dir, name="run", verbose=0),
     )
     c0, t0 = time.process_time(), time.perf_counter()
@@ -307,13 +324,15 @@ def table(runs: dict[str, list[dict[str, Any]]], trials: int, iters: int) -> lis
     miss = [f"{n} ({100 * x:+.0f} %)" for n, x in verdicts if x > TARGET]
     out += ["", (f"Within {100 * TARGET:.0f} % of vanilla Tune's wall time per trial: "
                  f"{', '.join(ok) or 'none'}; beyond it: {', '.join(miss) or 'none'}.")]
-    searchers = [n for n in SEARCHERS if n in runs]
-    if SEARCHER_PATH in runs and searchers:
-        ref = runs[SEARCHER_PATH]
-        out += ["", (f"Against the {SEARCHER_PATH}, the same Tune searcher path at no cost of its "
-                     f"own ({_rel(_ratio(ref, base, 'wall', 'trials'))} against vanilla), wall "
-                     "per trial: " + ", ".join(f"{n} {_rel(_ratio(runs[n], ref, 'wall', 'trials'))}"
-                                               for n in searchers) + ".")]
+    for path, suffix in ((SEARCHER_PATH, ""), (SEARCHER_PATH_AHEAD, AHEAD_SUFFIX)):
+        searchers = [n + suffix for n in SEARCHERS if n + suffix in runs]
+        if path in runs and searchers:
+            ref = runs[path]
+            out += ["", (f"Against the {path}, the same Tune searcher path at no cost of its "
+                         f"own ({_rel(_ratio(ref, base, 'wall', 'trials'))} against vanilla), "
+                         "wall per trial: " + ", ".join(
+                             f"{n} {_rel(_ratio(runs[n], ref, 'wall', 'trials'))}"
+                             for n in searchers) + ".")]
     if len(base) > 1:
         out += ["", _noise(runs)]
     pbt = [n for n in ("PBT", RAY_PBT) if n in runs]
@@ -355,7 +374,9 @@ def _median_exploits(runs: list[dict[str, Any]]) -> str:
 
 
 #: Short names for ``--only``.
-ONLY_ALIASES = {"vanilla": VANILLA, "RayPBT": RAY_PBT, "RandomSearcher": SEARCHER_PATH}
+ONLY_ALIASES = {"vanilla": VANILLA, "RayPBT": RAY_PBT, "RandomSearcher": SEARCHER_PATH,
+                "RandomSearcherAhead": SEARCHER_PATH_AHEAD,
+                **{f"{n}Ahead": n + AHEAD_SUFFIX for n in SEARCHERS}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

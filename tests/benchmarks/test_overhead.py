@@ -128,3 +128,34 @@ def test_each_round_runs_every_configuration_once_in_its_own_order(
     for i, r in enumerate(rounds):
         assert sorted(n for n, _ in r) == sorted(oh.CONFIGS) and {s for _, s in r} == {i}
     assert len({tuple(n for n, _ in r) for r in rounds}) > 1  # not one fixed order
+
+
+def test_searchers_with_trials_pending_ahead_are_compared_with_their_own_reference() -> None:
+    from benchmarks.overhead import (
+        AHEAD_SUFFIX,
+        CONFIGS,
+        SEARCHER_PATH,
+        SEARCHER_PATH_AHEAD,
+        TUNE_CONFIG,
+        VANILLA,
+        table,
+    )
+
+    # every searcher row has its max_concurrent_trials twin; no other row changes Tune's config
+    assert {n for n in CONFIGS if n in TUNE_CONFIG} == {
+        SEARCHER_PATH_AHEAD, *(n + AHEAD_SUFFIX for n in ("GPSearch", "TPESearch",
+                                                          "EvolutionSearch"))}
+    assert all(c == {"max_concurrent_trials": 4} for c in TUNE_CONFIG.values())
+
+    def run(wall):
+        return [{"trials": 10, "results": 90, "errors": 0, "wall": wall, "cpu": 1.0}]
+
+    lines = table({VANILLA: run(1.0), SEARCHER_PATH: run(1.5), "TPESearch": run(1.8),
+                   SEARCHER_PATH_AHEAD: run(1.0), "TPESearch" + AHEAD_SUFFIX: run(1.05)},
+                  trials=10, iters=9)
+    verdict = next(x for x in lines if x.startswith("Within"))
+    assert f"TPESearch{AHEAD_SUFFIX}" in verdict.split(";")[0]  # within 10 %
+    assert "TPESearch (+80 %)" in verdict and SEARCHER_PATH_AHEAD not in verdict
+    assert lines[-1] == (f"Against the {SEARCHER_PATH_AHEAD}, the same Tune searcher path at no "
+                         "cost of its own (+0 % against vanilla), wall per trial: "
+                         f"TPESearch{AHEAD_SUFFIX} +5 %.")

@@ -203,3 +203,40 @@ def test_warm_start_from_a_real_tune_dataframe_with_conditional_holes(ray_sessio
     s = _searcher(seed=0)
     assert s.warm_start(results) == 6
     assert math.isclose(s.best()[1], min(r.metrics["y"] for r in results))
+
+
+@pytest.mark.parametrize("limit", [None, 4])
+def test_max_concurrent_trials_lets_tune_keep_trials_pending_ahead(ray_session, storage, limit):
+    """The README's advice for short trials: Tune keeps one trial pending for any Searcher
+    (ours too) unless ``TuneConfig(max_concurrent_trials=N)`` is set, and then up to N
+    unfinished trials, so suggestions wait ahead of the 2 slots (2 running + 2 pending; 3
+    while the first trials start)."""
+    import time
+
+    from ray import tune
+
+    from rafiki_ray.searchers import TPESearch
+
+    seen: list[int] = []
+
+    class CountPending(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            seen.append(sum(t.status == "PENDING" for t in trials))
+
+    def trainable(config):
+        for i in range(3):
+            time.sleep(0.3)
+            tune.report({"y": config["x"] + i})
+
+    grid = tune.Tuner(
+        trainable, param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(metric="y", mode="max", num_samples=8,
+                                    search_alg=TPESearch(seed=0), reuse_actors=True,
+                                    max_concurrent_trials=limit),
+        run_config=tune.RunConfig(storage_path=storage, verbose=0, callbacks=[CountPending()]),
+    ).fit()
+    assert grid.num_errors == 0 and len(grid) == 8
+    if limit is None:
+        assert max(seen) == 1, seen
+    else:
+        assert 2 <= max(seen) <= limit - 1 and seen.count(2) > len(seen) // 2, seen
